@@ -1,0 +1,94 @@
+//! From the combined point `S = x·V` to the AES-256 key: HKDF-SHA256 (RFC 5869).
+
+use core::fmt;
+
+use hkdf::Hkdf;
+use p256::ProjectivePoint;
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::encoding::encode_point;
+use crate::keypath::KeyPath;
+use crate::suite::{HKDF_INFO_AES_KEY, HKDF_SALT};
+
+/// Length of the AES-256 key.
+pub const KEY_LEN: usize = 32;
+
+/// `K = HKDF-SHA256(salt, IKM = SerializeElement(S), info = label || u16be(len(p)) || p, L = 32)`.
+fn derive(s: &ProjectivePoint, key_path: &KeyPath) -> Zeroizing<[u8; KEY_LEN]> {
+    // Callers refuse the identity before this point; an all-zero IKM could only arise from a bug.
+    let ikm = Zeroizing::new(encode_point(s).unwrap_or([0u8; 33]));
+    let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), ikm.as_slice());
+    let path = key_path.as_bytes();
+    let len = u16::try_from(path.len()).unwrap_or(u16::MAX).to_be_bytes();
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    // 32 bytes is far below HKDF-SHA256's limit of 8160, so expand cannot fail.
+    let _ = hk.expand_multi_info(&[HKDF_INFO_AES_KEY, &len, path], okm.as_mut_slice());
+    okm
+}
+
+/// An AES-256 key derived from verified partials: encrypts and decrypts.
+/// Lives for one request; zeroized on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct DataKey {
+    #[zeroize(skip)]
+    generation: u32,
+    key: [u8; KEY_LEN],
+}
+
+/// An AES-256 key derived with at least one unverified partner partial:
+/// it can only decrypt (the GCM tag authenticates it). Zeroized on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct DecryptKey {
+    #[zeroize(skip)]
+    generation: u32,
+    key: [u8; KEY_LEN],
+}
+
+impl DataKey {
+    pub(crate) fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
+        Self { generation, key: *derive(s, key_path) }
+    }
+
+    /// Generation of the key set it was derived under.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.key
+    }
+
+    /// The raw key, for known-answer tests and the vector generator only.
+    #[cfg(feature = "hazmat-test-vectors")]
+    pub fn expose_for_test_vectors(&self) -> &[u8; KEY_LEN] {
+        &self.key
+    }
+}
+
+impl DecryptKey {
+    pub(crate) fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
+        Self { generation, key: *derive(s, key_path) }
+    }
+
+    /// Generation of the key set it was derived under.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.key
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey(generation={}, <redacted>)", self.generation)
+    }
+}
+
+impl fmt::Debug for DecryptKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DecryptKey(generation={}, <redacted>)", self.generation)
+    }
+}
