@@ -31,6 +31,10 @@ pub struct RefreshContribution {
     version: u32,
     key_set_id: KeySetId,
     from_epoch: u32,
+    /// 16 random bytes that make every contribution distinct (even for t = 1,
+    /// where there are no commitments).
+    #[serde(with = "serde_hex::bytes")]
+    nonce: Vec<u8>,
     #[serde(with = "serde_hex::points")]
     commitments: Vec<ProjectivePoint>,
 }
@@ -74,6 +78,8 @@ impl RefreshContribution {
         h.update(b"XKS-THRESHOLD-V1-REFRESH-CONTRIBUTION");
         h.update(self.key_set_id.0);
         h.update(self.from_epoch.to_be_bytes());
+        h.update([u8::try_from(self.nonce.len()).unwrap_or(u8::MAX)]);
+        h.update(&self.nonce);
         for c in &self.commitments {
             h.update(encode_point(c)?);
         }
@@ -89,7 +95,9 @@ impl RefreshContribution {
 pub fn contribute<R: RngCore + CryptoRng>(key_set: &KeySet, rng: &mut R) -> Result<(RefreshContribution, Vec<RefreshDelta>)> {
     let poly = Polynomial::random(Scalar::ZERO, key_set.threshold() - 1, rng);
     let commitments: Vec<ProjectivePoint> = poly.commitments().into_iter().skip(1).collect();
-    let contribution = RefreshContribution { version: FORMAT_VERSION, key_set_id: key_set.id(), from_epoch: key_set.epoch(), commitments };
+    let mut nonce = vec![0u8; 16];
+    rng.fill_bytes(&mut nonce);
+    let contribution = RefreshContribution { version: FORMAT_VERSION, key_set_id: key_set.id(), from_epoch: key_set.epoch(), nonce, commitments };
     let cid = contribution.id()?.to_vec();
     let deltas = key_set
         .holders()
