@@ -1,1 +1,102 @@
-fn main() {}
+//! Criterion benchmarks of the crypto core: each step of the request path and
+//! the whole proxy-side and partner-side pipelines. Numbers: docs/benchmarks.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use xks_threshold::dleq;
+use xks_threshold::group::{mul, mul_base, random_nonzero_scalar};
+use xks_threshold::{dealer, CombiningSet, Combiner, HolderId, HolderKey, KeyPath, ProjectivePoint};
+
+fn bench(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(42);
+    let (ks, shares) = dealer::generate(2, 3, 1, &mut rng).unwrap();
+    let hk: Vec<HolderKey> = shares.into_iter().map(|s| HolderKey::new(s, ks.clone()).unwrap()).collect();
+    let set = CombiningSet::new([HolderId::new(1).unwrap(), HolderId::new(2).unwrap()]).unwrap();
+    let combiner = Combiner::new(ks.clone(), set.clone()).unwrap();
+    let path = KeyPath::new("ks1/bench-key-0001").unwrap();
+    let kp = path.to_point().unwrap();
+    let own = hk[0].evaluate_own(&kp, &set).unwrap();
+    let partner = hk[1].evaluate(&kp, &set, true, &mut rng).unwrap();
+    let partner_plain = hk[1].evaluate(&kp, &set, false, &mut rng).unwrap();
+    let verified = combiner.verify(&kp, partner.clone()).unwrap();
+    let commitment = combiner.commitment(&verified).unwrap();
+    let key = combiner.combine(&kp, &[&own, &verified]).unwrap();
+    let plaintext = [7u8; 32];
+    let aad = [1u8; 64];
+    let envelope = key.encrypt(&plaintext, &aad, &mut rng).unwrap();
+
+    let mut g = c.benchmark_group("primitives");
+    let k = random_nonzero_scalar(&mut rng);
+    let p = *kp.point();
+    g.bench_function("hash_to_curve", |b| b.iter(|| black_box(&path).to_point().unwrap()));
+    g.bench_function("mul_variable_base", |b| b.iter(|| mul(black_box(&p), black_box(&k))));
+    g.bench_function("mul_base", |b| b.iter(|| mul_base(black_box(&k))));
+    let bpt = mul_base(&k);
+    let w = mul(&p, &k);
+    let proof = dleq::generate_proof(b"bench", &k, &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap();
+    g.bench_function("dleq_prove", |b| b.iter(|| dleq::generate_proof(b"bench", &k, &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap()));
+    g.bench_function("dleq_verify", |b| b.iter(|| dleq::verify_proof(b"bench", &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], black_box(&proof)).unwrap()));
+    g.finish();
+
+    let mut g = c.benchmark_group("steps");
+    g.bench_function("partial_without_proof", |b| b.iter(|| hk[1].evaluate(black_box(&kp), &set, false, &mut rng).unwrap()));
+    g.bench_function("partial_with_proof", |b| b.iter(|| hk[1].evaluate(black_box(&kp), &set, true, &mut rng).unwrap()));
+    g.bench_function("verify_partial_proof", |b| b.iter(|| combiner.verify(&kp, black_box(partner.clone())).unwrap()));
+    g.bench_function("check_partial_commitment", |b| b.iter(|| combiner.check_commitment(&kp, black_box(partner_plain.clone()), &commitment).unwrap()));
+    g.bench_function("combine_and_hkdf", |b| b.iter(|| combiner.combine(&kp, &[&own, black_box(&verified)]).unwrap()));
+    g.bench_function("aes_gcm_encrypt_32B", |b| b.iter(|| key.encrypt(black_box(&plaintext), &aad, &mut rng).unwrap()));
+    g.bench_function("aes_gcm_decrypt_32B", |b| {
+        b.iter(|| key.decrypt(&envelope.ciphertext, &envelope.metadata, &envelope.iv, &envelope.tag, black_box(&aad)).unwrap())
+    });
+    g.finish();
+
+    // Whole pipelines, as the services will run them (V cached per key path,
+    // own partial computed per request, as the proxy may cache neither S nor K).
+    let mut g = c.benchmark_group("pipelines");
+    g.bench_function("partner_partial_with_proof_incl_hash_to_curve", |b| {
+        b.iter(|| {
+            let kp = black_box(&path).to_point().unwrap();
+            hk[1].evaluate(&kp, &set, true, &mut rng).unwrap()
+        })
+    });
+    g.bench_function("partner_partial_no_proof_cached_v", |b| b.iter(|| hk[1].evaluate(black_box(&kp), &set, false, &mut rng).unwrap()));
+    g.bench_function("proxy_encrypt_full_proof_verify", |b| {
+        b.iter(|| {
+            let own = hk[0].evaluate_own(&kp, &set).unwrap();
+            let v = combiner.verify(&kp, black_box(partner.clone())).unwrap();
+            let key = combiner.combine(&kp, &[&own, &v]).unwrap();
+            let e = key.encrypt(&plaintext, &aad, &mut rng).unwrap();
+            let _cdiv = e.cdiv(&aad);
+            key.decrypt(&e.ciphertext, &e.metadata, &e.iv, &e.tag, &aad).unwrap()
+        })
+    });
+    g.bench_function("proxy_encrypt_commitment_check", |b| {
+        b.iter(|| {
+            let own = hk[0].evaluate_own(&kp, &set).unwrap();
+            let v = combiner.check_commitment(&kp, black_box(partner_plain.clone()), &commitment).unwrap();
+            let key = combiner.combine(&kp, &[&own, &v]).unwrap();
+            let e = key.encrypt(&plaintext, &aad, &mut rng).unwrap();
+            let _cdiv = e.cdiv(&aad);
+            key.decrypt(&e.ciphertext, &e.metadata, &e.iv, &e.tag, &aad).unwrap()
+        })
+    });
+    g.bench_function("proxy_decrypt_proof_free", |b| {
+        b.iter(|| {
+            let own = hk[0].evaluate_own(&kp, &set).unwrap();
+            let key = combiner.combine_for_decrypt(&kp, &own, &[black_box(&partner_plain)]).unwrap();
+            key.decrypt(&envelope.ciphertext, &envelope.metadata, &envelope.iv, &envelope.tag, &aad).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

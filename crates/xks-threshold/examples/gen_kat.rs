@@ -5,7 +5,7 @@
 //! change in any derived byte means existing ciphertext would stop decrypting.
 //!
 //! `cargo run -p xks-threshold --features hazmat-test-vectors --example gen_kat > tests/vectors/kat/xks-threshold-v1.json`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::print_stdout, missing_docs)]
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};

@@ -47,10 +47,8 @@ pub fn random_nonzero_scalar<R: RngCore + CryptoRng>(rng: &mut R) -> Scalar {
         rng.fill_bytes(&mut bytes);
         let candidate: Option<Scalar> = Scalar::from_repr(bytes).into();
         bytes.as_mut_slice().zeroize();
-        if let Some(s) = candidate {
-            if !bool::from(s.is_zero()) {
-                return s;
-            }
+        if let Some(s) = candidate.filter(|s| !bool::from(s.is_zero())) {
+            return s;
         }
     }
 }

@@ -155,10 +155,10 @@ impl KeySet {
         check_threshold(usize::from(threshold), shares.len())?;
         shares.sort_by_key(|s| s.holder);
         for w in shares.windows(2) {
-            if let [a, b] = w {
-                if a.holder == b.holder {
-                    return Err(Error::DuplicateHolder(a.holder));
-                }
+            if let [a, b] = w
+                && a.holder == b.holder
+            {
+                return Err(Error::DuplicateHolder(a.holder));
             }
         }
         if commitments.len() != usize::from(threshold) {
