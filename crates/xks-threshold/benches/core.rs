@@ -4,12 +4,12 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_threshold::dleq;
 use xks_threshold::group::{mul, mul_base, random_nonzero_scalar};
-use xks_threshold::{dealer, CombiningSet, Combiner, HolderId, HolderKey, KeyPath, ProjectivePoint};
+use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPath, ProjectivePoint, dealer};
 
 fn bench(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(42);
@@ -38,15 +38,21 @@ fn bench(c: &mut Criterion) {
     let bpt = mul_base(&k);
     let w = mul(&p, &k);
     let proof = dleq::generate_proof(b"bench", &k, &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap();
-    g.bench_function("dleq_prove", |b| b.iter(|| dleq::generate_proof(b"bench", &k, &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap()));
-    g.bench_function("dleq_verify", |b| b.iter(|| dleq::verify_proof(b"bench", &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], black_box(&proof)).unwrap()));
+    g.bench_function("dleq_prove", |b| {
+        b.iter(|| dleq::generate_proof(b"bench", &k, &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap())
+    });
+    g.bench_function("dleq_verify", |b| {
+        b.iter(|| dleq::verify_proof(b"bench", &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], black_box(&proof)).unwrap())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("steps");
     g.bench_function("partial_without_proof", |b| b.iter(|| hk[1].evaluate(black_box(&kp), &set, false, &mut rng).unwrap()));
     g.bench_function("partial_with_proof", |b| b.iter(|| hk[1].evaluate(black_box(&kp), &set, true, &mut rng).unwrap()));
     g.bench_function("verify_partial_proof", |b| b.iter(|| combiner.verify(&kp, black_box(partner.clone())).unwrap()));
-    g.bench_function("check_partial_commitment", |b| b.iter(|| combiner.check_commitment(&kp, black_box(partner_plain.clone()), &commitment).unwrap()));
+    g.bench_function("check_partial_commitment", |b| {
+        b.iter(|| combiner.check_commitment(&kp, black_box(partner_plain.clone()), &commitment).unwrap())
+    });
     g.bench_function("combine_and_hkdf", |b| b.iter(|| combiner.combine(&kp, &[&own, black_box(&verified)]).unwrap()));
     g.bench_function("aes_gcm_encrypt_32B", |b| b.iter(|| key.encrypt(black_box(&plaintext), &aad, &mut rng).unwrap()));
     g.bench_function("aes_gcm_decrypt_32B", |b| {

@@ -9,10 +9,12 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use xks_threshold::encoding::{decode_point, encode_point, encode_scalar};
 use xks_threshold::group::random_nonzero_scalar;
-use xks_threshold::{dealer, refresh, rotation, suite, CombiningSet, Combiner, HolderId, HolderKey, KeyPath, KeySet, ProjectivePoint, Share};
+use xks_threshold::{
+    Combiner, CombiningSet, HolderId, HolderKey, KeyPath, KeySet, ProjectivePoint, Share, dealer, refresh, rotation, suite,
+};
 
 const SEED: [u8; 32] = *b"xks-threshold format v1 KAT seed";
 
@@ -140,10 +142,14 @@ fn main() {
         &ks,
         &hk,
         vec![
-            key_path_case(&mut rng, &ks, &hk, "ks1/key-0001", pairs, EnvelopeInput {
-                plaintext: b"Hello World!".to_vec(),
-                aad: b"project=nile,department=marketing".to_vec(),
-            }),
+            key_path_case(
+                &mut rng,
+                &ks,
+                &hk,
+                "ks1/key-0001",
+                pairs,
+                EnvelopeInput { plaintext: b"Hello World!".to_vec(), aad: b"project=nile,department=marketing".to_vec() },
+            ),
             key_path_case(&mut rng, &ks, &hk, "a", pairs, EnvelopeInput { plaintext: data_key.clone(), aad: vec![] }),
             key_path_case(&mut rng, &ks, &hk, &long_path, &[&[2, 3]], EnvelopeInput { plaintext: vec![], aad: vec![0u8; 300] }),
         ],
@@ -158,10 +164,14 @@ fn main() {
         "case dealer-2of3-gen1-epoch0 after one refresh: new shares and verification shares, identical keys",
         &ks1,
         &hk1,
-        vec![key_path_case(&mut rng, &ks1, &hk1, "ks1/key-0001", &[&[1, 3]], EnvelopeInput {
-            plaintext: b"refreshed".to_vec(),
-            aad: b"epoch=1".to_vec(),
-        })],
+        vec![key_path_case(
+            &mut rng,
+            &ks1,
+            &hk1,
+            "ks1/key-0001",
+            &[&[1, 3]],
+            EnvelopeInput { plaintext: b"refreshed".to_vec(), aad: b"epoch=1".to_vec() },
+        )],
     );
 
     // Rotation: generation 2 is a new secret.
@@ -172,10 +182,14 @@ fn main() {
         "generation 2 (new master secret): different keys for the same key path; metadata names generation 2",
         &ks2,
         &hk2,
-        vec![key_path_case(&mut rng, &ks2, &hk2, "ks1/key-0001", &[&[1, 2]], EnvelopeInput {
-            plaintext: b"Hello World!".to_vec(),
-            aad: b"project=nile,department=marketing".to_vec(),
-        })],
+        vec![key_path_case(
+            &mut rng,
+            &ks2,
+            &hk2,
+            "ks1/key-0001",
+            &[&[1, 2]],
+            EnvelopeInput { plaintext: b"Hello World!".to_vec(), aad: b"project=nile,department=marketing".to_vec() },
+        )],
     );
 
     // 3-of-5.
@@ -186,10 +200,14 @@ fn main() {
         "3-of-5 dealer key set",
         &ks5,
         &hk5,
-        vec![key_path_case(&mut rng, &ks5, &hk5, "tenant-b/orders_2026", &[&[1, 2, 3], &[2, 4, 5], &[1, 3, 5]], EnvelopeInput {
-            plaintext: (0u8..=255).collect(),
-            aad: b"x".to_vec(),
-        })],
+        vec![key_path_case(
+            &mut rng,
+            &ks5,
+            &hk5,
+            "tenant-b/orders_2026",
+            &[&[1, 2, 3], &[2, 4, 5], &[1, 3, 5]],
+            EnvelopeInput { plaintext: (0u8..=255).collect(), aad: b"x".to_vec() },
+        )],
     );
 
     let doc = json!({

@@ -7,7 +7,7 @@
 use rand_core::{CryptoRng, RngCore};
 
 use crate::group::{mul_base, random_nonzero_scalar};
-use crate::keyset::{check_threshold, key_set_id, KeySet, VerificationShare};
+use crate::keyset::{KeySet, VerificationShare, check_threshold, key_set_id};
 use crate::polynomial::Polynomial;
 use crate::share::Share;
 use crate::{Error, HolderId, Result};

@@ -15,15 +15,15 @@
 
 use std::collections::BTreeMap;
 
-use frost_p256::keys::dkg::{round1, round2};
 use frost_p256::Identifier;
+use frost_p256::keys::dkg::{round1, round2};
 use p256::ProjectivePoint;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::encoding::{decode_nonzero_scalar, decode_point, malformed, points_equal};
 use crate::group::mul_base;
-use crate::keyset::{check_threshold, key_set_id, KeySet, VerificationShare};
+use crate::keyset::{KeySet, VerificationShare, check_threshold, key_set_id};
 use crate::polynomial::evaluate_commitments;
 use crate::share::{HolderKey, Share};
 use crate::suite::{FORMAT_VERSION, SUITE};
@@ -181,7 +181,11 @@ fn check_params(p: &DkgParameters) -> Result<()> {
 /// # Errors
 /// [`Error::InvalidThreshold`] unless `2 <= t <= n <= 255`; [`Error::UnknownHolder`]
 /// if `me` is not in `1..=n`.
-pub fn part1<R: rand_core::RngCore + rand_core::CryptoRng>(me: HolderId, params: DkgParameters, rng: &mut R) -> Result<(Round1Secret, Round1Package)> {
+pub fn part1<R: rand_core::RngCore + rand_core::CryptoRng>(
+    me: HolderId,
+    params: DkgParameters,
+    rng: &mut R,
+) -> Result<(Round1Secret, Round1Package)> {
     check_params(&params)?;
     if me.get() > params.holders {
         return Err(Error::UnknownHolder(me));

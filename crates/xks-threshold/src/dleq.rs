@@ -62,7 +62,12 @@ fn push_prefixed(buf: &mut Vec<u8>, x: &[u8]) {
 }
 
 /// RFC 9497 §2.2.1 `ComputeComposites` (verifier side).
-fn compute_composites(context: &[u8], b: &ProjectivePoint, c: &[ProjectivePoint], d: &[ProjectivePoint]) -> Result<(ProjectivePoint, ProjectivePoint)> {
+fn compute_composites(
+    context: &[u8],
+    b: &ProjectivePoint,
+    c: &[ProjectivePoint],
+    d: &[ProjectivePoint],
+) -> Result<(ProjectivePoint, ProjectivePoint)> {
     let weights = composite_weights(context, b, c, d)?;
     let mut m = ProjectivePoint::IDENTITY;
     let mut z = ProjectivePoint::IDENTITY;
@@ -74,7 +79,13 @@ fn compute_composites(context: &[u8], b: &ProjectivePoint, c: &[ProjectivePoint]
 }
 
 /// RFC 9497 §2.2.1 `ComputeCompositesFast` (prover side, knows `k`).
-fn compute_composites_fast(context: &[u8], k: &Scalar, b: &ProjectivePoint, c: &[ProjectivePoint], d: &[ProjectivePoint]) -> Result<(ProjectivePoint, ProjectivePoint)> {
+fn compute_composites_fast(
+    context: &[u8],
+    k: &Scalar,
+    b: &ProjectivePoint,
+    c: &[ProjectivePoint],
+    d: &[ProjectivePoint],
+) -> Result<(ProjectivePoint, ProjectivePoint)> {
     let weights = composite_weights(context, b, c, d)?;
     let mut m = ProjectivePoint::IDENTITY;
     for (di, ci) in weights.iter().zip(c) {
@@ -109,7 +120,14 @@ fn composite_weights(context: &[u8], b: &ProjectivePoint, c: &[ProjectivePoint],
 }
 
 /// The Fiat–Shamir challenge over `B, M, Z, t2, t3` (RFC 9497 §2.2.1).
-fn challenge(context: &[u8], b: &ProjectivePoint, m: &ProjectivePoint, z: &ProjectivePoint, t2: &ProjectivePoint, t3: &ProjectivePoint) -> Result<Scalar> {
+fn challenge(
+    context: &[u8],
+    b: &ProjectivePoint,
+    m: &ProjectivePoint,
+    z: &ProjectivePoint,
+    t2: &ProjectivePoint,
+    t3: &ProjectivePoint,
+) -> Result<Scalar> {
     let mut t = Vec::with_capacity(5 * 35 + 9);
     for p in [b, m, z, t2, t3] {
         push_prefixed(&mut t, &encode_point(p)?);
@@ -145,14 +163,17 @@ pub fn generate_proof<R: RngCore + CryptoRng>(
 ///
 /// # Errors
 /// [`Error::Protocol`] when the proof does not verify or the inputs are malformed.
-pub fn verify_proof(context: &[u8], a: &ProjectivePoint, b: &ProjectivePoint, c: &[ProjectivePoint], d: &[ProjectivePoint], proof: &Proof) -> Result<()> {
+pub fn verify_proof(
+    context: &[u8],
+    a: &ProjectivePoint,
+    b: &ProjectivePoint,
+    c: &[ProjectivePoint],
+    d: &[ProjectivePoint],
+    proof: &Proof,
+) -> Result<()> {
     let (m, z) = compute_composites(context, b, c, d)?;
     let t2 = lincomb(&proof.s, a, &proof.c, b);
     let t3 = lincomb(&proof.s, &m, &proof.c, &z);
     let expected = challenge(context, b, &m, &z, &t2, &t3)?;
-    if bool::from(expected.ct_eq(&proof.c)) {
-        Ok(())
-    } else {
-        Err(Error::Protocol("DLEQ proof does not verify".into()))
-    }
+    if bool::from(expected.ct_eq(&proof.c)) { Ok(()) } else { Err(Error::Protocol("DLEQ proof does not verify".into())) }
 }

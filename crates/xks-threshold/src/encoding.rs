@@ -4,8 +4,8 @@
 //! scalars 32 bytes big-endian (RFC 9497 `SerializeScalar`). Decoding is
 //! strict: non-canonical scalars, the identity and off-curve points are refused.
 
-use p256::elliptic_curve::group::GroupEncoding;
 use p256::elliptic_curve::group::Group;
+use p256::elliptic_curve::group::GroupEncoding;
 use p256::elliptic_curve::{Field, PrimeField};
 use p256::{AffinePoint, ProjectivePoint, Scalar};
 use subtle::ConstantTimeEq;

@@ -77,7 +77,8 @@ impl Metadata {
 /// # Errors
 /// [`Error::TooLong`] if `aad` exceeds 65535 bytes or metadata 20 bytes.
 pub fn gcm_aad(aad: &[u8], metadata: &[u8]) -> Result<Vec<u8>> {
-    let aad_len = u16::try_from(aad.len()).map_err(|_| Error::TooLong { what: "additionalAuthenticatedData", len: aad.len(), max: MAX_AAD_LEN })?;
+    let aad_len =
+        u16::try_from(aad.len()).map_err(|_| Error::TooLong { what: "additionalAuthenticatedData", len: aad.len(), max: MAX_AAD_LEN })?;
     if metadata.len() > MAX_METADATA_LEN {
         return Err(Error::TooLong { what: "ciphertextMetadata", len: metadata.len(), max: MAX_METADATA_LEN });
     }
@@ -143,9 +144,11 @@ impl DataKey {
         let full_aad = gcm_aad(aad, &metadata)?;
         let mut buf = plaintext.to_vec();
         let cipher = Aes256Gcm12::new(self.bytes().into());
-        let tag = cipher
-            .encrypt_in_place_detached(Nonce::<U12>::from_slice(&iv), &full_aad, &mut buf)
-            .map_err(|_| Error::TooLong { what: "plaintext", len: plaintext.len(), max: 1 << 36 })?;
+        let tag = cipher.encrypt_in_place_detached(Nonce::<U12>::from_slice(&iv), &full_aad, &mut buf).map_err(|_| Error::TooLong {
+            what: "plaintext",
+            len: plaintext.len(),
+            max: 1 << 36,
+        })?;
         Ok(Envelope { ciphertext: buf, metadata, iv: iv.to_vec(), tag: tag.into() })
     }
 
@@ -175,7 +178,15 @@ impl DecryptKey {
 /// [`Error::GenerationMismatch`] if the key is of another generation than the
 /// metadata names, [`Error::BadLength`] for IV/tag lengths outside the spec,
 /// [`Error::Decryption`] when authentication fails.
-fn decrypt(key: &[u8; KEY_LEN], generation: u32, ciphertext: &[u8], metadata: &[u8], iv: &[u8], tag: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+fn decrypt(
+    key: &[u8; KEY_LEN],
+    generation: u32,
+    ciphertext: &[u8],
+    metadata: &[u8],
+    iv: &[u8],
+    tag: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
     let md = Metadata::parse(metadata)?;
     if md.generation() != generation {
         return Err(Error::GenerationMismatch { expected: md.generation(), got: generation });

@@ -4,8 +4,8 @@
 //! functions, so a faster constant-time backend can replace them without
 //! touching the protocol code (and be checked differentially against this one).
 
-use p256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
 use p256::elliptic_curve::group::Group;
+use p256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
 use p256::elliptic_curve::{Field, PrimeField};
 use p256::{NistP256, ProjectivePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
@@ -34,8 +34,7 @@ pub fn hash_to_curve(msg: &[u8], dst: &[u8]) -> Result<ProjectivePoint> {
 /// # Errors
 /// Only for an empty DST, which callers never pass.
 pub fn hash_to_scalar(msgs: &[&[u8]], dst: &[u8]) -> Result<Scalar> {
-    NistP256::hash_to_scalar::<ExpandMsgXmd<Sha256>>(msgs, &[dst])
-        .map_err(|_| Error::Protocol("hash_to_scalar rejected its input".into()))
+    NistP256::hash_to_scalar::<ExpandMsgXmd<Sha256>>(msgs, &[dst]).map_err(|_| Error::Protocol("hash_to_scalar rejected its input".into()))
 }
 
 /// A uniformly random non-zero scalar: 32 bytes from `rng` read big-endian,

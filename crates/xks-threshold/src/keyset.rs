@@ -130,10 +130,7 @@ impl From<KeySet> for KeySetWire {
 /// Checks `1 <= t <= n <= 255`.
 pub(crate) fn check_threshold(t: usize, n: usize) -> Result<()> {
     if t == 0 || t > n || n > usize::from(HolderId::MAX) {
-        return Err(Error::InvalidThreshold {
-            t: u32::try_from(t).unwrap_or(u32::MAX),
-            n: u32::try_from(n).unwrap_or(u32::MAX),
-        });
+        return Err(Error::InvalidThreshold { t: u32::try_from(t).unwrap_or(u32::MAX), n: u32::try_from(n).unwrap_or(u32::MAX) });
     }
     Ok(())
 }

@@ -35,14 +35,14 @@ pub mod rotation;
 mod share;
 pub mod suite;
 
-pub use envelope::{cdiv, gcm_aad, Envelope, Metadata};
+pub use envelope::{Envelope, Metadata, cdiv, gcm_aad};
 pub use error::{Error, Result};
 pub use holder::HolderId;
 pub use kdf::{DataKey, DecryptKey, KEY_LEN};
 pub use keypath::{KeyPath, KeyPoint};
 pub use keyset::{KeySet, KeySetId, VerificationShare};
 pub use partial::{Combiner, Partial, PartialCommitment, VerifiedPartial};
-pub use polynomial::{evaluate_commitments, CombiningSet};
+pub use polynomial::{CombiningSet, evaluate_commitments};
 pub use share::{HolderKey, Share};
 
 /// Re-export of the curve types that appear in the public API.

@@ -5,10 +5,10 @@
 use core::fmt;
 
 use p256::ProjectivePoint;
+use p256::elliptic_curve::group::Group;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use p256::elliptic_curve::group::Group;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -102,15 +102,15 @@ impl Partial {
     ///
     /// # Errors
     /// [`Error::InvalidPoint`] / [`Error::IdentityPoint`], [`Error::InvalidScalar`] for the proof.
-    pub fn from_parts(holder: HolderId, generation: u32, epoch: u32, set: CombiningSet, point: &[u8], proof: Option<&[u8]>) -> Result<Self> {
-        Ok(Self {
-            holder,
-            generation,
-            epoch,
-            set,
-            point: decode_point(point)?,
-            proof: proof.map(Proof::from_bytes).transpose()?,
-        })
+    pub fn from_parts(
+        holder: HolderId,
+        generation: u32,
+        epoch: u32,
+        set: CombiningSet,
+        point: &[u8],
+        proof: Option<&[u8]>,
+    ) -> Result<Self> {
+        Ok(Self { holder, generation, epoch, set, point: decode_point(point)?, proof: proof.map(Proof::from_bytes).transpose()? })
     }
 
     /// Parses the JSON wire form. Error messages never quote the input.
@@ -195,7 +195,13 @@ impl HolderKey {
     /// [`Error::WrongHolderCount`] unless the set has exactly `t` members,
     /// [`Error::UnknownHolder`] if a member is not in the key set or this holder
     /// is not in the set.
-    pub fn evaluate<R: RngCore + CryptoRng>(&self, key_point: &KeyPoint, set: &CombiningSet, with_proof: bool, rng: &mut R) -> Result<Partial> {
+    pub fn evaluate<R: RngCore + CryptoRng>(
+        &self,
+        key_point: &KeyPoint,
+        set: &CombiningSet,
+        with_proof: bool,
+        rng: &mut R,
+    ) -> Result<Partial> {
         check_set(self.key_set(), set)?;
         let holder = self.holder();
         let lambda = set.lagrange_at_zero(holder)?; // refuses a holder outside the set
@@ -289,11 +295,7 @@ impl Combiner {
     }
 
     fn weighted_key(&self, holder: HolderId) -> Result<&ProjectivePoint> {
-        self.weighted_keys
-            .iter()
-            .find(|(h, _)| *h == holder)
-            .map(|(_, k)| k)
-            .ok_or(Error::UnknownHolder(holder))
+        self.weighted_keys.iter().find(|(h, _)| *h == holder).map(|(_, k)| k).ok_or(Error::UnknownHolder(holder))
     }
 
     fn check_header(&self, p: &Partial) -> Result<()> {

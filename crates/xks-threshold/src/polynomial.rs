@@ -39,10 +39,7 @@ impl Polynomial {
 /// `Σ_k C_k · i^k`: the public image `f(i)·G` of a committed polynomial.
 pub fn evaluate_commitments(commitments: &[ProjectivePoint], at: HolderId) -> ProjectivePoint {
     let x = at.to_scalar();
-    commitments
-        .iter()
-        .rev()
-        .fold(ProjectivePoint::IDENTITY, |acc, c| mul(&acc, &x) + c)
+    commitments.iter().rev().fold(ProjectivePoint::IDENTITY, |acc, c| mul(&acc, &x) + c)
 }
 
 /// The set of holders whose partials are combined: sorted, duplicate-free, non-empty.

@@ -19,7 +19,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::encoding::{encode_point, points_equal, serde_hex};
 use crate::group::mul_base;
 use crate::keyset::{KeySet, KeySetId, VerificationShare};
-use crate::polynomial::{evaluate_commitments, Polynomial};
+use crate::polynomial::{Polynomial, evaluate_commitments};
 use crate::share::{HolderKey, Share};
 use crate::suite::FORMAT_VERSION;
 use crate::{Error, HolderId, Result};
@@ -97,7 +97,8 @@ pub fn contribute<R: RngCore + CryptoRng>(key_set: &KeySet, rng: &mut R) -> Resu
     let commitments: Vec<ProjectivePoint> = poly.commitments().into_iter().skip(1).collect();
     let mut nonce = vec![0u8; 16];
     rng.fill_bytes(&mut nonce);
-    let contribution = RefreshContribution { version: FORMAT_VERSION, key_set_id: key_set.id(), from_epoch: key_set.epoch(), nonce, commitments };
+    let contribution =
+        RefreshContribution { version: FORMAT_VERSION, key_set_id: key_set.id(), from_epoch: key_set.epoch(), nonce, commitments };
     let cid = contribution.id()?.to_vec();
     let deltas = key_set
         .holders()
@@ -151,10 +152,7 @@ pub fn next_key_set(key_set: &KeySet, contributions: &[RefreshContribution]) -> 
             *acc += d;
         }
     }
-    let shares = key_set
-        .holders()
-        .map(|holder| VerificationShare { holder, key: evaluate_commitments(&commitments, holder) })
-        .collect();
+    let shares = key_set.holders().map(|holder| VerificationShare { holder, key: evaluate_commitments(&commitments, holder) }).collect();
     let threshold = u16::try_from(key_set.threshold()).map_err(|_| Error::InconsistentKeySet("threshold"))?;
     let epoch = key_set.epoch().checked_add(1).ok_or(Error::Protocol("epoch counter exhausted".into()))?;
     let next = KeySet::new(key_set.generation(), epoch, threshold, *key_set.group_key(), commitments, shares)?;

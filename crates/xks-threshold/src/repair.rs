@@ -18,7 +18,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::encoding::{points_equal, serde_hex};
 use crate::group::{mul_base, random_nonzero_scalar};
 use crate::keyset::{KeySet, KeySetId};
-use crate::polynomial::{lagrange, CombiningSet};
+use crate::polynomial::{CombiningSet, lagrange};
 use crate::share::{HolderKey, Share};
 use crate::suite::FORMAT_VERSION;
 use crate::{Error, HolderId, Result};
@@ -95,7 +95,12 @@ fn check_helpers(key_set: &KeySet, helpers: &CombiningSet, lost: HolderId) -> Re
 /// # Errors
 /// [`Error::WrongHolderCount`] unless exactly `t` helpers; [`Error::UnknownHolder`];
 /// [`Error::Protocol`] if the lost holder is among the helpers.
-pub fn repair_step1<R: RngCore + CryptoRng>(helper: &HolderKey, helpers: &CombiningSet, lost: HolderId, rng: &mut R) -> Result<Vec<RepairDelta>> {
+pub fn repair_step1<R: RngCore + CryptoRng>(
+    helper: &HolderKey,
+    helpers: &CombiningSet,
+    lost: HolderId,
+    rng: &mut R,
+) -> Result<Vec<RepairDelta>> {
     let key_set = helper.key_set();
     check_helpers(key_set, helpers, lost)?;
     let me = helper.holder();

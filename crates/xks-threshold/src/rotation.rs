@@ -8,7 +8,7 @@ use rand_core::{CryptoRng, RngCore};
 use crate::envelope::Metadata;
 use crate::keyset::KeySet;
 use crate::share::Share;
-use crate::{dealer, Error, Result};
+use crate::{Error, Result, dealer};
 
 /// Deals the next generation with the same threshold and holder count.
 /// Old key sets and shares stay valid for decrypting old ciphertext.

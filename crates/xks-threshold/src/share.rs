@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-use p256::elliptic_curve::Field;
 use p256::Scalar;
+use p256::elliptic_curve::Field;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -139,9 +139,7 @@ impl Share {
             holder: self.holder,
             share: self.secret,
         };
-        serde_json::to_string_pretty(&w)
-            .map(Zeroizing::new)
-            .map_err(|e| malformed("share", &e))
+        serde_json::to_string_pretty(&w).map(Zeroizing::new).map_err(|e| malformed("share", &e))
     }
 }
 

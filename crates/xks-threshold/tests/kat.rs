@@ -4,10 +4,12 @@
 
 mod common;
 
-use common::{unhex, Replay};
+use common::{Replay, unhex};
 use serde_json::Value;
 use xks_threshold::encoding::{decode_point, encode_point, encode_scalar};
-use xks_threshold::{gcm_aad, suite, CombiningSet, Combiner, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, ProjectivePoint, Share};
+use xks_threshold::{
+    Combiner, CombiningSet, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, ProjectivePoint, Share, gcm_aad, suite,
+};
 
 const KAT: &str = include_str!("../../../tests/vectors/kat/xks-threshold-v1.json");
 
@@ -57,7 +59,8 @@ fn kat_every_derived_byte_matches() {
             assert_eq!(hex::encode(encode_point(point.point()).unwrap()), s(&kp_case["keyPathPoint"]), "{name}: V");
             let mut first_key = None;
             for combo in kp_case["combinations"].as_array().unwrap() {
-                let ids: Vec<HolderId> = combo["set"].as_array().unwrap().iter().map(|v| HolderId::new(v.as_u64().unwrap() as u32).unwrap()).collect();
+                let ids: Vec<HolderId> =
+                    combo["set"].as_array().unwrap().iter().map(|v| HolderId::new(v.as_u64().unwrap() as u32).unwrap()).collect();
                 let set = CombiningSet::new(ids).unwrap();
                 let combiner = Combiner::new(key_set.clone(), set.clone()).unwrap();
                 let mut verified = vec![];

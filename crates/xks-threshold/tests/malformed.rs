@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_threshold::encoding::{decode_nonzero_scalar, decode_point, decode_scalar};
-use xks_threshold::{dealer, CombiningSet, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, Share};
+use xks_threshold::{CombiningSet, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, Share, dealer};
 
 /// The P-256 group order n, big-endian.
 const ORDER: &str = "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551";

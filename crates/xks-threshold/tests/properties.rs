@@ -5,8 +5,10 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_threshold::dkg::{self, DkgParameters, Round1Package, Round1Secret, Round2Package, Round2Secret};
-use xks_threshold::rotation::{rotate, Generations};
-use xks_threshold::{dealer, refresh, repair, CombiningSet, Combiner, DataKey, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial};
+use xks_threshold::rotation::{Generations, rotate};
+use xks_threshold::{
+    Combiner, CombiningSet, DataKey, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, dealer, refresh, repair,
+};
 
 fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
@@ -210,7 +212,9 @@ fn unverified_partner_partial_can_only_decrypt_and_a_bad_one_is_caught() {
     assert_eq!(&**dk.decrypt(&e.ciphertext, &e.metadata, &e.iv, &e.tag, b"ctx").unwrap(), b"secret");
     // A Byzantine partner: a valid point with the honest proof, but the wrong value.
     let wrong = hk[2].evaluate(&kp, &ids(&[1, 3]), true, &mut r).unwrap();
-    let forged = Partial::from_parts(partner.holder(), 1, 0, set.clone(), &wrong.point_bytes().unwrap(), Some(&partner.proof().unwrap().to_bytes())).unwrap();
+    let forged =
+        Partial::from_parts(partner.holder(), 1, 0, set.clone(), &wrong.point_bytes().unwrap(), Some(&partner.proof().unwrap().to_bytes()))
+            .unwrap();
     let dk = c.combine_for_decrypt(&kp, &own, &[&forged]).unwrap();
     assert_eq!(dk.decrypt(&e.ciphertext, &e.metadata, &e.iv, &e.tag, b"ctx").unwrap_err(), Error::Decryption);
     // Verifying the proof then attributes the failure to the partner, not the ciphertext.

@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{unhex, Replay};
+use common::{Replay, unhex};
 use p256::elliptic_curve::hash2curve::{ExpandMsg, ExpandMsgXmd, Expander};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use serde_json::Value;
 use sha2::Sha256;
-use xks_threshold::dleq::{generate_proof, verify_proof, Proof};
+use xks_threshold::dleq::{Proof, generate_proof, verify_proof};
 use xks_threshold::encoding::{decode_nonzero_scalar, decode_point, encode_point};
 use xks_threshold::group::{hash_to_curve, hash_to_scalar, mul, mul_base};
 use xks_threshold::{ProjectivePoint, Scalar};

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rand_core::OsRng;
 use xks_threshold::rotation::{Generations, rotate};
 use xks_threshold::{
-    CombiningSet, Combiner, DataKey, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, Result, Share, dealer, refresh,
+    Combiner, CombiningSet, DataKey, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, Result, Share, dealer, refresh,
 };
 
 /// Options of `xksctl up`.
@@ -64,7 +64,13 @@ pub fn run(args: &Args) -> Result<()> {
     let (ks, shares) = dealer::generate(args.threshold, args.holders, 1, &mut OsRng)?;
     let hk = holder_keys(&ks, shares)?;
     println!("== split-key XKS: threshold core, {}-of-{} on P-256 (in one process) ==", args.threshold, args.holders);
-    println!("dealer ceremony      key set {} generation {} epoch {} ({:.1} ms)", ks.id(), ks.generation(), ks.epoch(), t0.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "dealer ceremony      key set {} generation {} epoch {} ({:.1} ms)",
+        ks.id(),
+        ks.generation(),
+        ks.epoch(),
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     println!("group key            {}", hex::encode(xks_threshold::encoding::encode_point(ks.group_key())?));
 
     let all = sets(args.holders, args.threshold)?;
@@ -76,9 +82,17 @@ pub fn run(args: &Args) -> Result<()> {
     let env = key.encrypt(plaintext, aad, &mut OsRng)?;
     let cdiv = env.cdiv(aad);
     key.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, aad)?; // Appendix C: verify before answering
-    println!("encrypt via {{{}}}      {:.2} ms (partials proven, CDIV computed, verifying decrypt done)", first.to_label(), t1.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "encrypt via {{{}}}      {:.2} ms (partials proven, CDIV computed, verifying decrypt done)",
+        first.to_label(),
+        t1.elapsed().as_secs_f64() * 1e3
+    );
     println!("  ciphertext          {}", B64.encode(&env.ciphertext));
-    println!("  ciphertextMetadata  {} (version 1, generation {})", B64.encode(&env.metadata), Metadata::parse(&env.metadata)?.generation());
+    println!(
+        "  ciphertextMetadata  {} (version 1, generation {})",
+        B64.encode(&env.metadata),
+        Metadata::parse(&env.metadata)?.generation()
+    );
     println!("  initializationVector {}", B64.encode(&env.iv));
     println!("  authenticationTag   {}", B64.encode(env.tag));
     println!("  ciphertextDataIntegrityValue {}", B64.encode(cdiv));
@@ -117,10 +131,14 @@ pub fn run(args: &Args) -> Result<()> {
         let other = KeyPath::new(format!("{}-other", path.as_str()))?.to_point()?;
         let wrong = partner.evaluate(&other, first, true, &mut OsRng)?; // valid proof, for another key path
         let verdict = combiner.verify(&kp, wrong);
-        println!("byzantine partner    holder {} sends a partial for another key path: {}", partner.holder(), match verdict {
-            Err(e) => format!("rejected ({e})"),
-            Ok(_) => "ACCEPTED (bug)".to_owned(),
-        });
+        println!(
+            "byzantine partner    holder {} sends a partial for another key path: {}",
+            partner.holder(),
+            match verdict {
+                Err(e) => format!("rejected ({e})"),
+                Ok(_) => "ACCEPTED (bug)".to_owned(),
+            }
+        );
     }
     println!("total                {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
     println!("Next: the share service, the XKS proxy and the local cluster replace this in-process run.");
