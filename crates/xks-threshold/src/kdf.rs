@@ -27,68 +27,59 @@ fn derive(s: &ProjectivePoint, key_path: &KeyPath) -> Zeroizing<[u8; KEY_LEN]> {
     okm
 }
 
-/// An AES-256 key derived from verified partials: encrypts and decrypts.
-/// Lives for one request; zeroized on drop.
+/// The key bytes and the generation they belong to. Zeroized on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct DataKey {
+struct AesKey {
     #[zeroize(skip)]
     generation: u32,
     key: [u8; KEY_LEN],
 }
+
+impl AesKey {
+    fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
+        Self { generation, key: *derive(s, key_path) }
+    }
+}
+
+/// An AES-256 key derived from verified partials: encrypts and decrypts.
+/// Lives for one request; zeroized on drop.
+pub struct DataKey(AesKey);
 
 /// An AES-256 key derived with at least one unverified partner partial:
 /// it can only decrypt (the GCM tag authenticates it). Zeroized on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct DecryptKey {
-    #[zeroize(skip)]
-    generation: u32,
-    key: [u8; KEY_LEN],
+pub struct DecryptKey(AesKey);
+
+macro_rules! key_accessors {
+    ($t:ident) => {
+        impl $t {
+            pub(crate) fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
+                Self(AesKey::derive(generation, s, key_path))
+            }
+
+            /// Generation of the key set it was derived under.
+            pub fn generation(&self) -> u32 {
+                self.0.generation
+            }
+
+            pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
+                &self.0.key
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($t), "(generation={}, <redacted>)"), self.0.generation)
+            }
+        }
+    };
 }
+key_accessors!(DataKey);
+key_accessors!(DecryptKey);
 
 impl DataKey {
-    pub(crate) fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
-        Self { generation, key: *derive(s, key_path) }
-    }
-
-    /// Generation of the key set it was derived under.
-    pub fn generation(&self) -> u32 {
-        self.generation
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
-        &self.key
-    }
-
     /// The raw key, for known-answer tests and the vector generator only.
     #[cfg(feature = "hazmat-test-vectors")]
     pub fn expose_for_test_vectors(&self) -> &[u8; KEY_LEN] {
-        &self.key
-    }
-}
-
-impl DecryptKey {
-    pub(crate) fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
-        Self { generation, key: *derive(s, key_path) }
-    }
-
-    /// Generation of the key set it was derived under.
-    pub fn generation(&self) -> u32 {
-        self.generation
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
-        &self.key
-    }
-}
-
-impl fmt::Debug for DataKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DataKey(generation={}, <redacted>)", self.generation)
-    }
-}
-
-impl fmt::Debug for DecryptKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DecryptKey(generation={}, <redacted>)", self.generation)
+        &self.0.key
     }
 }
