@@ -29,6 +29,22 @@ fn bench(c: &mut Criterion) {
     let aad = [1u8; 64];
     let envelope = key.encrypt(&plaintext, &aad, &mut rng).unwrap();
 
+    // The pure-Rust reference, called directly, so one run shows the backend ratio.
+    let mut g = c.benchmark_group("reference_p256");
+    {
+        use p256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
+        let k = random_nonzero_scalar(&mut rng);
+        let p = *kp.point();
+        let dst = xks_threshold::suite::DST_HASH_TO_CURVE;
+        g.bench_function("hash_to_curve", |b| {
+            b.iter(|| p256::NistP256::hash_from_bytes::<ExpandMsgXmd<sha2::Sha256>>(&[black_box(path.as_bytes())], &[dst]).unwrap())
+        });
+        g.bench_function("mul_variable_base", |b| b.iter(|| black_box(&p) * black_box(&k)));
+        g.bench_function("mul_base", |b| b.iter(|| ProjectivePoint::GENERATOR * black_box(&k)));
+    }
+    g.finish();
+
+    // Through `group`: AWS-LC when built with `--features aws-lc`, else the reference.
     let mut g = c.benchmark_group("primitives");
     let k = random_nonzero_scalar(&mut rng);
     let p = *kp.point();

@@ -1,8 +1,11 @@
 //! The group operations the protocol needs, in one place.
 //!
 //! Every elliptic-curve computation of the crate goes through these few
-//! functions, so a faster constant-time backend can replace them without
-//! touching the protocol code (and be checked differentially against this one).
+//! functions. The reference backend is `p256` 0.13 (pure Rust). With the
+//! `aws-lc` feature, hash-to-curve and scalar multiplications run in AWS-LC
+//! (`crates/xks-awslc`, which holds every `unsafe` line); any input it refuses
+//! (the identity, for instance) falls back to the reference, and
+//! `crates/xks-awslc/tests/differential.rs` checks that both agree.
 
 use p256::elliptic_curve::group::Group;
 use p256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
@@ -20,6 +23,10 @@ use crate::{Error, Result};
 /// [`Error::InvalidKeyPath`] if the DST is empty (RFC 9380 §3.1 forbids it);
 /// [`Error::IdentityPoint`] in the negligible case the hash lands on the identity.
 pub fn hash_to_curve(msg: &[u8], dst: &[u8]) -> Result<ProjectivePoint> {
+    #[cfg(feature = "aws-lc")]
+    if let Some(p) = xks_awslc::hash_to_curve(msg, dst).and_then(|b| fast::from_uncompressed(&b)) {
+        return Ok(p);
+    }
     let p = NistP256::hash_from_bytes::<ExpandMsgXmd<Sha256>>(&[msg], &[dst])
         .map_err(|_| Error::InvalidKeyPath("hash_to_curve rejected the input"))?;
     if bool::from(p.is_identity()) {
@@ -52,22 +59,74 @@ pub fn random_nonzero_scalar<R: RngCore + CryptoRng>(rng: &mut R) -> Scalar {
     }
 }
 
-/// `k·G` for the P-256 generator G.
+/// `k·G` for the P-256 generator G, constant time in `k`.
 pub fn mul_base(k: &Scalar) -> ProjectivePoint {
+    #[cfg(feature = "aws-lc")]
+    if let Some(r) = fast::mul_base(k) {
+        return r;
+    }
     ProjectivePoint::GENERATOR * k
 }
 
 /// `k·P`, constant time in `k`.
 pub fn mul(p: &ProjectivePoint, k: &Scalar) -> ProjectivePoint {
+    #[cfg(feature = "aws-lc")]
+    if let Some(r) = fast::mul(p, k) {
+        return r;
+    }
     p * k
 }
 
 /// `a·G + b·P` (used by proof verification; public inputs only).
 pub fn mul_base_add(a: &Scalar, b: &Scalar, p: &ProjectivePoint) -> ProjectivePoint {
+    #[cfg(feature = "aws-lc")]
+    if let Some(r) = fast::mul_base_add(a, b, p) {
+        return r;
+    }
     ProjectivePoint::GENERATOR * a + p * b
 }
 
 /// `a·P + b·Q` (used by proof verification; public inputs only).
 pub fn lincomb(a: &Scalar, p: &ProjectivePoint, b: &Scalar, q: &ProjectivePoint) -> ProjectivePoint {
-    p * a + q * b
+    if *p == ProjectivePoint::GENERATOR {
+        return mul_base_add(a, b, q);
+    }
+    mul(p, a) + mul(q, b)
+}
+
+/// Conversions between `p256` points and the byte form AWS-LC takes.
+#[cfg(feature = "aws-lc")]
+mod fast {
+    use p256::elliptic_curve::group::Group;
+    use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
+    use p256::{AffinePoint, EncodedPoint, ProjectivePoint, Scalar};
+    use zeroize::Zeroizing;
+
+    pub(super) fn from_uncompressed(b: &[u8; 65]) -> Option<ProjectivePoint> {
+        let e = EncodedPoint::from_bytes(b).ok()?;
+        Option::<AffinePoint>::from(AffinePoint::from_encoded_point(&e)).map(ProjectivePoint::from)
+    }
+
+    fn to_uncompressed(p: &ProjectivePoint) -> Option<[u8; 65]> {
+        if bool::from(p.is_identity()) {
+            return None;
+        }
+        p.to_affine().to_encoded_point(false).as_bytes().try_into().ok()
+    }
+
+    fn scalar_bytes(k: &Scalar) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(k.to_bytes().into())
+    }
+
+    pub(super) fn mul(p: &ProjectivePoint, k: &Scalar) -> Option<ProjectivePoint> {
+        from_uncompressed(&xks_awslc::mul(&to_uncompressed(p)?, &scalar_bytes(k))?)
+    }
+
+    pub(super) fn mul_base(k: &Scalar) -> Option<ProjectivePoint> {
+        from_uncompressed(&xks_awslc::mul_base(&scalar_bytes(k))?)
+    }
+
+    pub(super) fn mul_base_add(a: &Scalar, b: &Scalar, p: &ProjectivePoint) -> Option<ProjectivePoint> {
+        from_uncompressed(&xks_awslc::mul_base_add(&scalar_bytes(a), &scalar_bytes(b), &to_uncompressed(p)?)?)
+    }
 }
