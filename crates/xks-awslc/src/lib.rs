@@ -137,6 +137,17 @@ pub fn mul_base_add(a: &[u8; 32], b: &[u8; 32], p: &Uncompressed) -> Option<Unco
     ec_mul(Some(a), Some((p, b)))
 }
 
+/// `P + Q`.
+pub fn add(p: &Uncompressed, q: &Uncompressed) -> Option<Uncompressed> {
+    let (a, b, r) = (Point::from_uncompressed(p)?, Point::from_uncompressed(q)?, Point::new()?);
+    // SAFETY: valid group; `a`, `b`, `r` are live points owned by this frame; null BN_CTX allowed.
+    let ok = unsafe { sys::EC_POINT_add(group(), r.0, a.0, b.0, ptr::null_mut()) };
+    if ok != 1 {
+        return None;
+    }
+    r.to_uncompressed()
+}
+
 /// Zeroizes a scalar buffer (re-exported for callers that build them).
 pub fn clear(buf: &mut [u8; 32]) {
     buf.zeroize();

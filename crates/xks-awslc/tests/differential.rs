@@ -78,6 +78,9 @@ proptest! {
         prop_assert_eq!(xks_awslc::mul_base(&k).unwrap(), enc(&(ProjectivePoint::GENERATOR * ks)));
         prop_assert_eq!(xks_awslc::mul_base_add(&k, &j, &enc(&p)).unwrap(), enc(&(ProjectivePoint::GENERATOR * ks + p * js)));
         prop_assert_eq!(dec(&xks_awslc::mul(&enc(&p), &k).unwrap()), p * ks);
+        let q = ProjectivePoint::GENERATOR * ks;
+        prop_assume!(p != q && p != -q);
+        prop_assert_eq!(xks_awslc::add(&enc(&p), &enc(&q)).unwrap(), enc(&(p + q)));
     }
 
     #[test]

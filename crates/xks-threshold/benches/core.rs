@@ -9,7 +9,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_threshold::dleq;
 use xks_threshold::group::{mul, mul_base, random_nonzero_scalar};
-use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPath, ProjectivePoint, dealer};
+use xks_threshold::{AffinePoint, Combiner, CombiningSet, HolderId, HolderKey, KeyPath, ProjectivePoint, dealer};
 
 fn bench(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(42);
@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     {
         use p256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
         let k = random_nonzero_scalar(&mut rng);
-        let p = *kp.point();
+        let p = ProjectivePoint::from(*kp.point());
         let dst = xks_threshold::suite::DST_HASH_TO_CURVE;
         g.bench_function("hash_to_curve", |b| {
             b.iter(|| p256::NistP256::hash_from_bytes::<ExpandMsgXmd<sha2::Sha256>>(&[black_box(path.as_bytes())], &[dst]).unwrap())
@@ -53,12 +53,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("mul_base", |b| b.iter(|| mul_base(black_box(&k))));
     let bpt = mul_base(&k);
     let w = mul(&p, &k);
-    let proof = dleq::generate_proof(b"bench", &k, &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap();
+    let proof = dleq::generate_proof(b"bench", &k, &AffinePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap();
     g.bench_function("dleq_prove", |b| {
-        b.iter(|| dleq::generate_proof(b"bench", &k, &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap())
+        b.iter(|| dleq::generate_proof(b"bench", &k, &AffinePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap())
     });
     g.bench_function("dleq_verify", |b| {
-        b.iter(|| dleq::verify_proof(b"bench", &ProjectivePoint::GENERATOR, &bpt, &[p], &[w], black_box(&proof)).unwrap())
+        b.iter(|| dleq::verify_proof(b"bench", &AffinePoint::GENERATOR, &bpt, &[p], &[w], black_box(&proof)).unwrap())
     });
     g.finish();
 

@@ -82,7 +82,7 @@ fn key_path_case(rng: &mut ChaCha20Rng, key_set: &KeySet, holders: &[HolderKey],
         combos.push(json!({
             "set": ids,
             "partials": partials,
-            "combined": hex::encode(encode_point(&s).unwrap()),
+            "combined": hex::encode(encode_point(&s.to_affine()).unwrap()),
             "aesKey": hex::encode(key.expose_for_test_vectors()),
             "lastPartialCommitment": hex::encode(commitment.as_bytes()),
         }));

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use frost_p256::Identifier;
 use frost_p256::keys::dkg::{round1, round2};
-use p256::ProjectivePoint;
+use p256::AffinePoint;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -267,17 +267,18 @@ pub fn part3(secret: &Round2Secret, round1: &[Round1Package], round2: &[Round2Pa
 
     // Our key set: Feldman commitments are the coefficient-wise sum of every
     // holder's round-1 commitment (our own is in the secret package).
-    let mut commitments = vec![ProjectivePoint::IDENTITY; usize::from(params.threshold)];
+    let mut sums = vec![p256::ProjectivePoint::IDENTITY; usize::from(params.threshold)];
     let own = secret.package.commitment();
     for c in others1.values().map(|p| p.commitment()).chain([own]) {
         let coeffs = c.serialize().map_err(frost_err)?;
-        if coeffs.len() != commitments.len() {
+        if coeffs.len() != sums.len() {
             return Err(Error::Protocol("round-1 commitment has the wrong degree".into()));
         }
-        for (acc, bytes) in commitments.iter_mut().zip(&coeffs) {
+        for (acc, bytes) in sums.iter_mut().zip(&coeffs) {
             *acc += decode_point(bytes)?;
         }
     }
+    let commitments: Vec<AffinePoint> = sums.iter().map(|p| p.to_affine()).collect();
     let group_key = *commitments.first().ok_or(Error::InconsistentKeySet("no commitments"))?;
     let shares = (1..=u32::from(params.holders))
         .map(|i| {

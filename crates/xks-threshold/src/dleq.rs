@@ -7,13 +7,13 @@
 //! under [`crate::suite::DLEQ_CONTEXT`]; the RFC's own vectors run through the
 //! same code with the RFC's context strings.
 
-use p256::{ProjectivePoint, Scalar};
+use p256::{AffinePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::encoding::{decode_scalar, encode_point, encode_scalar};
-use crate::group::{hash_to_scalar, lincomb, mul, random_nonzero_scalar};
+use crate::group::{hash_to_scalar, lincomb, mul, random_nonzero_scalar, sum};
 use crate::{Error, Result};
 
 /// Length of a serialized proof: `SerializeScalar(c) || SerializeScalar(s)`.
@@ -62,40 +62,29 @@ fn push_prefixed(buf: &mut Vec<u8>, x: &[u8]) {
 }
 
 /// RFC 9497 §2.2.1 `ComputeComposites` (verifier side).
-fn compute_composites(
-    context: &[u8],
-    b: &ProjectivePoint,
-    c: &[ProjectivePoint],
-    d: &[ProjectivePoint],
-) -> Result<(ProjectivePoint, ProjectivePoint)> {
+fn compute_composites(context: &[u8], b: &AffinePoint, c: &[AffinePoint], d: &[AffinePoint]) -> Result<(AffinePoint, AffinePoint)> {
     let weights = composite_weights(context, b, c, d)?;
-    let mut m = ProjectivePoint::IDENTITY;
-    let mut z = ProjectivePoint::IDENTITY;
-    for ((di, ci), dd) in weights.iter().zip(c).zip(d) {
-        m += mul(ci, di);
-        z += mul(dd, di);
-    }
-    Ok((m, z))
+    let ms: Vec<AffinePoint> = weights.iter().zip(c).map(|(di, ci)| mul(ci, di)).collect();
+    let zs: Vec<AffinePoint> = weights.iter().zip(d).map(|(di, dd)| mul(dd, di)).collect();
+    Ok((sum(&ms), sum(&zs)))
 }
 
 /// RFC 9497 §2.2.1 `ComputeCompositesFast` (prover side, knows `k`).
 fn compute_composites_fast(
     context: &[u8],
     k: &Scalar,
-    b: &ProjectivePoint,
-    c: &[ProjectivePoint],
-    d: &[ProjectivePoint],
-) -> Result<(ProjectivePoint, ProjectivePoint)> {
+    b: &AffinePoint,
+    c: &[AffinePoint],
+    d: &[AffinePoint],
+) -> Result<(AffinePoint, AffinePoint)> {
     let weights = composite_weights(context, b, c, d)?;
-    let mut m = ProjectivePoint::IDENTITY;
-    for (di, ci) in weights.iter().zip(c) {
-        m += mul(ci, di);
-    }
+    let ms: Vec<AffinePoint> = weights.iter().zip(c).map(|(di, ci)| mul(ci, di)).collect();
+    let m = sum(&ms);
     Ok((m, mul(&m, k)))
 }
 
 /// The composite weights `d_i` shared by both composite variants.
-fn composite_weights(context: &[u8], b: &ProjectivePoint, c: &[ProjectivePoint], d: &[ProjectivePoint]) -> Result<Vec<Scalar>> {
+fn composite_weights(context: &[u8], b: &AffinePoint, c: &[AffinePoint], d: &[AffinePoint]) -> Result<Vec<Scalar>> {
     if c.len() != d.len() || c.is_empty() || c.len() > usize::from(u16::MAX) {
         return Err(Error::Protocol("DLEQ: element lists differ in length or are empty".into()));
     }
@@ -120,14 +109,7 @@ fn composite_weights(context: &[u8], b: &ProjectivePoint, c: &[ProjectivePoint],
 }
 
 /// The Fiat–Shamir challenge over `B, M, Z, t2, t3` (RFC 9497 §2.2.1).
-fn challenge(
-    context: &[u8],
-    b: &ProjectivePoint,
-    m: &ProjectivePoint,
-    z: &ProjectivePoint,
-    t2: &ProjectivePoint,
-    t3: &ProjectivePoint,
-) -> Result<Scalar> {
+fn challenge(context: &[u8], b: &AffinePoint, m: &AffinePoint, z: &AffinePoint, t2: &AffinePoint, t3: &AffinePoint) -> Result<Scalar> {
     let mut t = Vec::with_capacity(5 * 35 + 9);
     for p in [b, m, z, t2, t3] {
         push_prefixed(&mut t, &encode_point(p)?);
@@ -144,10 +126,10 @@ fn challenge(
 pub fn generate_proof<R: RngCore + CryptoRng>(
     context: &[u8],
     k: &Scalar,
-    a: &ProjectivePoint,
-    b: &ProjectivePoint,
-    c: &[ProjectivePoint],
-    d: &[ProjectivePoint],
+    a: &AffinePoint,
+    b: &AffinePoint,
+    c: &[AffinePoint],
+    d: &[AffinePoint],
     rng: &mut R,
 ) -> Result<Proof> {
     let (m, z) = compute_composites_fast(context, k, b, c, d)?;
@@ -163,14 +145,7 @@ pub fn generate_proof<R: RngCore + CryptoRng>(
 ///
 /// # Errors
 /// [`Error::Protocol`] when the proof does not verify or the inputs are malformed.
-pub fn verify_proof(
-    context: &[u8],
-    a: &ProjectivePoint,
-    b: &ProjectivePoint,
-    c: &[ProjectivePoint],
-    d: &[ProjectivePoint],
-    proof: &Proof,
-) -> Result<()> {
+pub fn verify_proof(context: &[u8], a: &AffinePoint, b: &AffinePoint, c: &[AffinePoint], d: &[AffinePoint], proof: &Proof) -> Result<()> {
     let (m, z) = compute_composites(context, b, c, d)?;
     let t2 = lincomb(&proof.s, a, &proof.c, b);
     let t3 = lincomb(&proof.s, &m, &proof.c, &z);

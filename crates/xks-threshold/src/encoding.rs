@@ -4,10 +4,9 @@
 //! scalars 32 bytes big-endian (RFC 9497 `SerializeScalar`). Decoding is
 //! strict: non-canonical scalars, the identity and off-curve points are refused.
 
-use p256::elliptic_curve::group::Group;
 use p256::elliptic_curve::group::GroupEncoding;
 use p256::elliptic_curve::{Field, PrimeField};
-use p256::{AffinePoint, ProjectivePoint, Scalar};
+use p256::{AffinePoint, Scalar};
 use subtle::ConstantTimeEq;
 
 use crate::{Error, Result};
@@ -21,11 +20,11 @@ pub const SCALAR_LEN: usize = 32;
 ///
 /// # Errors
 /// [`Error::IdentityPoint`] for the point at infinity.
-pub fn encode_point(p: &ProjectivePoint) -> Result<[u8; POINT_LEN]> {
+pub fn encode_point(p: &AffinePoint) -> Result<[u8; POINT_LEN]> {
     if bool::from(p.is_identity()) {
         return Err(Error::IdentityPoint);
     }
-    let bytes = p.to_affine().to_bytes();
+    let bytes = p.to_bytes();
     let mut out = [0u8; POINT_LEN];
     out.copy_from_slice(bytes.as_slice());
     Ok(out)
@@ -35,14 +34,14 @@ pub fn encode_point(p: &ProjectivePoint) -> Result<[u8; POINT_LEN]> {
 ///
 /// # Errors
 /// [`Error::InvalidPoint`] or [`Error::IdentityPoint`].
-pub fn decode_point(bytes: &[u8]) -> Result<ProjectivePoint> {
+pub fn decode_point(bytes: &[u8]) -> Result<AffinePoint> {
     if bytes.len() != POINT_LEN {
         return Err(Error::InvalidPoint);
     }
     let mut repr = <AffinePoint as GroupEncoding>::Repr::default();
     repr.copy_from_slice(bytes);
     let p: Option<AffinePoint> = AffinePoint::from_bytes(&repr).into();
-    let p = ProjectivePoint::from(p.ok_or(Error::InvalidPoint)?);
+    let p = p.ok_or(Error::InvalidPoint)?;
     if bool::from(p.is_identity()) {
         return Err(Error::IdentityPoint);
     }
@@ -80,7 +79,7 @@ pub fn decode_nonzero_scalar(bytes: &[u8]) -> Result<Scalar> {
 }
 
 /// Constant-time equality of two points.
-pub fn points_equal(a: &ProjectivePoint, b: &ProjectivePoint) -> bool {
+pub fn points_equal(a: &AffinePoint, b: &AffinePoint) -> bool {
     bool::from(a.ct_eq(b))
 }
 
@@ -98,11 +97,11 @@ pub(crate) mod serde_hex {
     /// A non-identity point as 66 hex characters.
     pub mod point {
         use super::*;
-        pub fn serialize<S: Serializer>(p: &ProjectivePoint, s: S) -> core::result::Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(p: &AffinePoint, s: S) -> core::result::Result<S::Ok, S::Error> {
             let b = encode_point(p).map_err(serde::ser::Error::custom)?;
             s.serialize_str(&hex::encode(b))
         }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> core::result::Result<ProjectivePoint, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> core::result::Result<AffinePoint, D::Error> {
             let b = hex_bytes(d, "point")?;
             decode_point(&b).map_err(D::Error::custom)
         }
@@ -112,7 +111,7 @@ pub(crate) mod serde_hex {
     pub mod points {
         use super::*;
         use serde::ser::SerializeSeq;
-        pub fn serialize<S: Serializer>(ps: &[ProjectivePoint], s: S) -> core::result::Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(ps: &[AffinePoint], s: S) -> core::result::Result<S::Ok, S::Error> {
             let mut seq = s.serialize_seq(Some(ps.len()))?;
             for p in ps {
                 let b = encode_point(p).map_err(serde::ser::Error::custom)?;
@@ -120,7 +119,7 @@ pub(crate) mod serde_hex {
             }
             seq.end()
         }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> core::result::Result<Vec<ProjectivePoint>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> core::result::Result<Vec<AffinePoint>, D::Error> {
             let v = Vec::<String>::deserialize(d)?;
             v.iter()
                 .map(|h| {

@@ -1,16 +1,16 @@
-//! The group operations the protocol needs, in one place.
+//! The group operations of the request path, in one place.
 //!
-//! Every elliptic-curve computation of the crate goes through these few
-//! functions. The reference backend is `p256` 0.13 (pure Rust). With the
-//! `aws-lc` feature, hash-to-curve and scalar multiplications run in AWS-LC
-//! (`crates/xks-awslc`, which holds every `unsafe` line); any input it refuses
-//! (the identity, for instance) falls back to the reference, and
-//! `crates/xks-awslc/tests/differential.rs` checks that both agree.
+//! Every elliptic-curve computation on the request path goes through these few
+//! functions. They return affine points, so encoding a result never costs a
+//! field inversion in the caller. The reference backend is `p256` 0.13 (pure
+//! Rust). With the `aws-lc` feature, hash-to-curve, scalar multiplications and
+//! additions run in AWS-LC (`crates/xks-awslc`, which holds every `unsafe`
+//! line); any input it refuses (the identity, for instance) falls back to the
+//! reference, and `crates/xks-awslc/tests/differential.rs` checks that both agree.
 
-use p256::elliptic_curve::group::Group;
 use p256::elliptic_curve::hash2curve::{ExpandMsgXmd, GroupDigest};
 use p256::elliptic_curve::{Field, PrimeField};
-use p256::{NistP256, ProjectivePoint, Scalar};
+use p256::{AffinePoint, NistP256, ProjectivePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use sha2::Sha256;
 use zeroize::Zeroize;
@@ -22,13 +22,14 @@ use crate::{Error, Result};
 /// # Errors
 /// [`Error::InvalidKeyPath`] if the DST is empty (RFC 9380 §3.1 forbids it);
 /// [`Error::IdentityPoint`] in the negligible case the hash lands on the identity.
-pub fn hash_to_curve(msg: &[u8], dst: &[u8]) -> Result<ProjectivePoint> {
+pub fn hash_to_curve(msg: &[u8], dst: &[u8]) -> Result<AffinePoint> {
     #[cfg(feature = "aws-lc")]
     if let Some(p) = xks_awslc::hash_to_curve(msg, dst).and_then(|b| fast::from_uncompressed(&b)) {
         return Ok(p);
     }
     let p = NistP256::hash_from_bytes::<ExpandMsgXmd<Sha256>>(&[msg], &[dst])
-        .map_err(|_| Error::InvalidKeyPath("hash_to_curve rejected the input"))?;
+        .map_err(|_| Error::InvalidKeyPath("hash_to_curve rejected the input"))?
+        .to_affine();
     if bool::from(p.is_identity()) {
         return Err(Error::IdentityPoint);
     }
@@ -60,73 +61,94 @@ pub fn random_nonzero_scalar<R: RngCore + CryptoRng>(rng: &mut R) -> Scalar {
 }
 
 /// `k·G` for the P-256 generator G, constant time in `k`.
-pub fn mul_base(k: &Scalar) -> ProjectivePoint {
+pub fn mul_base(k: &Scalar) -> AffinePoint {
     #[cfg(feature = "aws-lc")]
     if let Some(r) = fast::mul_base(k) {
         return r;
     }
-    ProjectivePoint::GENERATOR * k
+    (ProjectivePoint::GENERATOR * k).to_affine()
 }
 
 /// `k·P`, constant time in `k`.
-pub fn mul(p: &ProjectivePoint, k: &Scalar) -> ProjectivePoint {
+pub fn mul(p: &AffinePoint, k: &Scalar) -> AffinePoint {
     #[cfg(feature = "aws-lc")]
     if let Some(r) = fast::mul(p, k) {
         return r;
     }
-    p * k
+    (ProjectivePoint::from(*p) * k).to_affine()
 }
 
-/// `a·G + b·P` (used by proof verification; public inputs only).
-pub fn mul_base_add(a: &Scalar, b: &Scalar, p: &ProjectivePoint) -> ProjectivePoint {
+/// `a·G + b·P` (proof verification; public inputs only).
+pub fn mul_base_add(a: &Scalar, b: &Scalar, p: &AffinePoint) -> AffinePoint {
     #[cfg(feature = "aws-lc")]
     if let Some(r) = fast::mul_base_add(a, b, p) {
         return r;
     }
-    ProjectivePoint::GENERATOR * a + p * b
+    (ProjectivePoint::GENERATOR * a + ProjectivePoint::from(*p) * b).to_affine()
 }
 
-/// `a·P + b·Q` (used by proof verification; public inputs only).
-pub fn lincomb(a: &Scalar, p: &ProjectivePoint, b: &Scalar, q: &ProjectivePoint) -> ProjectivePoint {
-    if *p == ProjectivePoint::GENERATOR {
+/// `a·P + b·Q` (proof verification; public inputs only).
+pub fn lincomb(a: &Scalar, p: &AffinePoint, b: &Scalar, q: &AffinePoint) -> AffinePoint {
+    if *p == AffinePoint::GENERATOR {
         return mul_base_add(a, b, q);
     }
-    mul(p, a) + mul(q, b)
+    sum(&[mul(p, a), mul(q, b)])
 }
 
-/// Conversions between `p256` points and the byte form AWS-LC takes.
+/// `Σ P_i` (the identity for an empty list or a sum that cancels).
+pub fn sum(points: &[AffinePoint]) -> AffinePoint {
+    if let [single] = points {
+        return *single;
+    }
+    #[cfg(feature = "aws-lc")]
+    if let Some(r) = fast::sum(points) {
+        return r;
+    }
+    points.iter().fold(ProjectivePoint::IDENTITY, |acc, p| acc + p).to_affine()
+}
+
+/// Conversions between `p256` affine points and the byte form AWS-LC takes
+/// (no field inversion on either side).
 #[cfg(feature = "aws-lc")]
 mod fast {
-    use p256::elliptic_curve::group::Group;
     use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
-    use p256::{AffinePoint, EncodedPoint, ProjectivePoint, Scalar};
+    use p256::{AffinePoint, EncodedPoint, Scalar};
     use zeroize::Zeroizing;
 
-    pub(super) fn from_uncompressed(b: &[u8; 65]) -> Option<ProjectivePoint> {
+    pub(super) fn from_uncompressed(b: &[u8; 65]) -> Option<AffinePoint> {
         let e = EncodedPoint::from_bytes(b).ok()?;
-        Option::<AffinePoint>::from(AffinePoint::from_encoded_point(&e)).map(ProjectivePoint::from)
+        AffinePoint::from_encoded_point(&e).into()
     }
 
-    fn to_uncompressed(p: &ProjectivePoint) -> Option<[u8; 65]> {
+    fn to_uncompressed(p: &AffinePoint) -> Option<[u8; 65]> {
         if bool::from(p.is_identity()) {
             return None;
         }
-        p.to_affine().to_encoded_point(false).as_bytes().try_into().ok()
+        p.to_encoded_point(false).as_bytes().try_into().ok()
     }
 
     fn scalar_bytes(k: &Scalar) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(k.to_bytes().into())
     }
 
-    pub(super) fn mul(p: &ProjectivePoint, k: &Scalar) -> Option<ProjectivePoint> {
+    pub(super) fn mul(p: &AffinePoint, k: &Scalar) -> Option<AffinePoint> {
         from_uncompressed(&xks_awslc::mul(&to_uncompressed(p)?, &scalar_bytes(k))?)
     }
 
-    pub(super) fn mul_base(k: &Scalar) -> Option<ProjectivePoint> {
+    pub(super) fn mul_base(k: &Scalar) -> Option<AffinePoint> {
         from_uncompressed(&xks_awslc::mul_base(&scalar_bytes(k))?)
     }
 
-    pub(super) fn mul_base_add(a: &Scalar, b: &Scalar, p: &ProjectivePoint) -> Option<ProjectivePoint> {
+    pub(super) fn mul_base_add(a: &Scalar, b: &Scalar, p: &AffinePoint) -> Option<AffinePoint> {
         from_uncompressed(&xks_awslc::mul_base_add(&scalar_bytes(a), &scalar_bytes(b), &to_uncompressed(p)?)?)
+    }
+
+    pub(super) fn sum(points: &[AffinePoint]) -> Option<AffinePoint> {
+        let (first, rest) = points.split_first()?;
+        let mut acc = to_uncompressed(first)?;
+        for p in rest {
+            acc = xks_awslc::add(&acc, &to_uncompressed(p)?)?;
+        }
+        from_uncompressed(&acc)
     }
 }

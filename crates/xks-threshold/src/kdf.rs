@@ -3,7 +3,7 @@
 use core::fmt;
 
 use hkdf::Hkdf;
-use p256::ProjectivePoint;
+use p256::AffinePoint;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -15,7 +15,7 @@ use crate::suite::{HKDF_INFO_AES_KEY, HKDF_SALT};
 pub const KEY_LEN: usize = 32;
 
 /// `K = HKDF-SHA256(salt, IKM = SerializeElement(S), info = label || u16be(len(p)) || p, L = 32)`.
-fn derive(s: &ProjectivePoint, key_path: &KeyPath) -> Zeroizing<[u8; KEY_LEN]> {
+fn derive(s: &AffinePoint, key_path: &KeyPath) -> Zeroizing<[u8; KEY_LEN]> {
     // Callers refuse the identity before this point; an all-zero IKM could only arise from a bug.
     let ikm = Zeroizing::new(encode_point(s).unwrap_or([0u8; 33]));
     let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), ikm.as_slice());
@@ -36,7 +36,7 @@ struct AesKey {
 }
 
 impl AesKey {
-    fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
+    fn derive(generation: u32, s: &AffinePoint, key_path: &KeyPath) -> Self {
         Self { generation, key: *derive(s, key_path) }
     }
 }
@@ -52,7 +52,7 @@ pub struct DecryptKey(AesKey);
 macro_rules! key_accessors {
     ($t:ident) => {
         impl $t {
-            pub(crate) fn derive(generation: u32, s: &ProjectivePoint, key_path: &KeyPath) -> Self {
+            pub(crate) fn derive(generation: u32, s: &AffinePoint, key_path: &KeyPath) -> Self {
                 Self(AesKey::derive(generation, s, key_path))
             }
 

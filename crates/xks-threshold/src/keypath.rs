@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use p256::ProjectivePoint;
+use p256::AffinePoint;
 use serde::{Deserialize, Serialize};
 
 use crate::group::hash_to_curve;
@@ -85,7 +85,7 @@ impl fmt::Display for KeyPath {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyPoint {
     path: KeyPath,
-    point: ProjectivePoint,
+    point: AffinePoint,
 }
 
 impl KeyPoint {
@@ -95,7 +95,7 @@ impl KeyPoint {
     }
 
     /// `V`.
-    pub fn point(&self) -> &ProjectivePoint {
+    pub fn point(&self) -> &AffinePoint {
         &self.point
     }
 }

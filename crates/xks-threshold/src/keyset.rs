@@ -1,6 +1,6 @@
 //! The public key set: group key, Feldman commitments, verification shares.
 
-use p256::ProjectivePoint;
+use p256::AffinePoint;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -58,7 +58,7 @@ pub struct VerificationShare {
     pub holder: HolderId,
     /// `Y_i`, SEC1 compressed hex.
     #[serde(with = "serde_hex::point")]
-    pub key: ProjectivePoint,
+    pub key: AffinePoint,
 }
 
 /// The public key set of one generation at one epoch. Proxy, share services
@@ -73,8 +73,8 @@ pub struct KeySet {
     generation: u32,
     epoch: u32,
     threshold: u16,
-    group_key: ProjectivePoint,
-    commitments: Vec<ProjectivePoint>,
+    group_key: AffinePoint,
+    commitments: Vec<AffinePoint>,
     shares: Vec<VerificationShare>,
 }
 
@@ -88,9 +88,9 @@ struct KeySetWire {
     epoch: u32,
     threshold: u16,
     #[serde(with = "serde_hex::point")]
-    group_key: ProjectivePoint,
+    group_key: AffinePoint,
     #[serde(with = "serde_hex::points")]
-    commitments: Vec<ProjectivePoint>,
+    commitments: Vec<AffinePoint>,
     verification_shares: Vec<VerificationShare>,
 }
 
@@ -145,8 +145,8 @@ impl KeySet {
         generation: u32,
         epoch: u32,
         threshold: u16,
-        group_key: ProjectivePoint,
-        commitments: Vec<ProjectivePoint>,
+        group_key: AffinePoint,
+        commitments: Vec<AffinePoint>,
         mut shares: Vec<VerificationShare>,
     ) -> Result<Self> {
         check_threshold(usize::from(threshold), shares.len())?;
@@ -213,12 +213,12 @@ impl KeySet {
     }
 
     /// The group key `X = x·G`.
-    pub fn group_key(&self) -> &ProjectivePoint {
+    pub fn group_key(&self) -> &AffinePoint {
         &self.group_key
     }
 
     /// Feldman commitments `C_0 … C_{t-1}` of the sharing polynomial.
-    pub fn commitments(&self) -> &[ProjectivePoint] {
+    pub fn commitments(&self) -> &[AffinePoint] {
         &self.commitments
     }
 
@@ -236,7 +236,7 @@ impl KeySet {
     ///
     /// # Errors
     /// [`Error::UnknownHolder`].
-    pub fn verification_share(&self, holder: HolderId) -> Result<&ProjectivePoint> {
+    pub fn verification_share(&self, holder: HolderId) -> Result<&AffinePoint> {
         self.shares
             .binary_search_by_key(&holder, |s| s.holder)
             .ok()
@@ -255,7 +255,7 @@ impl KeySet {
 }
 
 /// `SHA-256(LABEL_KEY_SET_ID || u32be(generation) || SerializeElement(X))`.
-pub(crate) fn key_set_id(generation: u32, group_key: &ProjectivePoint) -> KeySetId {
+pub(crate) fn key_set_id(generation: u32, group_key: &AffinePoint) -> KeySetId {
     let mut h = Sha256::new();
     h.update(LABEL_KEY_SET_ID);
     h.update(generation.to_be_bytes());

@@ -46,4 +46,4 @@ pub use polynomial::{CombiningSet, evaluate_commitments};
 pub use share::{HolderKey, Share};
 
 /// Re-export of the curve types that appear in the public API.
-pub use p256::{ProjectivePoint, Scalar};
+pub use p256::{AffinePoint, ProjectivePoint, Scalar};

@@ -4,8 +4,7 @@
 
 use core::fmt;
 
-use p256::ProjectivePoint;
-use p256::elliptic_curve::group::Group;
+use p256::AffinePoint;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -14,7 +13,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::dleq::{self, Proof};
 use crate::encoding::{decode_point, encode_point, malformed};
-use crate::group::{mul, mul_base};
+use crate::group::{mul, mul_base, sum};
 use crate::keypath::{KeyPath, KeyPoint};
 use crate::keyset::KeySet;
 use crate::polynomial::CombiningSet;
@@ -35,7 +34,7 @@ pub struct Partial {
     epoch: u32,
     #[zeroize(skip)]
     set: CombiningSet,
-    point: ProjectivePoint,
+    point: AffinePoint,
     #[zeroize(skip)]
     proof: Option<Proof>,
 }
@@ -210,7 +209,7 @@ impl HolderKey {
         let point = mul(v, &k);
         let proof = if with_proof {
             let b = mul_base(&k);
-            Some(dleq::generate_proof(DLEQ_CONTEXT, &k, &ProjectivePoint::GENERATOR, &b, &[*v], &[point], rng)?)
+            Some(dleq::generate_proof(DLEQ_CONTEXT, &k, &AffinePoint::GENERATOR, &b, &[*v], &[point], rng)?)
         } else {
             None
         };
@@ -267,7 +266,7 @@ fn check_set(key_set: &KeySet, set: &CombiningSet) -> Result<()> {
 pub struct Combiner {
     key_set: KeySet,
     set: CombiningSet,
-    weighted_keys: Vec<(HolderId, ProjectivePoint)>,
+    weighted_keys: Vec<(HolderId, AffinePoint)>,
 }
 
 impl Combiner {
@@ -294,7 +293,7 @@ impl Combiner {
         &self.set
     }
 
-    fn weighted_key(&self, holder: HolderId) -> Result<&ProjectivePoint> {
+    fn weighted_key(&self, holder: HolderId) -> Result<&AffinePoint> {
         self.weighted_keys.iter().find(|(h, _)| *h == holder).map(|(_, k)| k).ok_or(Error::UnknownHolder(holder))
     }
 
@@ -320,7 +319,7 @@ impl Combiner {
         self.check_header(&partial)?;
         let proof = partial.proof.ok_or(Error::InvalidPartial(partial.holder))?;
         let b = self.weighted_key(partial.holder)?;
-        dleq::verify_proof(DLEQ_CONTEXT, &ProjectivePoint::GENERATOR, b, &[*key_point.point()], &[partial.point], &proof)
+        dleq::verify_proof(DLEQ_CONTEXT, &AffinePoint::GENERATOR, b, &[*key_point.point()], &[partial.point], &proof)
             .map_err(|_| Error::InvalidPartial(partial.holder))?;
         Ok(VerifiedPartial { partial, key_path: key_point.path().clone() })
     }
@@ -383,20 +382,21 @@ impl Combiner {
     }
 
     /// `Σ W_i` after checking that the partials cover the set exactly once.
-    fn sum(&self, parts: &[&Partial]) -> Result<Zeroizing<ProjectivePoint>> {
+    fn sum(&self, parts: &[&Partial]) -> Result<Zeroizing<AffinePoint>> {
         if parts.len() != self.set.len() {
             return Err(Error::WrongHolderCount { expected: self.set.len(), got: parts.len() });
         }
         let mut seen: Vec<HolderId> = Vec::with_capacity(parts.len());
-        let mut s = Zeroizing::new(ProjectivePoint::IDENTITY);
+        let mut points = Zeroizing::new(Vec::with_capacity(parts.len()));
         for p in parts {
             self.check_header(p)?;
             if seen.contains(&p.holder) {
                 return Err(Error::DuplicateHolder(p.holder));
             }
             seen.push(p.holder);
-            *s += p.point;
+            points.push(p.point);
         }
+        let s = Zeroizing::new(sum(&points));
         if bool::from(s.is_identity()) {
             return Err(Error::IdentityPoint);
         }

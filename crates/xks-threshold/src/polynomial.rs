@@ -1,12 +1,12 @@
 //! Shamir sharing over the P-256 scalar field with Feldman commitments,
 //! and Lagrange interpolation at zero for a combining set.
 
-use p256::{ProjectivePoint, Scalar};
+use p256::{AffinePoint, ProjectivePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::group::{mul, mul_base, random_nonzero_scalar};
+use crate::group::{mul_base, random_nonzero_scalar};
 use crate::{Error, HolderId, Result};
 
 /// A secret polynomial `f(z) = a_0 + a_1 z + … + a_{t-1} z^{t-1}`. Zeroized on drop.
@@ -31,15 +31,16 @@ impl Polynomial {
     }
 
     /// Feldman commitments `C_k = a_k·G`.
-    pub(crate) fn commitments(&self) -> Vec<ProjectivePoint> {
+    pub(crate) fn commitments(&self) -> Vec<AffinePoint> {
         self.coefficients.iter().map(mul_base).collect()
     }
 }
 
-/// `Σ_k C_k · i^k`: the public image `f(i)·G` of a committed polynomial.
-pub fn evaluate_commitments(commitments: &[ProjectivePoint], at: HolderId) -> ProjectivePoint {
+/// `Σ_k C_k · i^k`: the public image `f(i)·G` of a committed polynomial
+/// (public inputs only; used when loading key sets, not on the request path).
+pub fn evaluate_commitments(commitments: &[AffinePoint], at: HolderId) -> AffinePoint {
     let x = at.to_scalar();
-    commitments.iter().rev().fold(ProjectivePoint::IDENTITY, |acc, c| mul(&acc, &x) + c)
+    commitments.iter().rev().fold(ProjectivePoint::IDENTITY, |acc, c| acc * x + c).to_affine()
 }
 
 /// The set of holders whose partials are combined: sorted, duplicate-free, non-empty.

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use p256::{ProjectivePoint, Scalar};
+use p256::{AffinePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,7 +36,7 @@ pub struct RefreshContribution {
     #[serde(with = "serde_hex::bytes")]
     nonce: Vec<u8>,
     #[serde(with = "serde_hex::points")]
-    commitments: Vec<ProjectivePoint>,
+    commitments: Vec<AffinePoint>,
 }
 
 /// One holder's secret part of a contribution, `δ(j)`. Send it only to holder `j`, encrypted.
@@ -94,7 +94,7 @@ impl RefreshContribution {
 /// Never for a valid key set.
 pub fn contribute<R: RngCore + CryptoRng>(key_set: &KeySet, rng: &mut R) -> Result<(RefreshContribution, Vec<RefreshDelta>)> {
     let poly = Polynomial::random(Scalar::ZERO, key_set.threshold() - 1, rng);
-    let commitments: Vec<ProjectivePoint> = poly.commitments().into_iter().skip(1).collect();
+    let commitments: Vec<AffinePoint> = poly.commitments().into_iter().skip(1).collect();
     let mut nonce = vec![0u8; 16];
     rng.fill_bytes(&mut nonce);
     let contribution =
@@ -146,12 +146,13 @@ fn check_contributions(key_set: &KeySet, contributions: &[RefreshContribution]) 
 /// belong to this key set and epoch.
 pub fn next_key_set(key_set: &KeySet, contributions: &[RefreshContribution]) -> Result<KeySet> {
     check_contributions(key_set, contributions)?;
-    let mut commitments = key_set.commitments().to_vec();
+    let mut sums: Vec<p256::ProjectivePoint> = key_set.commitments().iter().map(|c| p256::ProjectivePoint::from(*c)).collect();
     for c in contributions {
-        for (acc, d) in commitments.iter_mut().skip(1).zip(&c.commitments) {
+        for (acc, d) in sums.iter_mut().skip(1).zip(&c.commitments) {
             *acc += d;
         }
     }
+    let commitments: Vec<AffinePoint> = sums.iter().map(|p| p.to_affine()).collect();
     let shares = key_set.holders().map(|holder| VerificationShare { holder, key: evaluate_commitments(&commitments, holder) }).collect();
     let threshold = u16::try_from(key_set.threshold()).map_err(|_| Error::InconsistentKeySet("threshold"))?;
     let epoch = key_set.epoch().checked_add(1).ok_or(Error::Protocol("epoch counter exhausted".into()))?;
@@ -186,7 +187,7 @@ pub fn refresh_share(current: &HolderKey, contributions: &[RefreshContribution],
             return Err(Error::EpochMismatch { expected: key_set.epoch(), got: d.from_epoch });
         }
         // Σ_{k≥1} D_k·j^k = j · Σ_{k≥1} D_k·j^(k-1); the list starts at D_1.
-        let expected = evaluate_commitments(&c.commitments, me) * me.to_scalar();
+        let expected = (p256::ProjectivePoint::from(evaluate_commitments(&c.commitments, me)) * me.to_scalar()).to_affine();
         if !points_equal(&mul_base(&d.delta), &expected) {
             return Err(Error::Protocol(format!("refresh delta for holder {me} does not match its commitments")));
         }

@@ -13,7 +13,7 @@ use sha2::Sha256;
 use xks_threshold::dleq::{Proof, generate_proof, verify_proof};
 use xks_threshold::encoding::{decode_nonzero_scalar, decode_point, encode_point};
 use xks_threshold::group::{hash_to_curve, hash_to_scalar, mul, mul_base};
-use xks_threshold::{ProjectivePoint, Scalar};
+use xks_threshold::{AffinePoint, ProjectivePoint, Scalar};
 
 const H2C: &str = include_str!("../../../tests/vectors/rfc/rfc9380-P256_XMD-SHA-256_SSWU_RO_.json");
 const XMD: &str = include_str!("../../../tests/vectors/rfc/rfc9380-expand_message_xmd_SHA256_38.json");
@@ -33,7 +33,7 @@ fn rfc9380_hash_to_curve_p256_ro() {
     assert_eq!(vectors.len(), 5, "RFC 9380 J.1.1 has five vectors");
     for v in vectors {
         let p = hash_to_curve(s(&v["msg"]).as_bytes(), dst).unwrap();
-        let enc = p.to_affine().to_encoded_point(false);
+        let enc = p.to_encoded_point(false);
         assert_eq!(hex::encode(enc.x().unwrap()), s(&v["P"]["x"]).trim_start_matches("0x"), "msg {:?}", v["msg"]);
         assert_eq!(hex::encode(enc.y().unwrap()), s(&v["P"]["y"]).trim_start_matches("0x"), "msg {:?}", v["msg"]);
     }
@@ -61,7 +61,7 @@ fn context(mode: u8) -> Vec<u8> {
     [b"OPRFV1-".as_slice(), &[mode], b"-P256-SHA256"].concat()
 }
 
-fn points(csv: &str) -> Vec<ProjectivePoint> {
+fn points(csv: &str) -> Vec<AffinePoint> {
     csv.split(',').map(|h| decode_point(&unhex(h)).unwrap()).collect()
 }
 
@@ -74,19 +74,22 @@ fn p256_suites(mode: u64) -> Vec<Value> {
 
 /// Checks GenerateProof (with the RFC's nonce) and VerifyProof on one statement,
 /// and that any change to the proof or statement is rejected.
-fn check_proof(ctx: &[u8], k: &Scalar, b: &ProjectivePoint, c: &[ProjectivePoint], d: &[ProjectivePoint], v: &Value) {
-    let proof = generate_proof(ctx, k, &ProjectivePoint::GENERATOR, b, c, d, &mut Replay::new(unhex(s(&v["Proof"]["r"])))).unwrap();
+fn check_proof(ctx: &[u8], k: &Scalar, b: &AffinePoint, c: &[AffinePoint], d: &[AffinePoint], v: &Value) {
+    let proof = generate_proof(ctx, k, &AffinePoint::GENERATOR, b, c, d, &mut Replay::new(unhex(s(&v["Proof"]["r"])))).unwrap();
     assert_eq!(hex::encode(proof.to_bytes()), s(&v["Proof"]["proof"]));
     let parsed = Proof::from_bytes(&unhex(s(&v["Proof"]["proof"]))).unwrap();
-    verify_proof(ctx, &ProjectivePoint::GENERATOR, b, c, d, &parsed).unwrap();
+    verify_proof(ctx, &AffinePoint::GENERATOR, b, c, d, &parsed).unwrap();
     // Tampering: a flipped proof bit, another key, a swapped element.
     let mut bad = parsed.to_bytes();
     bad[63] ^= 1;
-    assert!(verify_proof(ctx, &ProjectivePoint::GENERATOR, b, c, d, &Proof::from_bytes(&bad).unwrap()).is_err());
-    assert!(verify_proof(ctx, &ProjectivePoint::GENERATOR, &(*b + ProjectivePoint::GENERATOR), c, d, &parsed).is_err());
+    assert!(verify_proof(ctx, &AffinePoint::GENERATOR, b, c, d, &Proof::from_bytes(&bad).unwrap()).is_err());
+    assert!(
+        verify_proof(ctx, &AffinePoint::GENERATOR, &(ProjectivePoint::from(*b) + ProjectivePoint::GENERATOR).to_affine(), c, d, &parsed)
+            .is_err()
+    );
     let mut d2 = d.to_vec();
-    d2[0] += ProjectivePoint::GENERATOR;
-    assert!(verify_proof(ctx, &ProjectivePoint::GENERATOR, b, c, &d2, &parsed).is_err());
+    d2[0] = (ProjectivePoint::from(d2[0]) + ProjectivePoint::GENERATOR).to_affine();
+    assert!(verify_proof(ctx, &AffinePoint::GENERATOR, b, c, &d2, &parsed).is_err());
 }
 
 /// RFC 9497 Appendix A.3.2 (P256-SHA256, VOPRF): proof of `log_G(pkS) == log_{Blinded}(Evaluated)`.
