@@ -337,17 +337,28 @@ fn dkg_refuses_tampered_and_incomplete_rounds() {
     }
     // Missing a round-1 package.
     assert!(dkg::part2(s1[0].clone(), &p1[..2]).is_err());
-    // Another run's package (wrong proof of knowledge for this position).
-    let (_, foreign) = dkg::part1(HolderId::new(3).unwrap(), params, &mut r).unwrap();
-    let json = foreign.to_json().unwrap();
-    let mixed = vec![p1[0].clone(), p1[1].clone(), Round1Package::from_json(&json).unwrap()];
-    let (s2, out) = dkg::part2(s1[0].clone(), &mixed).unwrap();
-    // Holder 1 accepted the foreign package (it is a valid one); holder 2 sees the real one,
-    // so the two end with different key sets, which the out-of-band key set id comparison catches.
-    let (s2b, outb) = dkg::part2(s1[1].clone(), &p1).unwrap();
-    let mut all2 = out.clone();
-    all2.extend(outb);
-    assert!(dkg::part3(&s2b, &p1, &all2).is_err() || dkg::part3(&s2, &mixed, &all2).is_err());
+    // Complete rounds, then one round-2 package altered in transit: its recipient refuses it,
+    // because the value no longer matches the sender's round-1 commitment.
+    let mut s2 = vec![];
+    let mut p2 = vec![];
+    for s in &s1 {
+        let (a, b) = dkg::part2(s.clone(), &p1).unwrap();
+        s2.push(a);
+        p2.extend(b);
+    }
+    assert!(dkg::part3(&s2[1], &p1, &p2).is_ok());
+    let idx = p2.iter().position(|p| p.to() == HolderId::new(2).unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&p2[idx].to_json().unwrap()).unwrap();
+    let share = v["package"]["signing_share"].as_str().unwrap().to_owned();
+    let last = if share.ends_with('0') { '1' } else { '0' };
+    v["package"]["signing_share"] = format!("{}{last}", &share[..share.len() - 1]).into();
+    let mut tampered = p2.clone();
+    tampered[idx] = Round2Package::from_json(&v.to_string()).unwrap();
+    assert!(matches!(dkg::part3(&s2[1], &p1, &tampered), Err(Error::Protocol(_))));
+    // A package missing: refused.
+    let missing: Vec<_> =
+        p2.iter().filter(|p| !(p.to() == HolderId::new(2).unwrap() && p.from() == HolderId::new(1).unwrap())).cloned().collect();
+    assert!(dkg::part3(&s2[1], &p1, &missing).is_err());
     // Parameters: t = 1 and t > n are refused.
     assert!(dkg::part1(HolderId::new(1).unwrap(), DkgParameters { generation: 1, threshold: 1, holders: 3 }, &mut r).is_err());
     assert!(dkg::part1(HolderId::new(1).unwrap(), DkgParameters { generation: 1, threshold: 4, holders: 3 }, &mut r).is_err());
