@@ -19,7 +19,7 @@ fn entry(i: usize) -> Entry {
     e.generation = Some(1);
     e.epoch = Some(0);
     e.set = Some("1,2".into());
-    e.proof = Some(i % 2 == 0);
+    e.proof = Some(i.is_multiple_of(2));
     e.latency_us = Some(70);
     e
 }
@@ -100,7 +100,7 @@ fn every_kind_of_tampering_is_caught() {
     fs::create_dir_all(&dir).unwrap();
     let f = dir.join("audit-000001.jsonl");
     fs::write(&f, join(&base[..6])).unwrap();
-    let r = verify_files(&[f.clone()], None).unwrap();
+    let r = verify_files(std::slice::from_ref(&f), None).unwrap();
     assert!(r.is_intact() && r.records == 6, "a shorter chain is consistent in itself");
     let r = verify_files(&[f], Some(&head)).unwrap();
     assert!(r.broken.unwrap().reason.contains("expected head"));
