@@ -1,0 +1,350 @@
+//! The HTTP API behind mTLS: `POST /v1/partial`, `GET /v1/health`,
+//! `POST /v1/self-test`, `GET /metrics`. Every error is a JSON body
+//! `{"error": <code>, "message": <text>}`; no framework default reaches a client.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+use xks_audit::{Entry, RecordKind};
+use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath};
+
+use crate::anomaly::Detector;
+use crate::audit::Audit;
+use crate::config::Limits;
+use crate::controls::Controls;
+use crate::keys::ShareStore;
+use crate::metrics::{Metrics, Outcome};
+use crate::tls::ClientIdentity;
+
+/// Key path of the self-test route (never a customer key path: customers' key
+/// paths come from the proxy's configuration).
+pub const SELF_TEST_KEY_PATH: &str = "xks-share-service/self-test";
+
+/// Longest accepted request id.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Shared state of all handlers (cheap to clone).
+#[derive(Clone)]
+pub struct App(pub Arc<AppInner>);
+
+/// The parts.
+pub struct AppInner {
+    /// Shares.
+    pub store: ShareStore,
+    /// Kill switch.
+    pub controls: Controls,
+    /// Rate anomalies.
+    pub anomaly: Detector,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Audit log.
+    pub audit: Audit,
+    /// Bounds.
+    pub limits: Limits,
+    /// In-flight bound.
+    pub in_flight: Semaphore,
+    /// Token bucket (tokens, last refill).
+    pub bucket: std::sync::Mutex<(f64, Instant)>,
+    /// Version string for health.
+    pub version: String,
+}
+
+/// A refused request.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    outcome: Outcome,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>, outcome: Outcome) -> Self {
+        Self { status, code, message: message.into(), outcome }
+    }
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message, Outcome::Invalid)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.code, "message": self.message });
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+}
+
+/// The request of `POST /v1/partial` (version 1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PartialRequest {
+    /// 1.
+    pub version: u32,
+    /// Caller's request id (printable ASCII, at most 128 characters); the proxy sends the kmsRequestId.
+    pub request_id: String,
+    /// The key path; this service hashes it to the curve itself.
+    pub key_path: String,
+    /// Generation of the key set.
+    pub generation: u32,
+    /// Epoch of the key set.
+    pub epoch: u32,
+    /// Combining set (holder ids) whose Lagrange coefficient weights the partial.
+    pub set: Vec<u32>,
+    /// Whether to include a DLEQ proof.
+    pub proof: bool,
+}
+
+impl PartialRequest {
+    /// Strict parse: JSON object with exactly these fields, then value checks.
+    ///
+    /// # Errors
+    /// A 400 [`ApiError`] naming the problem (messages never echo field values).
+    pub fn parse(body: &[u8]) -> Result<(Self, KeyPath, CombiningSet), ApiError> {
+        let req: PartialRequest = serde_json::from_slice(body).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
+                _ => "JSON does not match the partial request schema",
+            };
+            ApiError::invalid(format!("{what} at line {} column {}", e.line(), e.column()))
+        })?;
+        if req.version != 1 {
+            return Err(ApiError::invalid("unsupported request version (expected 1)"));
+        }
+        if req.request_id.is_empty() || req.request_id.len() > MAX_REQUEST_ID || !req.request_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::invalid("requestId must be 1 to 128 printable ASCII characters without spaces"));
+        }
+        let key_path = KeyPath::new(req.key_path.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
+        if req.set.len() > usize::from(HolderId::MAX) {
+            return Err(ApiError::invalid("set is too long"));
+        }
+        let ids = req.set.iter().map(|i| HolderId::new(*i)).collect::<Result<Vec<_>, _>>().map_err(|e| ApiError::invalid(e.to_string()))?;
+        let set = CombiningSet::new(ids).map_err(|e| ApiError::invalid(e.to_string()))?;
+        Ok((req, key_path, set))
+    }
+}
+
+/// The router.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/v1/partial", post(partial))
+        .route("/v1/health", get(health))
+        .route("/v1/self-test", post(self_test))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route", Outcome::Invalid)
+}
+
+async fn partial(State(app): State<App>, Extension(client): Extension<Arc<ClientIdentity>>, headers: HeaderMap, body: Body) -> Response {
+    let start = Instant::now();
+    let timeout = Duration::from_millis(app.0.limits.request_timeout_ms);
+    let result = match tokio::time::timeout(timeout, app.partial(&client, &headers, body, start)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "request timed out", Outcome::Overloaded)),
+    };
+    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match result {
+        Ok(json) => {
+            app.0.metrics.request(Outcome::Ok, micros);
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+        }
+        Err(e) => {
+            app.0.metrics.request(e.outcome, micros);
+            e.into_response()
+        }
+    }
+}
+
+impl App {
+    fn take_token(&self) -> bool {
+        let rate = f64::from(self.0.limits.max_requests_per_second);
+        let Ok(mut b) = self.0.bucket.lock() else { return false };
+        let now = Instant::now();
+        let refill = now.duration_since(b.1).as_secs_f64() * rate;
+        b.0 = (b.0 + refill).min(rate);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn partial(&self, client: &ClientIdentity, headers: &HeaderMap, body: Body, start: Instant) -> Result<String, ApiError> {
+        let s = &self.0;
+        if !self.take_token() {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "request rate above limits.max_requests_per_second",
+                Outcome::RateLimited,
+            ));
+        }
+        let _permit = s.in_flight.try_acquire().map_err(|_| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests in flight", Outcome::Overloaded)
+        })?;
+        let json_ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+        if !json_ct {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Content-Type must be application/json",
+                Outcome::Invalid,
+            ));
+        }
+        let bytes = to_bytes(body, s.limits.max_body_bytes).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("body exceeds {} bytes", s.limits.max_body_bytes),
+                Outcome::Invalid,
+            )
+        })?;
+        let (req, key_path, set) = PartialRequest::parse(&bytes)?;
+
+        // Anomaly detection counts every well-formed request, refused or not.
+        for a in s.anomaly.observe(key_path.as_str()) {
+            s.metrics.anomalies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(scope = %a.scope, count = a.count, limit = a.limit, window_seconds = a.window_seconds, auto_lock = s.anomaly.auto_lock(), "request rate anomaly");
+            if s.anomaly.auto_lock() && !s.controls.is_locked() {
+                let reason = format!("anomaly: {} requests in {} s for {} (limit {})", a.count, a.window_seconds, a.scope, a.limit);
+                if let Err(e) = s.controls.lock(&reason) {
+                    tracing::error!(error = %e, "persisting the automatic lock failed (the lock is in effect)");
+                }
+                let mut entry = Entry::new(RecordKind::Admin, "anomaly-detector", "lock");
+                entry.key_path = Some(key_path.as_str().to_owned());
+                let _ = s.audit.record(entry).await;
+                tracing::error!(%reason, "service locked automatically; unlock through the admin socket");
+            }
+        }
+
+        let mut entry = Entry::new(RecordKind::Partial, client.name.clone(), "");
+        entry.request_id = Some(req.request_id.clone());
+        entry.key_path = Some(key_path.as_str().to_owned());
+        entry.generation = Some(req.generation);
+        entry.epoch = Some(req.epoch);
+        entry.set = Some(set.to_label());
+        entry.proof = Some(req.proof);
+
+        let refusal = if s.controls.is_locked() {
+            Some(ApiError::new(StatusCode::LOCKED, "locked", "the share service is locked by its operator", Outcome::Locked))
+        } else if s.controls.is_denied(key_path.as_str()) {
+            Some(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "key_path_denied",
+                "this key path is denied by the share service operator",
+                Outcome::Denied,
+            ))
+        } else {
+            None
+        };
+        let key = match (refusal, s.store.key(req.generation, req.epoch)) {
+            (Some(e), _) => Err(e),
+            (None, None) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_key_set",
+                format!("no share for generation {} epoch {}", req.generation, req.epoch),
+                Outcome::UnknownKeySet,
+            )),
+            (None, Some(k)) => Ok(k),
+        };
+        let evaluated = key.and_then(|k| {
+            let point = s
+                .store
+                .point(&key_path)
+                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))?;
+            k.evaluate(&point, &set, req.proof, &mut rand_core::OsRng).map_err(|e| ApiError::invalid(e.to_string()))
+        });
+        entry.latency_us = Some(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+        entry.outcome = match &evaluated {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.outcome.as_str().to_owned(),
+        };
+        let request_id = req.request_id;
+        // The record must be durable before anything (partial or refusal) is answered.
+        if let Err(e) = s.audit.record(entry).await {
+            tracing::error!(%request_id, error = %e, "audit record not durable: request refused");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "audit log unavailable; nothing was released",
+                Outcome::AuditFailed,
+            ));
+        }
+        let partial = evaluated?;
+        tracing::debug!(%request_id, key_path = %key_path, client = %client.name, "partial released");
+        partial
+            .to_json()
+            .map(|j| j.to_string())
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))
+    }
+}
+
+async fn health(State(app): State<App>) -> Response {
+    let s = &app.0;
+    let status = if !s.audit.is_healthy() {
+        "audit_failed"
+    } else if s.controls.is_locked() {
+        "locked"
+    } else {
+        "ok"
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "holder": s.store.holder().get(),
+        "keyCount": s.store.key_count(),
+        "version": s.version,
+    });
+    let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Evaluates and verifies a proven partial on the self-test key path for every
+/// held share; reports success only (never the partial). Audited.
+async fn self_test(State(app): State<App>, Extension(client): Extension<Arc<ClientIdentity>>) -> Response {
+    let s = &app.0;
+    let mut results = Vec::new();
+    let mut all_ok = true;
+    for key in s.store.keys() {
+        let ks = key.key_set();
+        let me = key.holder();
+        let others = ks.holders().filter(|h| *h != me).take(ks.threshold().saturating_sub(1));
+        let ok = (|| -> xks_threshold::Result<()> {
+            let set = CombiningSet::new(std::iter::once(me).chain(others))?;
+            let point = KeyPath::new(SELF_TEST_KEY_PATH)?.to_point()?;
+            let partial = key.evaluate(&point, &set, true, &mut rand_core::OsRng)?;
+            Combiner::new(ks.clone(), set)?.verify(&point, partial)?;
+            Ok(())
+        })()
+        .is_ok();
+        all_ok &= ok;
+        results.push(serde_json::json!({ "generation": ks.generation(), "epoch": ks.epoch(), "ok": ok }));
+    }
+    let mut entry = Entry::new(RecordKind::SelfTest, client.name.clone(), if all_ok { "ok" } else { "failed" });
+    entry.key_path = Some(SELF_TEST_KEY_PATH.to_owned());
+    if s.audit.record(entry).await.is_err() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", "audit log unavailable", Outcome::AuditFailed)
+            .into_response();
+    }
+    let code = if all_ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+    (code, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "ok": all_ok, "keySets": results }).to_string())
+        .into_response()
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let s = &app.0;
+    let text = s.metrics.render(s.controls.is_locked(), s.controls.snapshot().denied.len(), s.audit.head().seq, s.audit.is_healthy());
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,217 @@
+//! Configuration: a TOML file (see `share-service.toml`, which documents every
+//! key) overlaid with `SHARE_SERVICE_*` environment variables, validated at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// Start-up configuration errors (each with a message an operator can act on).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Parsing or type errors.
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// mTLS listener address.
+    pub listen: SocketAddr,
+    /// TLS files and client policy.
+    pub tls: TlsConfig,
+    /// Key sets and share files.
+    pub shares: SharesConfig,
+    /// Audit log.
+    pub audit: AuditConfig,
+    /// Resource bounds.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Rate thresholds.
+    #[serde(default)]
+    pub anomaly: AnomalyConfig,
+    /// Operator channel.
+    pub admin: AdminConfig,
+}
+
+/// `[tls]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// Client CA (PEM).
+    pub client_ca: PathBuf,
+    /// Allowed client identities (`dns:`, `uri:`, `sha256:`).
+    #[serde(default)]
+    pub allowed_clients: Vec<String>,
+    /// Handshake timeout.
+    #[serde(default = "d_handshake")]
+    pub handshake_timeout_ms: u64,
+}
+
+/// `[shares]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharesConfig {
+    /// Key set files.
+    pub key_sets: Vec<PathBuf>,
+    /// Share files.
+    pub share_files: Vec<PathBuf>,
+    /// Expected holder id.
+    #[serde(default)]
+    pub holder: Option<u32>,
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Directory.
+    pub dir: PathBuf,
+    /// Rotation size.
+    #[serde(default = "d_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Group-commit batch bound.
+    #[serde(default = "d_batch")]
+    pub max_batch: usize,
+    /// Checkpoint period.
+    #[serde(default = "d_checkpoint")]
+    pub checkpoint_seconds: u64,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent connections.
+    pub max_connections: usize,
+    /// Concurrent requests.
+    pub max_in_flight: usize,
+    /// Body size.
+    pub max_body_bytes: usize,
+    /// Overall request rate.
+    pub max_requests_per_second: u32,
+    /// Request timeout.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_connections: 1024, max_in_flight: 512, max_body_bytes: 4096, max_requests_per_second: 20_000, request_timeout_ms: 5000 }
+    }
+}
+
+/// `[anomaly]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalyConfig {
+    /// Window length.
+    pub window_seconds: u64,
+    /// Per-key-path threshold (0 = off).
+    pub max_per_key_path: u64,
+    /// Overall threshold (0 = off).
+    pub max_total: u64,
+    /// Lock automatically.
+    pub auto_lock: bool,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self { window_seconds: 60, max_per_key_path: 60_000, max_total: 600_000, auto_lock: true }
+    }
+}
+
+/// `[admin]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Unix socket path.
+    pub socket: PathBuf,
+    /// Persisted lock/deny state.
+    pub state_file: PathBuf,
+}
+
+fn d_handshake() -> u64 {
+    5000
+}
+fn d_file_bytes() -> u64 {
+    64 << 20
+}
+fn d_batch() -> usize {
+    1024
+}
+fn d_checkpoint() -> u64 {
+    60
+}
+
+impl Config {
+    /// Loads `path` (TOML) with the environment overlay, resolves relative paths
+    /// against the file's directory, and validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] with a message naming the offending key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Config =
+            Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("SHARE_SERVICE_").split("__")).extract().map_err(Box::new)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(cfg.resolve(base)?)
+    }
+
+    /// Resolves relative paths against `base` and validates.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn resolve(mut self, base: &Path) -> Result<Self, ConfigError> {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut self.tls.cert);
+        abs(&mut self.tls.key);
+        abs(&mut self.tls.client_ca);
+        self.shares.key_sets.iter_mut().for_each(abs);
+        self.shares.share_files.iter_mut().for_each(abs);
+        abs(&mut self.audit.dir);
+        abs(&mut self.admin.socket);
+        abs(&mut self.admin.state_file);
+        self.validate()?;
+        Ok(self)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.shares.key_sets.is_empty() || self.shares.share_files.is_empty() {
+            return bad("shares.key_sets and shares.share_files must not be empty");
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.max_in_flight == 0 || l.max_requests_per_second == 0 {
+            return bad("limits.max_connections, max_in_flight and max_requests_per_second must be > 0");
+        }
+        if !(256..=1 << 20).contains(&l.max_body_bytes) {
+            return bad("limits.max_body_bytes must be between 256 and 1048576");
+        }
+        if self.audit.max_batch == 0 || self.audit.max_file_bytes < 4096 {
+            return bad("audit.max_batch must be > 0 and audit.max_file_bytes >= 4096");
+        }
+        if self.anomaly.window_seconds == 0 {
+            return bad("anomaly.window_seconds must be > 0");
+        }
+        for c in &self.tls.allowed_clients {
+            if !(c.starts_with("dns:") || c.starts_with("uri:") || c.starts_with("sha256:")) {
+                return Err(ConfigError::Invalid(format!("tls.allowed_clients entry {c:?} must start with dns:, uri: or sha256:")));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! Start-up and the connection loop: bounded connections, TLS handshake with
+//! timeout, HTTP/1.1 and HTTP/2 on the same port, the client identity attached
+//! to every request, graceful shutdown that lets in-flight requests finish.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+use xks_audit::{Entry, RecordKind, WriterConfig};
+
+use crate::anomaly::Detector;
+use crate::api::{App, AppInner, router};
+use crate::audit::Audit;
+use crate::build::BuildInfo;
+use crate::config::Config;
+use crate::controls::Controls;
+use crate::keys::ShareStore;
+use crate::metrics::Metrics;
+use crate::tls::{ClientIdentity, server_config};
+
+/// Start-up failures, each with an actionable message.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Shares or key sets.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// TLS files.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// Audit log.
+    #[error("audit log: {0}")]
+    Audit(#[from] xks_audit::WriterError),
+    /// Sockets, state file.
+    #[error("{what}: {source}")]
+    Io {
+        /// What failed.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
+}
+
+/// A running service.
+pub struct Running {
+    /// Bound mTLS address.
+    pub addr: SocketAddr,
+    /// Admin socket path.
+    pub admin_socket: PathBuf,
+    /// Shared state (tests inspect metrics and controls through it).
+    pub app: App,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (up to 10 s), returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Loads everything, logs the start-up lines, binds, and serves in the background.
+///
+/// # Errors
+/// [`StartError`].
+pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
+    let store = ShareStore::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder)?;
+    tracing::info!(share_id = store.holder().get(), key_count = store.key_count(), "Share store initialized");
+    let controls = Controls::load(&cfg.admin.state_file).map_err(io(format!("control state {}", cfg.admin.state_file.display())))?;
+    if let Some(reason) = controls.snapshot().locked {
+        tracing::warn!(%reason, "starting LOCKED (persisted operator or anomaly lock); unlock through the admin socket");
+    }
+    let metrics = Arc::new(Metrics::default());
+    let (audit, note) = Audit::start(
+        WriterConfig { dir: cfg.audit.dir.clone(), max_file_bytes: cfg.audit.max_file_bytes },
+        cfg.audit.max_batch,
+        metrics.clone(),
+    )?;
+    if let Some(n) = &note {
+        tracing::warn!(note = %n, "audit log recovered");
+    }
+    let mut start_entry = Entry::new(RecordKind::Start, "share-service", note.unwrap_or_else(|| "ok".into()));
+    start_entry.request_id = Some(format!("{} sha256:{}", build.version, build.executable_sha256));
+    audit.record(start_entry).await.map_err(|e| StartError::Io { what: "audit log".into(), source: std::io::Error::other(e) })?;
+    let head = audit.head();
+    tracing::info!(seq = head.seq, head = %head.hash, dir = %cfg.audit.dir.display(), "audit log ready");
+
+    let tls = server_config(&cfg.tls.cert, &cfg.tls.key, &cfg.tls.client_ca, &cfg.tls.allowed_clients)?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let listener = TcpListener::bind(cfg.listen).await.map_err(io(format!("bind {}", cfg.listen)))?;
+    let addr = listener.local_addr().map_err(io("local address"))?;
+
+    let app = App(Arc::new(AppInner {
+        store,
+        controls,
+        anomaly: Detector::new(cfg.anomaly.clone()),
+        metrics: metrics.clone(),
+        audit: audit.clone(),
+        limits: cfg.limits.clone(),
+        in_flight: Semaphore::new(cfg.limits.max_in_flight),
+        bucket: std::sync::Mutex::new((f64::from(cfg.limits.max_requests_per_second), Instant::now())),
+        version: build.version.clone(),
+    }));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let admin_socket = crate::admin::spawn(&cfg.admin.socket, app.clone(), shutdown_rx.clone())
+        .map_err(io(format!("admin socket {}", cfg.admin.socket.display())))?;
+    spawn_checkpoints(audit, cfg.audit.checkpoint_seconds, shutdown_rx.clone());
+    tracing::info!(%addr, admin_socket = %admin_socket.display(), "listening (mTLS)");
+
+    let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections));
+    let handshake_timeout = Duration::from_millis(cfg.tls.handshake_timeout_ms);
+    let router = router(app.clone());
+    let task = tokio::spawn(accept_loop(listener, acceptor, router, conn_limit, handshake_timeout, metrics, shutdown_rx));
+    Ok(Running { addr, admin_socket, app, shutdown, task })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    conn_limit: Arc<Semaphore>,
+    handshake_timeout: Duration,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = conn_limit.clone().try_acquire_owned() else {
+            metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let metrics = metrics.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let identity = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                Some(der) => Arc::new(ClientIdentity::from_der(der)),
+                None => return, // unreachable: client certificates are mandatory
+            };
+            metrics.connections.fetch_add(1, Ordering::Relaxed);
+            let svc = router.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(identity.clone());
+                req
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc)).into_owned();
+            let _ = watcher.watch(conn).await;
+            metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within 10 s");
+    }
+}
+
+/// Logs the audit chain head periodically: an anchor outside the log itself,
+/// against which `audit verify --head` detects a truncated tail.
+fn spawn_checkpoints(audit: Audit, seconds: u64, mut shutdown: watch::Receiver<bool>) {
+    if seconds == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut last = 0;
+        let mut tick = tokio::time::interval(Duration::from_secs(seconds));
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = tick.tick() => {
+                    let h = audit.head();
+                    if h.seq != last {
+                        last = h.seq;
+                        tracing::info!(seq = h.seq, head = %h.hash, "audit checkpoint");
+                    }
+                }
+            }
+        }
+    });
+}
