@@ -164,7 +164,7 @@ impl Config {
         let cfg: Config =
             Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("SHARE_SERVICE_").split("__")).extract().map_err(Box::new)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Ok(cfg.resolve(base)?)
+        cfg.resolve(base)
     }
 
     /// Resolves relative paths against `base` and validates.

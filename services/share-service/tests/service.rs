@@ -1,0 +1,252 @@
+//! End-to-end tests of the share service over real mTLS on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+
+use common::{Client, Deployment};
+use xks_pki::{Ca, Validity};
+use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath, Partial};
+
+fn set(ids: &[u32]) -> CombiningSet {
+    CombiningSet::new(ids.iter().map(|i| HolderId::new(*i).unwrap())).unwrap()
+}
+
+#[tokio::test]
+async fn partial_verifies_and_combines_with_share_1_to_the_directly_derived_key() {
+    let d = Deployment::start("combine", "", "").await;
+    let mut c = d.client();
+    for proof in [true, false] {
+        let (status, body) = c.partial("ks1/key-0001", &[1, 2], proof).await;
+        assert_eq!(status, 200, "{body}");
+        let partial = Partial::from_json(&body).unwrap();
+        assert_eq!(partial.holder().get(), 2);
+        assert_eq!(partial.proof().is_some(), proof);
+        let kp = KeyPath::new("ks1/key-0001").unwrap().to_point().unwrap();
+        let combiner = Combiner::new(d.key_set.clone(), set(&[1, 2])).unwrap();
+        let own = d.holder_key(0).evaluate_own(&kp, &set(&[1, 2])).unwrap();
+        // The core alone, with shares 1 and 3 and no service involved.
+        let direct_set = set(&[1, 3]);
+        let direct = Combiner::new(d.key_set.clone(), direct_set.clone()).unwrap();
+        let p1 = d.holder_key(0).evaluate_own(&kp, &direct_set).unwrap();
+        let p3 = d.holder_key(2).evaluate_own(&kp, &direct_set).unwrap();
+        let expected = direct.combine(&kp, &[&p1, &p3]).unwrap();
+        let envelope = expected.encrypt(b"secret", b"aad", &mut rand_core::OsRng).unwrap();
+        let key = if proof {
+            let verified = combiner.verify(&kp, partial).unwrap();
+            combiner.combine(&kp, &[&own, &verified]).unwrap().decrypt(
+                &envelope.ciphertext,
+                &envelope.metadata,
+                &envelope.iv,
+                &envelope.tag,
+                b"aad",
+            )
+        } else {
+            combiner.combine_for_decrypt(&kp, &own, &[&partial]).unwrap().decrypt(
+                &envelope.ciphertext,
+                &envelope.metadata,
+                &envelope.iv,
+                &envelope.tag,
+                b"aad",
+            )
+        };
+        assert_eq!(&**key.unwrap(), b"secret");
+    }
+}
+
+#[tokio::test]
+async fn clients_without_a_valid_listed_certificate_are_refused_at_the_handshake() {
+    let d = Deployment::start("mtls", "allowed_clients = [\"uri:spiffe://xks/proxy\"]", "").await;
+    let ca_pem = d.ca.certificate().cert_pem.clone();
+    let before = d.running().app.0.metrics.handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
+    // No client certificate.
+    let mut none = Client::new(d.addr(), &ca_pem, None);
+    assert!(none.request("GET", "/v1/health", None, vec![]).await.is_err());
+    // A certificate from another CA.
+    let other = Ca::new("other CA", Validity::days(2)).unwrap();
+    let foreign = other.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::days(2)).unwrap();
+    assert!(Client::new(d.addr(), &ca_pem, Some(&foreign)).request("GET", "/v1/health", None, vec![]).await.is_err());
+    // An expired certificate from the right CA.
+    let expired = d.ca.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::expired()).unwrap();
+    assert!(Client::new(d.addr(), &ca_pem, Some(&expired)).request("GET", "/v1/health", None, vec![]).await.is_err());
+    // A valid certificate whose identity is not listed.
+    let stranger = d.ca.issue_client("intruder", &["spiffe://xks/intruder"], Validity::days(2)).unwrap();
+    assert!(Client::new(d.addr(), &ca_pem, Some(&stranger)).request("GET", "/v1/health", None, vec![]).await.is_err());
+    let after = d.running().app.0.metrics.handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(after - before, 4, "each refusal is a failed handshake, not an HTTP error");
+    // The listed identity is served.
+    let (status, body) = d.client().request("GET", "/v1/health", None, vec![]).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    // Listing by certificate fingerprint: only that exact certificate is served.
+    let mut d2 = Deployment::start("mtls-fp", "", "").await;
+    let toml = std::fs::read_to_string(d2.dir.join("share-service.toml")).unwrap();
+    let listed = format!("client_ca = \"tls/ca.crt\"\nallowed_clients = [\"sha256:{}\"]", d2.client.fingerprint());
+    std::fs::write(d2.dir.join("share-service.toml"), toml.replace("client_ca = \"tls/ca.crt\"", &listed)).unwrap();
+    d2.restart().await;
+    let ca2 = d2.ca.certificate().cert_pem.clone();
+    assert_eq!(d2.client().request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
+    let same_name_other_cert = d2.ca.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::days(2)).unwrap();
+    assert!(Client::new(d2.addr(), &ca2, Some(&same_name_other_cert)).request("GET", "/v1/health", None, vec![]).await.is_err());
+}
+
+#[tokio::test]
+async fn every_malformed_request_gets_a_clear_4xx_and_the_service_keeps_serving() {
+    let d = Deployment::start("malformed", "", "").await;
+    let mut c = d.client();
+    let good =
+        serde_json::json!({"version": 1, "requestId": "r1", "keyPath": "ks1/k", "generation": 1, "epoch": 0, "set": [1, 2], "proof": true});
+    let with = |k: &str, v: serde_json::Value| {
+        let mut g = good.clone();
+        g[k] = v;
+        g.to_string().into_bytes()
+    };
+    let without = |k: &str| {
+        let mut g = good.clone();
+        g.as_object_mut().unwrap().remove(k);
+        g.to_string().into_bytes()
+    };
+    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16)> = vec![
+        ("not JSON", Some("application/json"), b"{not json".to_vec(), 400),
+        ("empty body", Some("application/json"), vec![], 400),
+        ("array", Some("application/json"), b"[1,2]".to_vec(), 400),
+        ("unknown field", Some("application/json"), with("extra", 1.into()), 400),
+        ("missing keyPath", Some("application/json"), without("keyPath"), 400),
+        ("wrong type", Some("application/json"), with("generation", "one".into()), 400),
+        ("version 2", Some("application/json"), with("version", 2.into()), 400),
+        ("bad key path chars", Some("application/json"), with("keyPath", "a b".into()), 400),
+        ("empty key path", Some("application/json"), with("keyPath", "".into()), 400),
+        ("key path too long", Some("application/json"), with("keyPath", "k".repeat(256).into()), 400),
+        ("holder 0 in set", Some("application/json"), with("set", serde_json::json!([0, 2])), 400),
+        ("duplicate holder", Some("application/json"), with("set", serde_json::json!([2, 2])), 400),
+        ("set without this holder", Some("application/json"), with("set", serde_json::json!([1, 3])), 400),
+        ("set too small", Some("application/json"), with("set", serde_json::json!([2])), 400),
+        ("holder outside key set", Some("application/json"), with("set", serde_json::json!([2, 9])), 400),
+        ("request id with spaces", Some("application/json"), with("requestId", "a b".into()), 400),
+        ("request id too long", Some("application/json"), with("requestId", "r".repeat(129).into()), 400),
+        ("negative epoch", Some("application/json"), with("epoch", (-1).into()), 400),
+        ("unknown generation", Some("application/json"), with("generation", 7.into()), 404),
+        ("unknown epoch", Some("application/json"), with("epoch", 3.into()), 404),
+        ("no content type", None, good.to_string().into_bytes(), 415),
+        ("text content type", Some("text/plain"), good.to_string().into_bytes(), 415),
+        ("body too large", Some("application/json"), vec![b' '; 10_000], 413),
+    ];
+    for (name, ct, body, expected) in cases {
+        let (status, text) = c.request("POST", "/v1/partial", ct, body).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(status, expected, "{name}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{name}: not JSON: {text}"));
+        assert!(v["error"].is_string() && v["message"].is_string(), "{name}: {text}");
+        if status == 413 {
+            c = d.client(); // the server closes a connection whose body it did not read
+        }
+    }
+    let (status, text) = c.request("GET", "/nope", None, vec![]).await.unwrap();
+    assert_eq!(status, 404, "{text}");
+    let (status, text) = c.request("GET", "/v1/partial", None, vec![]).await.unwrap();
+    assert!(status == 405 || status == 404, "{status} {text}");
+    // Still serving.
+    let (status, body) = d.client().partial("ks1/k", &[1, 2], true).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn kill_switch_takes_effect_on_the_next_request_and_survives_restart() {
+    let mut d = Deployment::start("killswitch", "", "").await;
+    let mut c = d.client();
+    let (status, released) = c.partial("ks1/a", &[1, 2], true).await;
+    assert_eq!(status, 200);
+    let released: serde_json::Value = serde_json::from_str(&released).unwrap();
+    let r = d.admin("deny ks1/a").await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 403);
+    assert_eq!(c.partial("ks1/b", &[1, 2], false).await.0, 200);
+    assert_eq!(d.admin("lock maintenance").await["locked"], "maintenance");
+    let (status, body) = c.partial("ks1/b", &[1, 2], false).await;
+    assert_eq!(status, 423, "{body}");
+    assert_eq!(c.request("GET", "/v1/health", None, vec![]).await.unwrap().0, 503);
+    // A restart does not undo the operator's lock.
+    d.restart().await;
+    let mut c = d.client();
+    assert_eq!(c.partial("ks1/b", &[1, 2], false).await.0, 423);
+    assert_eq!(d.admin("unlock").await["locked"], serde_json::Value::Null);
+    assert_eq!(c.partial("ks1/b", &[1, 2], false).await.0, 200);
+    assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 403);
+    d.admin("allow ks1/a").await;
+    assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 200);
+    assert_eq!(d.admin("frobnicate").await["ok"], false);
+    // Every use and every operator action is in the verified audit log.
+    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let report = xks_audit::verify_files(&files, Some(&d.running().app.0.audit.head().hash)).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.per_key_path["ks1/a"], 4, "ok, denied, denied, ok");
+    let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    for action in
+        ["\"outcome\":\"lock\"", "\"outcome\":\"unlock\"", "\"outcome\":\"denied\"", "\"outcome\":\"locked\"", "\"kind\":\"start\""]
+    {
+        assert!(text.contains(action), "{action} missing");
+    }
+    // The log never carries the partial or the proof that were released.
+    for field in ["partial", "proof"] {
+        let v = released[field].as_str().unwrap();
+        assert!(!text.contains(v) && !text.contains(&v[2..40]), "{field} found in the audit log");
+    }
+}
+
+#[tokio::test]
+async fn a_flood_over_the_threshold_locks_the_service_and_normal_traffic_does_not() {
+    let d =
+        Deployment::start("flood", "", "[anomaly]\nwindow_seconds = 60\nmax_per_key_path = 20\nmax_total = 1000\nauto_lock = true\n").await;
+    let mut c = d.client();
+    // Normal traffic: a handful per key path.
+    for i in 0..30 {
+        assert_eq!(c.partial(&format!("ks1/normal-{}", i % 10), &[1, 2], false).await.0, 200);
+    }
+    assert!(!d.running().app.0.controls.is_locked());
+    // A flood on one key path.
+    let mut statuses = vec![];
+    for _ in 0..25 {
+        statuses.push(c.partial("ks1/hot", &[1, 2], false).await.0);
+    }
+    assert_eq!(statuses[..20], [200; 20]);
+    assert!(statuses[20..].iter().all(|s| *s == 423), "{statuses:?}");
+    assert!(d.running().app.0.controls.is_locked());
+    assert_eq!(c.partial("ks1/normal-1", &[1, 2], false).await.0, 423, "the lock is global");
+    let m = c.request("GET", "/metrics", None, vec![]).await.unwrap().1;
+    assert!(m.contains("share_anomalies_total 1") && m.contains("share_locked 1"), "{m}");
+    let status = d.admin("status").await;
+    assert!(status["locked"].as_str().unwrap().starts_with("anomaly:"), "{status}");
+    d.admin("unlock").await;
+    assert_eq!(c.partial("ks1/normal-1", &[1, 2], false).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_failing_audit_disk_makes_the_service_refuse_and_release_nothing() {
+    // Small files: the writer must rotate (create a new file) every few records.
+    let mut d = Deployment::start("auditfail", "", "").await;
+    let toml = std::fs::read_to_string(d.dir.join("share-service.toml"))
+        .unwrap()
+        .replace("checkpoint_seconds = 1", "checkpoint_seconds = 1\nmax_file_bytes = 4096");
+    std::fs::write(d.dir.join("share-service.toml"), toml).unwrap();
+    d.restart().await;
+    let mut c = d.client();
+    assert_eq!(c.partial("ks1/x", &[1, 2], true).await.0, 200);
+    // The disk "fails": the audit directory is replaced by a file, so the next rotation cannot
+    // create its file.
+    let audit_dir = d.dir.join("audit");
+    std::fs::remove_dir_all(&audit_dir).unwrap();
+    std::fs::write(&audit_dir, b"not a directory").unwrap();
+    let mut statuses = vec![];
+    for _ in 0..40 {
+        let (status, body) = c.partial("ks1/x", &[1, 2], true).await;
+        if status != 200 {
+            assert_eq!(status, 503, "{body}");
+            assert!(body.contains("audit_unavailable") && !body.contains("\"partial\""), "{body}");
+        }
+        statuses.push(status);
+    }
+    let first_refusal = statuses.iter().position(|s| *s == 503).expect("rotation within 40 records must fail");
+    assert!(statuses[first_refusal..].iter().all(|s| *s == 503), "fail closed stays closed: {statuses:?}");
+    let (status, body) = c.request("GET", "/v1/health", None, vec![]).await.unwrap();
+    assert_eq!(status, 503);
+    assert!(body.contains("audit_failed"), "{body}");
+    let m = c.request("GET", "/metrics", None, vec![]).await.unwrap().1;
+    assert!(m.contains("share_audit_healthy 0"), "{m}");
+}
