@@ -1,0 +1,92 @@
+//! Refresh (two epochs at once), resource bounds and configuration overlay.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+
+use common::Deployment;
+use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPath, Partial, refresh};
+
+fn set(ids: &[u32]) -> CombiningSet {
+    CombiningSet::new(ids.iter().map(|i| HolderId::new(*i).unwrap())).unwrap()
+}
+
+fn edit_toml(d: &Deployment, f: impl FnOnce(String) -> String) {
+    let p = d.dir.join("share-service.toml");
+    std::fs::write(&p, f(std::fs::read_to_string(&p).unwrap())).unwrap();
+}
+
+#[tokio::test]
+async fn during_a_refresh_both_epochs_are_answered_as_asked() {
+    let mut d = Deployment::start("epochs", "", "").await;
+    let hk: Vec<HolderKey> = (0..3).map(|i| d.holder_key(i)).collect();
+    let (c, deltas) = refresh::contribute(&d.key_set, &mut rand_core::OsRng).unwrap();
+    let next: Vec<HolderKey> = hk.iter().map(|h| refresh::refresh_share(h, std::slice::from_ref(&c), &deltas).unwrap()).collect();
+    let ks1 = next[1].key_set().clone();
+    std::fs::write(d.dir.join("keys/keyset-gen1-e1.json"), ks1.to_json().unwrap()).unwrap();
+    std::fs::write(d.dir.join("keys/share-gen1-e1.json"), next[1].share().to_json().unwrap().as_bytes()).unwrap();
+    edit_toml(&d, |t| {
+        t.replace("key_sets = [\"keys/keyset-gen1.json\"]", "key_sets = [\"keys/keyset-gen1.json\", \"keys/keyset-gen1-e1.json\"]")
+            .replace("share_files = [\"keys/share-gen1.json\"]", "share_files = [\"keys/share-gen1.json\", \"keys/share-gen1-e1.json\"]")
+    });
+    d.restart().await;
+    let mut client = d.client();
+    let kp = KeyPath::new("ks1/k").unwrap().to_point().unwrap();
+    let mut keys = vec![];
+    for (epoch, ks, own) in [(0u32, d.key_set.clone(), &hk[0]), (1, ks1.clone(), &next[0])] {
+        let body = serde_json::json!({"version": 1, "requestId": "r", "keyPath": "ks1/k", "generation": 1, "epoch": epoch, "set": [1, 2], "proof": true});
+        let (status, text) = client.request("POST", "/v1/partial", Some("application/json"), body.to_string().into_bytes()).await.unwrap();
+        assert_eq!(status, 200, "{text}");
+        let p = Partial::from_json(&text).unwrap();
+        assert_eq!(p.epoch(), epoch);
+        let combiner = Combiner::new(ks, set(&[1, 2])).unwrap();
+        let v = combiner.verify(&kp, p).unwrap();
+        let mine = own.evaluate_own(&kp, &set(&[1, 2])).unwrap();
+        keys.push(combiner.combine(&kp, &[&mine, &v]).unwrap());
+    }
+    let e = keys[0].encrypt(b"x", b"", &mut rand_core::OsRng).unwrap();
+    assert!(keys[1].decrypt(&e.ciphertext, &e.metadata, &e.iv, &e.tag, b"").is_ok(), "refresh keeps the key");
+}
+
+#[tokio::test]
+async fn connection_and_request_rate_bounds_hold() {
+    let d = Deployment::start("bounds", "", "[limits]\nmax_connections = 2\nmax_requests_per_second = 5\n").await;
+    // Two connections are served; the third is closed at accept.
+    let mut a = d.client();
+    let mut b = d.client();
+    assert_eq!(a.request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
+    assert_eq!(b.request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
+    assert!(d.client().request("GET", "/v1/health", None, vec![]).await.is_err());
+    assert!(d.running().app.0.metrics.connections_refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    // A burst over 5 requests/s gets 429 with a JSON body.
+    let mut statuses = vec![];
+    for _ in 0..12 {
+        statuses.push(a.partial("ks1/k", &[1, 2], false).await);
+    }
+    assert!(statuses.iter().any(|(s, _)| *s == 200));
+    let limited: Vec<_> = statuses.iter().filter(|(s, _)| *s == 429).collect();
+    assert!(!limited.is_empty(), "{statuses:?}");
+    assert!(limited[0].1.contains("rate_limited"));
+    // After the bucket refills, requests pass again.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(a.partial("ks1/k", &[1, 2], false).await.0, 200);
+}
+
+#[test]
+fn environment_overrides_the_file_and_invalid_values_are_refused_at_start() {
+    let (dir, ..) = common::write_files("config", "", "");
+    let path = dir.join("share-service.toml");
+    // figment's Jail sets environment variables for the closure only.
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("SHARE_SERVICE_LIMITS__MAX_BODY_BYTES", "300");
+        let cfg = share_service::Config::load(&path).unwrap();
+        assert_eq!(cfg.limits.max_body_bytes, 300);
+        assert!(cfg.shares.key_sets[0].is_absolute(), "relative paths resolve against the file");
+        jail.set_env("SHARE_SERVICE_LIMITS__MAX_BODY_BYTES", "10");
+        let err = share_service::Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("max_body_bytes"), "{err}");
+        Ok(())
+    });
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + "\nunknown_key = 1\n").unwrap();
+    let err = share_service::Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("unknown_key"), "{err}");
+}
