@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ fn args() -> Args {
     a
 }
 
-fn setup(dir: &PathBuf) -> (CertifiedKey, String) {
+fn setup(dir: &Path) -> (CertifiedKey, String) {
     let ca = Ca::new("bench CA", Validity::days(1)).unwrap();
     let server = ca.issue_server("share-2", &["localhost", "127.0.0.1"], Validity::days(1)).unwrap();
     let client = ca.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::days(1)).unwrap();
@@ -93,7 +93,7 @@ state_file = "controls.json"
     (client, ca.certificate().cert_pem.clone())
 }
 
-fn start_service(dir: &PathBuf) -> (Child, SocketAddr) {
+fn start_service(dir: &Path) -> (Child, SocketAddr) {
     let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("share-service");
     assert!(bin.exists(), "build the binary first: cargo build --release -p share-service --bins --examples");
     let mut child = Command::new(bin)
