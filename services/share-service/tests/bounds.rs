@@ -1,5 +1,5 @@
 //! Refresh (two epochs at once), resource bounds and configuration overlay.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::result_large_err, missing_docs)]
 
 mod common;
 
