@@ -5,6 +5,7 @@
 //! cluster (ceremony, certificates, share services, proxy) as those land.
 #![allow(clippy::print_stdout)]
 
+mod audit;
 mod up;
 
 use std::process::ExitCode;
@@ -29,12 +30,16 @@ enum Command {
     ///
     /// Example: xksctl up --threshold 3 --holders 5
     Up(up::Args),
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(audit::Command),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up(args) => up::run(&args),
+        Command::Up(args) => up::run(&args).map_err(|e| e.to_string()),
+        Command::Audit(cmd) => return audit::run(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -250,3 +250,17 @@ async fn a_failing_audit_disk_makes_the_service_refuse_and_release_nothing() {
     let m = c.request("GET", "/metrics", None, vec![]).await.unwrap().1;
     assert!(m.contains("share_audit_healthy 0"), "{m}");
 }
+
+#[tokio::test]
+async fn self_test_verifies_every_held_share_and_is_audited() {
+    let d = Deployment::start("selftest", "", "").await;
+    let (status, body) = d.client().request("POST", "/v1/self-test", None, vec![]).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["keySets"][0]["generation"], 1);
+    assert!(!body.contains("partial"), "the self-test never returns the partial");
+    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    assert!(text.contains("\"kind\":\"self_test\""));
+}
