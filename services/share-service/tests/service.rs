@@ -264,3 +264,38 @@ async fn self_test_verifies_every_held_share_and_is_audited() {
     let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert!(text.contains("\"kind\":\"self_test\""));
 }
+
+#[tokio::test]
+async fn http2_is_negotiated_by_alpn_and_serves_concurrent_streams() {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    let d = Deployment::start("h2", "", "").await;
+    let mut cfg = common::tls_client_config(&d.ca.certificate().cert_pem, Some(&d.client));
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(d.addr()).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    let mut tasks = vec![];
+    for i in 0..20 {
+        let mut s = sender.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = serde_json::json!({"version": 1, "requestId": format!("h2-{i}"), "keyPath": format!("ks1/k{i}"), "generation": 1, "epoch": 0, "set": [2, 3], "proof": true});
+            let req = hyper::Request::post("https://localhost/v1/partial").header("content-type", "application/json").body(Full::new(Bytes::from(body.to_string()))).unwrap();
+            let resp = s.send_request(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(bytes.to_vec()).unwrap())
+        }));
+    }
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(Partial::from_json(&body).unwrap().holder().get(), 2);
+    }
+}
