@@ -1,0 +1,205 @@
+//! The four XKS APIs after routing, authentication and body validation.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use subtle::ConstantTimeEq;
+use xks_threshold::Metadata;
+
+use super::request::{self, Kind};
+use super::{App, Ctx};
+use crate::authz::{Action, Input};
+use crate::error::{ErrorName, XksError};
+use crate::health::Status;
+use crate::partners::PoolError;
+use crate::stores::{ExternalKey, KeyStatus, KeyStore, Usage};
+
+/// The request id sent to the partner: the kmsRequestId itself when it is 1–128
+/// printable ASCII characters without spaces (a UUID always is), otherwise
+/// `sha256:` and the first 32 hex digits of its SHA-256 (kmsRequestId is opaque
+/// and is never rejected for its structure). docs/xks-proxy.md explains how to
+/// reconcile the partner's audit log with CloudTrail.
+pub fn partner_request_id(kms_request_id: &str) -> String {
+    if !kms_request_id.is_empty() && kms_request_id.len() <= 128 && kms_request_id.bytes().all(|b| b.is_ascii_graphic()) {
+        kms_request_id.to_owned()
+    } else {
+        use sha2::Digest;
+        let h = hex::encode(sha2::Sha256::digest(kms_request_id.as_bytes()));
+        format!("sha256:{}", h.get(..32).unwrap_or(&h))
+    }
+}
+
+fn pool_error(e: PoolError) -> XksError {
+    match e {
+        PoolError::Timeout => XksError::new(
+            ErrorName::DependencyTimeoutException,
+            "no partner share service answered with a verified partial within the time budget",
+        ),
+        PoolError::Failed(_) => {
+            XksError::new(ErrorName::InternalException, "the partner share services failed; see the proxy log for each partner's error")
+        }
+        PoolError::Refused { partner, .. } => XksError::new(
+            ErrorName::InvalidStateException,
+            format!("key use is blocked by the operator of partner {partner} (kill switch or key deny)"),
+        ),
+        PoolError::Unavailable(m) => XksError::new(ErrorName::InternalException, m),
+    }
+}
+
+/// Looks the key up, authorizes, and checks status and usage (in the spec's order).
+fn key_for<'s>(
+    ctx: &mut Ctx,
+    store: &'s KeyStore,
+    id: &str,
+    action: Action,
+    md: &request::RequestMetadata,
+) -> Result<&'s std::sync::Arc<ExternalKey>, XksError> {
+    let key = store.key(id).ok_or_else(|| XksError::of(ErrorName::KeyNotFoundException))?;
+    ctx.key_path = Some(key.key_path().as_str().to_owned());
+    if let Some(policy) = &store.policy {
+        let input = Input {
+            key_store: &store.name,
+            action,
+            key_id: id,
+            aws_principal_arn: md.aws_principal_arn.as_deref().unwrap_or(""),
+            kms_operation: md.kms_operation.as_deref().unwrap_or(""),
+            kms_request_id: md.request_id(),
+            kms_key_arn: md.kms_key_arn.as_deref(),
+            kms_via_service: md.kms_via_service.as_deref(),
+            aws_source_vpc: md.aws_source_vpc.as_deref(),
+            aws_source_vpce: md.aws_source_vpce.as_deref(),
+        };
+        if let Err(denied) = policy.authorize(&input) {
+            ctx.denied_by = Some(denied.to_string());
+            return Err(XksError::new(ErrorName::AccessDeniedException, format!("secondary authorization: {denied}")));
+        }
+    }
+    Ok(key)
+}
+
+/// GetHealthStatus (never subject to secondary authorization).
+pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> Result<String, XksError> {
+    let md = request::parse_metadata_only(body, Kind::Health)?;
+    ctx.set_metadata(&md);
+    if !store.enabled {
+        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
+    }
+    let snap = app.0.health.current().await;
+    let mut fleet = vec![serde_json::json!({
+        "id": format!("share-{} (xks-proxy)", app.0.pool.keyring().holder()),
+        "model": format!("split-key-xks xks-proxy {} local share", app.0.version),
+        "healthStatus": Status::Active.as_str(),
+    })];
+    for p in &snap.partners {
+        fleet.push(serde_json::json!({ "id": p.id, "model": p.model, "healthStatus": p.status.as_str() }));
+    }
+    fleet.truncate(10);
+    Ok(serde_json::json!({
+        "xksProxyFleetSize": app.0.fleet.proxy_fleet_size,
+        "xksProxyVendor": app.0.fleet.vendor,
+        "xksProxyModel": format!("split-key-xks xks-proxy {}", app.0.version),
+        "ekmVendor": app.0.fleet.vendor,
+        "ekmFleetDetails": fleet,
+    })
+    .to_string())
+}
+
+/// GetKeyMetadata.
+pub fn metadata(ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
+    let md = request::parse_metadata_only(body, Kind::Metadata)?;
+    ctx.set_metadata(&md);
+    if !store.enabled {
+        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
+    }
+    let key = key_for(ctx, store, id, Action::GetKeyMetadata, &md)?;
+    let usage: Vec<&str> = key.usage.iter().map(|u| u.as_str()).collect();
+    Ok(serde_json::json!({ "keySpec": "AES_256", "keyUsage": usage, "keyStatus": key.status.as_str() }).to_string())
+}
+
+fn usable(key: &ExternalKey, usage: Usage) -> Result<(), XksError> {
+    if key.status != KeyStatus::Enabled {
+        return Err(XksError::new(ErrorName::InvalidStateException, "the external key is DISABLED in the proxy configuration"));
+    }
+    if !key.allows(usage) {
+        return Err(XksError::new(ErrorName::InvalidKeyUsageException, format!("the external key does not permit {}", usage.as_str())));
+    }
+    Ok(())
+}
+
+/// Encrypt: derive with a verified partner partial, AES-256-GCM under the
+/// newest generation, CDIV computed first, then a verifying decrypt (Appendix C).
+pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
+    let req = request::parse_encrypt(body, &app.0.limits)?;
+    ctx.set_metadata(&req.metadata);
+    if !store.enabled {
+        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
+    }
+    let key = key_for(ctx, store, id, Action::Encrypt, &req.metadata)?;
+    usable(key, Usage::Encrypt)?;
+    if req.cdiv && !key.allows(Usage::Decrypt) {
+        return Err(XksError::new(
+            ErrorName::InvalidKeyUsageException,
+            "a CDIV needs a verifying decrypt (Appendix C) and the external key does not permit DECRYPT",
+        ));
+    }
+    let generation =
+        app.0.pool.keyring().current().map(|g| g.key_set().generation()).ok_or_else(|| XksError::of(ErrorName::InternalException))?;
+    let derived = app.0.pool.derive(generation, &key.point, &partner_request_id(req.metadata.request_id())).await.map_err(pool_error)?;
+    ctx.partner = Some(derived.partner.clone());
+    ctx.hedged = derived.hedged;
+    // Appendix C: encrypt, compute the CDIV, then decrypt what we return; on a
+    // mismatch encrypt once more before giving up.
+    for _ in 0..2 {
+        let env = derived.key.encrypt(&req.plaintext, &req.aad, &mut rand_core::OsRng).map_err(|e| {
+            tracing::error!(error = %e, "AES-GCM encryption failed");
+            XksError::of(ErrorName::InternalException)
+        })?;
+        let cdiv = req.cdiv.then(|| env.cdiv(&req.aad));
+        let verified = derived
+            .key
+            .decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, &req.aad)
+            .map(|pt| bool::from(pt.as_slice().ct_eq(req.plaintext.as_slice())))
+            .unwrap_or(false);
+        if !verified {
+            tracing::error!("verifying decrypt of a fresh ciphertext failed; encrypting again");
+            continue;
+        }
+        let mut out = serde_json::json!({
+            "ciphertext": STANDARD.encode(&env.ciphertext),
+            "ciphertextMetadata": STANDARD.encode(&env.metadata),
+            "initializationVector": STANDARD.encode(&env.iv),
+            "authenticationTag": STANDARD.encode(env.tag),
+        });
+        if let (Some(c), Some(o)) = (cdiv, out.as_object_mut()) {
+            o.insert("ciphertextDataIntegrityValue".into(), STANDARD.encode(c).into());
+        }
+        return Ok(out.to_string());
+    }
+    Err(XksError::new(ErrorName::InternalException, "the verifying decrypt of the new ciphertext failed"))
+}
+
+/// Decrypt: the generation comes from ciphertextMetadata; any tampering of
+/// ciphertext, IV, tag, AAD or metadata fails the GCM tag.
+pub async fn decrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
+    let req = request::parse_decrypt(body, &app.0.limits)?;
+    ctx.set_metadata(&req.metadata);
+    if !store.enabled {
+        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
+    }
+    let key = key_for(ctx, store, id, Action::Decrypt, &req.metadata)?;
+    usable(key, Usage::Decrypt)?;
+    let invalid = || XksError::of(ErrorName::InvalidCiphertextException);
+    let md = Metadata::parse(&req.ciphertext_metadata).map_err(|_| invalid())?;
+    if app.0.pool.keyring().generation(md.generation()).is_none() {
+        return Err(XksError::new(
+            ErrorName::InvalidCiphertextException,
+            "the ciphertextMetadata names a key generation this proxy does not hold",
+        ));
+    }
+    let derived =
+        app.0.pool.derive(md.generation(), &key.point, &partner_request_id(req.metadata.request_id())).await.map_err(pool_error)?;
+    ctx.partner = Some(derived.partner.clone());
+    ctx.hedged = derived.hedged;
+    let plaintext = derived.key.decrypt(&req.ciphertext, &req.ciphertext_metadata, &req.iv, &req.tag, &req.aad).map_err(|_| invalid())?;
+    let encoded = zeroize::Zeroizing::new(STANDARD.encode(plaintext.as_slice()));
+    Ok(format!("{{\"plaintext\":\"{}\"}}", encoded.as_str()))
+}

@@ -1,0 +1,256 @@
+//! The request path of the XKS API: route → method → overload bound → body
+//! (bounded) → SigV4 → key-store quota → the API handler; one log line and
+//! one metric per request. Every refusal is an [`XksError`] rendered by the
+//! one table in [`crate::error`]; no framework default ever reaches KMS.
+
+pub mod handlers;
+pub mod request;
+pub mod route;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::Semaphore;
+
+use crate::config::{FleetConfig, Limits};
+use crate::error::{ErrorName, XksError};
+use crate::health::HealthMonitor;
+use crate::metrics::{Metrics, Operation};
+use crate::partners::Pool;
+use crate::sigv4;
+use crate::stores::Reloadable;
+use request::RequestMetadata;
+use route::Api;
+
+/// Shared state (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct App(pub Arc<AppInner>);
+
+/// The parts.
+#[derive(Debug)]
+pub struct AppInner {
+    /// Reloadable key stores.
+    pub stores: Arc<Reloadable>,
+    /// Partners and our share.
+    pub pool: Arc<Pool>,
+    /// Deep health.
+    pub health: Arc<HealthMonitor>,
+    /// Bounds.
+    pub limits: Limits,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Requests in progress.
+    pub in_flight: Semaphore,
+    /// Reported by GetHealthStatus.
+    pub fleet: FleetConfig,
+    /// Version string.
+    pub version: String,
+}
+
+/// What the log line of a request says (filled in as the request proceeds).
+#[derive(Debug, Default)]
+pub struct Ctx {
+    /// Key store name.
+    pub key_store: Option<String>,
+    /// externalKeyId.
+    pub key_id: Option<String>,
+    /// Key path of the key.
+    pub key_path: Option<String>,
+    /// requestMetadata fields worth logging.
+    pub kms_request_id: Option<String>,
+    /// kmsOperation.
+    pub kms_operation: Option<String>,
+    /// awsPrincipalArn.
+    pub principal: Option<String>,
+    /// kmsKeyArn.
+    pub kms_key_arn: Option<String>,
+    /// kmsViaService.
+    pub via: Option<String>,
+    /// Access key id that signed.
+    pub access_key_id: Option<String>,
+    /// Partner whose partial was used.
+    pub partner: Option<String>,
+    /// Whether a hedge answered.
+    pub hedged: bool,
+    /// The authorization policy that denied.
+    pub denied_by: Option<String>,
+}
+
+impl Ctx {
+    fn set_metadata(&mut self, m: &RequestMetadata) {
+        self.kms_request_id.clone_from(&m.kms_request_id);
+        self.kms_operation.clone_from(&m.kms_operation);
+        self.principal.clone_from(&m.aws_principal_arn);
+        self.kms_key_arn.clone_from(&m.kms_key_arn);
+        self.via.clone_from(&m.kms_via_service);
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error_response(e: &XksError) -> Response<Full<Bytes>> {
+    json(e.name.status(), e.body())
+}
+
+fn operation(api: &Api) -> Operation {
+    match api {
+        Api::Health => Operation::Health,
+        Api::Metadata(_) => Operation::Metadata,
+        Api::Encrypt(_) => Operation::Encrypt,
+        Api::Decrypt(_) => Operation::Decrypt,
+    }
+}
+
+impl App {
+    /// Serves one request of the XKS listener.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let start = Instant::now();
+        if req.uri().path() == "/ping" {
+            return if req.method() == Method::GET || req.method() == Method::HEAD {
+                json(StatusCode::OK, "{\"status\":\"ok\"}".into())
+            } else {
+                let mut r = json(StatusCode::METHOD_NOT_ALLOWED, "{\"status\":\"use GET\"}".into());
+                r.headers_mut().insert(ALLOW, hyper::header::HeaderValue::from_static("GET, HEAD"));
+                r
+            };
+        }
+        let mut ctx = Ctx::default();
+        let route = route::parse(req.uri().path());
+        let op = route.as_ref().map(|(_, a)| operation(a)).unwrap_or(Operation::Other);
+        let result = self.process(req, route, &mut ctx).await;
+        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let (response, outcome) = match result {
+            Ok(body) => (json(StatusCode::OK, body), None),
+            Err(Refusal::Xks(e)) => (error_response(&e), Some(e)),
+            Err(Refusal::MethodNotAllowed) => {
+                let e = XksError::validation("the XKS APIs accept POST only");
+                let mut r = json(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    serde_json::json!({"errorName": "MethodNotAllowed", "errorMessage": e.message}).to_string(),
+                );
+                r.headers_mut().insert(ALLOW, hyper::header::HeaderValue::from_static("POST"));
+                (r, None)
+            }
+        };
+        self.0.metrics.request(op, outcome.as_ref().map(|e| e.name), micros);
+        let outcome_str = outcome.as_ref().map(|e| e.name.as_str()).unwrap_or("ok");
+        let message = outcome.as_ref().map(|e| e.message.as_str()).unwrap_or("");
+        let status = response.status().as_u16();
+        macro_rules! log {
+            ($lvl:ident) => {
+                tracing::$lvl!(
+                    operation = op.as_str(),
+                    status,
+                    outcome = outcome_str,
+                    latency_us = micros,
+                    key_store = ctx.key_store.as_deref().unwrap_or(""),
+                    key_id = ctx.key_id.as_deref().unwrap_or(""),
+                    kms_request_id = ctx.kms_request_id.as_deref().unwrap_or(""),
+                    kms_operation = ctx.kms_operation.as_deref().unwrap_or(""),
+                    principal = ctx.principal.as_deref().unwrap_or(""),
+                    kms_key_arn = ctx.kms_key_arn.as_deref().unwrap_or(""),
+                    kms_via_service = ctx.via.as_deref().unwrap_or(""),
+                    access_key_id = ctx.access_key_id.as_deref().unwrap_or(""),
+                    partner = ctx.partner.as_deref().unwrap_or(""),
+                    hedged = ctx.hedged,
+                    denied_by = ctx.denied_by.as_deref().unwrap_or(""),
+                    message,
+                    "xks request"
+                )
+            };
+        }
+        match outcome.as_ref().map(|e| e.name) {
+            Some(ErrorName::InternalException | ErrorName::DependencyTimeoutException) => log!(error),
+            Some(ErrorName::AccessDeniedException | ErrorName::AuthenticationFailedException) => log!(warn),
+            _ => log!(info),
+        }
+        response
+    }
+
+    async fn process(&self, req: Request<Incoming>, route: Option<(String, Api)>, ctx: &mut Ctx) -> Result<String, Refusal> {
+        let s = &self.0;
+        let (prefix, api) = route.ok_or_else(|| XksError::of(ErrorName::InvalidUriPathException))?;
+        let stores = s.stores.get();
+        let store = stores.by_prefix(&prefix).ok_or_else(|| XksError::of(ErrorName::InvalidUriPathException))?.clone();
+        ctx.key_store = Some(store.name.clone());
+        if let Api::Metadata(id) | Api::Encrypt(id) | Api::Decrypt(id) = &api {
+            ctx.key_id = Some(id.clone());
+        }
+        if req.method() != Method::POST {
+            return Err(Refusal::MethodNotAllowed);
+        }
+        let _permit = s
+            .in_flight
+            .try_acquire()
+            .map_err(|_| XksError::new(ErrorName::ThrottlingException, "the proxy is at its in-flight request limit"))?;
+        let (parts, body) = req.into_parts();
+        let body = Limited::new(body, s.limits.max_body_bytes).collect().await.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                XksError::new(
+                    ErrorName::UnsupportedOperationException,
+                    format!("request body exceeds {} bytes (limits.max_body_bytes)", s.limits.max_body_bytes),
+                )
+            } else {
+                XksError::validation("request body could not be read")
+            }
+        })?;
+        let body = body.to_bytes();
+        let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
+        let signed = sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            authority: authority.as_deref(),
+            body: &body,
+        };
+        let skew = Duration::from_secs(s.limits.max_clock_skew_seconds);
+        let auth = sigv4::verify(&signed, |id| store.secret(id), sigv4::SERVICE, SystemTime::now(), skew)
+            .map_err(|e| XksError::new(ErrorName::AuthenticationFailedException, format!("SigV4: {e}")))?;
+        ctx.access_key_id = Some(auth.access_key_id.clone());
+        if !store.region_allowed(&auth.region) {
+            return Err(XksError::new(ErrorName::AuthenticationFailedException, "SigV4: region not accepted by this key store").into());
+        }
+        if let Some(q) = &store.quota
+            && !q.take()
+        {
+            return Err(XksError::new(ErrorName::ThrottlingException, "request rate above this key store's quota").into());
+        }
+        if let Some(ct) = parts.headers.get(CONTENT_TYPE)
+            && !ct.to_str().is_ok_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
+        {
+            return Err(XksError::validation("Content-Type must be application/json").into());
+        }
+        let out = match &api {
+            Api::Health => handlers::health(self, ctx, &store, &body).await,
+            Api::Metadata(id) => handlers::metadata(ctx, &store, id, &body),
+            Api::Encrypt(id) => handlers::encrypt(self, ctx, &store, id, &body).await,
+            Api::Decrypt(id) => handlers::decrypt(self, ctx, &store, id, &body).await,
+        };
+        out.map_err(Refusal::Xks)
+    }
+}
+
+/// Why a request was not served.
+#[derive(Debug)]
+pub enum Refusal {
+    /// An error of the spec's table.
+    Xks(XksError),
+    /// GET (or another method) on an API URI: 405.
+    MethodNotAllowed,
+}
+
+impl From<XksError> for Refusal {
+    fn from(e: XksError) -> Self {
+        Refusal::Xks(e)
+    }
+}

@@ -1,0 +1,22 @@
+//! Build identity: version and the SHA-256 of the running executable, so an
+//! auditor can match what runs to what was built.
+
+use sha2::{Digest, Sha256};
+
+/// Version and executable hash.
+#[derive(Clone, Debug)]
+pub struct BuildInfo {
+    /// Crate version.
+    pub version: String,
+    /// SHA-256 of the executable (or `unknown`).
+    pub executable_sha256: String,
+}
+
+impl BuildInfo {
+    /// Reads and hashes the current executable.
+    pub fn current() -> Self {
+        let executable_sha256 =
+            std::env::current_exe().and_then(std::fs::read).map(|b| hex::encode(Sha256::digest(&b))).unwrap_or_else(|_| "unknown".into());
+        Self { version: env!("CARGO_PKG_VERSION").to_owned(), executable_sha256 }
+    }
+}

@@ -1,0 +1,342 @@
+//! Start-up configuration: a TOML file (`xks-proxy.toml` documents every key)
+//! overlaid with `XKS_PROXY_*` environment variables, validated at start.
+//!
+//! Key stores (path prefixes, SigV4 credentials, external keys, authorization
+//! policies, quotas) live in a separate file that is re-read on SIGHUP without
+//! dropping connections: see [`crate::stores`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// Start-up configuration errors (each with a message an operator can act on).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Parsing or type errors.
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole start-up configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the XKS API listener.
+    pub listen: SocketAddr,
+    /// How KMS reaches the proxy: TLS here, or plain HTTP behind a TLS-terminating platform.
+    pub front: FrontConfig,
+    /// The proxy's own share (holder 1) and the public key sets.
+    pub shares: SharesConfig,
+    /// mTLS client identity and trust for the partners.
+    pub partner_tls: PartnerTlsConfig,
+    /// The partner share services, in order of preference.
+    pub partners: Vec<PartnerConfig>,
+    /// Timeouts, hedging and circuit breaking towards the partners.
+    #[serde(default)]
+    pub pool: PoolConfig,
+    /// Deep health check.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// Request verification and resource bounds.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The reloadable key-store file.
+    pub key_stores: PathBuf,
+    /// Optional listener for `GET /metrics` and `GET /ping` (keep it private).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Values reported by GetHealthStatus.
+    #[serde(default)]
+    pub fleet: FleetConfig,
+}
+
+/// `[front]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontConfig {
+    /// `tls` (rustls, HTTP/1.1 and HTTP/2) or `plain` (HTTP/1.1 and h2c, behind a TLS-terminating platform).
+    pub mode: FrontMode,
+    /// Server certificate chain (PEM), for `tls`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Server private key (PEM), for `tls`. Secret.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Optional: require client certificates chained to this CA (mutual TLS with KMS).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: the accepted client certificate subject common names,
+    /// e.g. `cks.kms.eu-west-1.amazonaws.com`. Others fail the handshake.
+    #[serde(default)]
+    pub client_subjects: Vec<String>,
+    /// Time allowed for a TLS handshake.
+    #[serde(default = "d_handshake")]
+    pub handshake_timeout_ms: u64,
+}
+
+/// Front modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrontMode {
+    /// rustls.
+    Tls,
+    /// Plain HTTP.
+    Plain,
+}
+
+/// `[shares]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharesConfig {
+    /// Public key sets (JSON), one per generation; the newest generation encrypts.
+    pub key_sets: Vec<PathBuf>,
+    /// This proxy's share files (JSON), one per generation. Secret.
+    pub share_files: Vec<PathBuf>,
+    /// Refuse to start unless the shares belong to this holder id.
+    #[serde(default)]
+    pub holder: Option<u32>,
+}
+
+/// `[partner_tls]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerTlsConfig {
+    /// The CA the partners' server certificates must chain to (pinned; no system roots).
+    pub ca: PathBuf,
+    /// The proxy's client certificate (PEM).
+    pub client_cert: PathBuf,
+    /// Its private key (PEM). Secret.
+    pub client_key: PathBuf,
+}
+
+/// `[[partners]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// Name in logs, metrics and health (e.g. `share-2`).
+    pub id: String,
+    /// The holder id of the partner's share.
+    pub holder: u32,
+    /// `host:port` to connect to.
+    pub address: String,
+    /// TLS server name to verify (defaults to the host of `address`).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Free text for GetHealthStatus `ekmFleetDetails.model` (e.g. provider and region).
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// `[pool]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// Whole-request budget for obtaining verified partials (below KMS's 250 ms).
+    pub budget_ms: u64,
+    /// Time one partner gets for one partial.
+    pub attempt_timeout_ms: u64,
+    /// Start asking the next partner when the current one has not answered after this long.
+    pub hedge_after_ms: u64,
+    /// TLS connections kept warm per partner (HTTP/2, multiplexed).
+    pub connections_per_partner: usize,
+    /// Time allowed for TCP connect + TLS handshake to a partner.
+    pub connect_timeout_ms: u64,
+    /// Consecutive failures after which a partner's circuit opens.
+    pub breaker_failures: u32,
+    /// How long an open circuit skips the partner before one probe is let through.
+    pub breaker_open_ms: u64,
+    /// Verified-partial commitments kept (per partner, key path, set, epoch).
+    pub commitment_cache: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            budget_ms: 200,
+            attempt_timeout_ms: 150,
+            hedge_after_ms: 50,
+            connections_per_partner: 2,
+            connect_timeout_ms: 1000,
+            breaker_failures: 5,
+            breaker_open_ms: 2000,
+            commitment_cache: 100_000,
+        }
+    }
+}
+
+/// `[health]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Background deep-check period (the spec allows results up to 60 s old).
+    pub interval_seconds: u64,
+    /// Dedicated key path of the health round trip (never a customer key path).
+    pub key_path: String,
+    /// A partner answering slower than this is reported DEGRADED.
+    pub degraded_latency_ms: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self { interval_seconds: 20, key_path: "xks-proxy/health-check".into(), degraded_latency_ms: 100 }
+    }
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted (bytes); larger → 501 UnsupportedOperationException.
+    pub max_body_bytes: usize,
+    /// Largest plaintext / ciphertext (decoded bytes); the spec requires ≥ 4300.
+    pub max_plaintext_bytes: usize,
+    /// Largest AAD (decoded bytes); the spec requires ≥ 8192, the AAD rule allows ≤ 65535.
+    pub max_aad_bytes: usize,
+    /// Allowed SigV4 clock skew (spec: requests more than 5 minutes off SHOULD fail).
+    pub max_clock_skew_seconds: u64,
+    /// Concurrent connections; further connections are closed at once.
+    pub max_connections: usize,
+    /// Requests processed at once; further requests get 429 ThrottlingException.
+    pub max_in_flight: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 262_144,
+            max_plaintext_bytes: 65_536,
+            max_aad_bytes: 65_535,
+            max_clock_skew_seconds: 300,
+            max_connections: 4096,
+            max_in_flight: 2048,
+        }
+    }
+}
+
+/// `[fleet]`: what GetHealthStatus reports.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// Number of proxy instances behind the endpoint (`xksProxyFleetSize`).
+    pub proxy_fleet_size: u32,
+    /// `xksProxyVendor` and `ekmVendor`.
+    pub vendor: String,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        Self { proxy_fleet_size: 1, vendor: "split-key-xks".into() }
+    }
+}
+
+fn d_handshake() -> u64 {
+    5000
+}
+
+impl Config {
+    /// Reads `path`, overlays `XKS_PROXY_*` variables (`__` separates sections),
+    /// resolves relative paths against the file's directory, validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let fig = Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("XKS_PROXY_").split("__"));
+        let mut cfg: Config = fig.extract().map_err(Box::new)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve(base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for p in [&mut self.front.cert, &mut self.front.key, &mut self.front.client_ca].into_iter().flatten() {
+            fix(p);
+        }
+        self.shares.key_sets.iter_mut().chain(self.shares.share_files.iter_mut()).for_each(fix);
+        fix(&mut self.partner_tls.ca);
+        fix(&mut self.partner_tls.client_cert);
+        fix(&mut self.partner_tls.client_key);
+        fix(&mut self.key_stores);
+    }
+
+    /// Range checks.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.front.mode == FrontMode::Tls && (self.front.cert.is_none() || self.front.key.is_none()) {
+            return bad("front.mode = \"tls\" needs front.cert and front.key");
+        }
+        if self.front.client_ca.is_some() && self.front.client_subjects.is_empty() {
+            return bad("front.client_ca needs front.client_subjects (e.g. [\"cks.kms.eu-west-1.amazonaws.com\"])");
+        }
+        if self.front.client_ca.is_some() && self.front.mode != FrontMode::Tls {
+            return bad("front.client_ca needs front.mode = \"tls\"");
+        }
+        if self.partners.is_empty() {
+            return bad("at least one [[partners]] entry is required");
+        }
+        let mut ids: Vec<&str> = self.partners.iter().map(|p| p.id.as_str()).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
+            return bad("partner ids must be unique");
+        }
+        let p = &self.pool;
+        if p.budget_ms == 0 || p.budget_ms >= 250 {
+            return bad("pool.budget_ms must be between 1 and 249 (KMS gives up after 250 ms)");
+        }
+        if p.attempt_timeout_ms == 0 || p.attempt_timeout_ms > p.budget_ms {
+            return bad("pool.attempt_timeout_ms must be between 1 and pool.budget_ms");
+        }
+        if p.hedge_after_ms > p.budget_ms {
+            return bad("pool.hedge_after_ms must not exceed pool.budget_ms");
+        }
+        if p.connections_per_partner == 0 || p.connections_per_partner > 64 {
+            return bad("pool.connections_per_partner must be between 1 and 64");
+        }
+        if p.breaker_failures == 0 {
+            return bad("pool.breaker_failures must be at least 1");
+        }
+        if p.commitment_cache == 0 {
+            return bad("pool.commitment_cache must be at least 1");
+        }
+        if self.health.interval_seconds == 0 || self.health.interval_seconds > 55 {
+            return bad("health.interval_seconds must be between 1 and 55 (cached results must stay under a minute old)");
+        }
+        let l = &self.limits;
+        if l.max_plaintext_bytes < 4300 {
+            return bad("limits.max_plaintext_bytes must be at least 4300 (spec minimum)");
+        }
+        if l.max_aad_bytes < 8192 || l.max_aad_bytes > 65_535 {
+            return bad("limits.max_aad_bytes must be between 8192 (spec minimum) and 65535 (the AAD length prefix is 2 bytes)");
+        }
+        let needed = 4 * (l.max_plaintext_bytes + l.max_aad_bytes) / 3 + 16_384;
+        if l.max_body_bytes < needed {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_body_bytes must be at least {needed} to carry the largest plaintext and AAD in Base64 plus request metadata"
+            )));
+        }
+        if l.max_clock_skew_seconds == 0 || l.max_clock_skew_seconds > 900 {
+            return bad("limits.max_clock_skew_seconds must be between 1 and 900");
+        }
+        if l.max_connections == 0 || l.max_in_flight == 0 {
+            return bad("limits.max_connections and limits.max_in_flight must be positive");
+        }
+        if self.fleet.proxy_fleet_size == 0 {
+            return bad("fleet.proxy_fleet_size must be greater than zero");
+        }
+        Ok(())
+    }
+}

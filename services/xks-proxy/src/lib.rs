@@ -1,0 +1,33 @@
+//! The XKS proxy of the split-key external key store (holder 1).
+//!
+//! AWS KMS calls it (SigV4) for every cryptographic operation on an external
+//! key. It derives the key with one verified partial from a partner share
+//! service (mutual TLS) and its own share, and runs AES-256-GCM by the AWS XKS
+//! Proxy API v1. The layout follows the request:
+//!
+//! - [`server`]: listeners, connections, reloads;
+//! - [`api`]: routing ([`api::route`]), bodies ([`api::request`]), the four APIs ([`api::handlers`]);
+//! - [`sigv4`]: request authentication; [`authz`]: optional Cedar policies;
+//! - [`stores`]: key stores, credentials and external keys (reloadable);
+//! - [`partners`]: the partner pool (hedging, circuit breaking, verification);
+//! - [`keyring`]: own shares, combiners, verified-partial commitments;
+//! - [`health`]: deep health; [`metrics`]: Prometheus; [`error`]: the XKS error table.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod authz;
+pub mod build;
+pub mod config;
+pub mod error;
+pub mod front;
+pub mod health;
+pub mod keyring;
+pub mod metrics;
+pub mod partners;
+pub mod server;
+pub mod sigv4;
+pub mod stores;
+
+pub use build::BuildInfo;
+pub use config::Config;
+pub use server::{Running, StartError, start};

@@ -1,0 +1,275 @@
+//! Prometheus text metrics. Label values come from fixed sets (operations,
+//! the spec's error names, configured partner ids); key ids, key paths and
+//! principals never become labels.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::ErrorName;
+
+/// The XKS operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// GetHealthStatus.
+    Health,
+    /// GetKeyMetadata.
+    Metadata,
+    /// Encrypt.
+    Encrypt,
+    /// Decrypt.
+    Decrypt,
+    /// Anything that did not reach an operation (bad path, method).
+    Other,
+}
+
+const OPERATIONS: [Operation; 5] = [Operation::Health, Operation::Metadata, Operation::Encrypt, Operation::Decrypt, Operation::Other];
+
+impl Operation {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Health => "GetHealthStatus",
+            Operation::Metadata => "GetKeyMetadata",
+            Operation::Encrypt => "Encrypt",
+            Operation::Decrypt => "Decrypt",
+            Operation::Other => "other",
+        }
+    }
+    fn index(self) -> usize {
+        OPERATIONS.iter().position(|o| *o == self).unwrap_or(0)
+    }
+}
+
+/// Upper bounds of the latency buckets, in microseconds.
+const BUCKETS_US: [u64; 12] = [500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 1_000_000];
+
+/// A latency histogram.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; 12],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, micros: u64) {
+        for (b, le) in self.buckets.iter().zip(BUCKETS_US) {
+            if micros <= le {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (b, le) in self.buckets.iter().zip(BUCKETS_US) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{}\"}} {}", le as f64 / 1e6, b.load(Ordering::Relaxed));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{}}} {}", labels.trim_end_matches(','), self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{{{}}} {count}", labels.trim_end_matches(','));
+    }
+}
+
+/// Outcomes of one partner attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Verified partial.
+    Ok,
+    /// No answer within the attempt timeout.
+    Timeout,
+    /// Connection or TLS failure.
+    Transport,
+    /// An error status from the partner.
+    Status,
+    /// Refused by the partner's operator (lock, deny).
+    Refused,
+    /// A partial that failed verification (proof or commitment).
+    Invalid,
+    /// Cancelled because another partner answered first.
+    Cancelled,
+}
+
+const ATTEMPT_OUTCOMES: [AttemptOutcome; 7] = [
+    AttemptOutcome::Ok,
+    AttemptOutcome::Timeout,
+    AttemptOutcome::Transport,
+    AttemptOutcome::Status,
+    AttemptOutcome::Refused,
+    AttemptOutcome::Invalid,
+    AttemptOutcome::Cancelled,
+];
+
+impl AttemptOutcome {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Ok => "ok",
+            AttemptOutcome::Timeout => "timeout",
+            AttemptOutcome::Transport => "transport",
+            AttemptOutcome::Status => "status",
+            AttemptOutcome::Refused => "refused",
+            AttemptOutcome::Invalid => "invalid_partial",
+            AttemptOutcome::Cancelled => "cancelled",
+        }
+    }
+    fn index(self) -> usize {
+        ATTEMPT_OUTCOMES.iter().position(|o| *o == self).unwrap_or(0)
+    }
+}
+
+/// Per-partner counters.
+#[derive(Debug, Default)]
+pub struct PartnerMetrics {
+    attempts: [AtomicU64; 7],
+    /// Attempt latency.
+    pub latency: Histogram,
+    /// 0 ACTIVE, 1 DEGRADED, 2 UNAVAILABLE (last deep health check).
+    pub health: AtomicU64,
+    /// 1 when the breaker is open.
+    pub breaker_open: AtomicU64,
+}
+
+impl PartnerMetrics {
+    /// Counts one attempt.
+    pub fn attempt(&self, o: AttemptOutcome, micros: u64) {
+        if let Some(c) = self.attempts.get(o.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if o != AttemptOutcome::Cancelled {
+            self.latency.observe(micros);
+        }
+    }
+    /// Attempts with this outcome so far.
+    pub fn count(&self, o: AttemptOutcome) -> u64 {
+        self.attempts.get(o.index()).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+}
+
+/// All metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Vec<AtomicU64>,
+    latency: [Histogram; 5],
+    /// Requests answered by a partner other than the first tried.
+    pub hedged: AtomicU64,
+    /// Configuration reloads (ok, failed).
+    pub reloads_ok: AtomicU64,
+    /// Failed reloads.
+    pub reloads_failed: AtomicU64,
+    /// Connections refused at the connection bound.
+    pub connections_refused: AtomicU64,
+    /// TLS handshake failures on the front.
+    pub handshake_failures: AtomicU64,
+    partners: Vec<(String, PartnerMetrics)>,
+}
+
+impl Metrics {
+    /// Metrics for the configured partner ids.
+    pub fn new(partner_ids: &[String]) -> Self {
+        Self {
+            requests: (0..OPERATIONS.len() * (ErrorName::ALL.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
+            latency: Default::default(),
+            hedged: AtomicU64::new(0),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            handshake_failures: AtomicU64::new(0),
+            partners: partner_ids.iter().map(|id| (id.clone(), PartnerMetrics::default())).collect(),
+        }
+    }
+
+    fn slot(op: Operation, outcome: Option<ErrorName>) -> usize {
+        let o = outcome.and_then(|n| ErrorName::ALL.iter().position(|e| *e == n)).map(|i| i + 1).unwrap_or(0);
+        op.index() * (ErrorName::ALL.len() + 1) + o
+    }
+
+    /// Counts one XKS request (`None` = success).
+    pub fn request(&self, op: Operation, outcome: Option<ErrorName>, micros: u64) {
+        if let Some(c) = self.requests.get(Self::slot(op, outcome)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(h) = self.latency.get(op.index()) {
+            h.observe(micros);
+        }
+    }
+
+    /// Requests so far for an operation and outcome.
+    pub fn requests(&self, op: Operation, outcome: Option<ErrorName>) -> u64 {
+        self.requests.get(Self::slot(op, outcome)).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// A partner's metrics.
+    pub fn partner(&self, id: &str) -> Option<&PartnerMetrics> {
+        self.partners.iter().find(|(p, _)| p == id).map(|(_, m)| m)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, key_stores: usize, in_flight: usize) -> String {
+        let mut out = String::with_capacity(16_384);
+        out.push_str("# HELP xks_requests_total XKS API requests by operation and outcome (ok or the spec's errorName).\n# TYPE xks_requests_total counter\n");
+        for op in OPERATIONS {
+            for outcome in std::iter::once(None).chain(ErrorName::ALL.iter().copied().map(Some)) {
+                let v = self.requests(op, outcome);
+                let o = outcome.map(ErrorName::as_str).unwrap_or("ok");
+                let _ = writeln!(out, "xks_requests_total{{operation=\"{}\",outcome=\"{o}\"}} {v}", op.as_str());
+            }
+        }
+        out.push_str(
+            "# HELP xks_request_duration_seconds Time from request head to response.\n# TYPE xks_request_duration_seconds histogram\n",
+        );
+        for op in OPERATIONS {
+            if let Some(h) = self.latency.get(op.index()) {
+                h.render(&mut out, "xks_request_duration_seconds", &format!("operation=\"{}\",", op.as_str()));
+            }
+        }
+        out.push_str(
+            "# HELP xks_partner_attempts_total Partial requests to partners by outcome.\n# TYPE xks_partner_attempts_total counter\n",
+        );
+        for (id, m) in &self.partners {
+            for o in ATTEMPT_OUTCOMES {
+                let _ = writeln!(out, "xks_partner_attempts_total{{partner=\"{id}\",outcome=\"{}\"}} {}", o.as_str(), m.count(o));
+            }
+        }
+        out.push_str("# HELP xks_partner_attempt_duration_seconds Partner round trip including verification.\n# TYPE xks_partner_attempt_duration_seconds histogram\n");
+        for (id, m) in &self.partners {
+            m.latency.render(&mut out, "xks_partner_attempt_duration_seconds", &format!("partner=\"{id}\","));
+        }
+        out.push_str(
+            "# HELP xks_partner_health Last deep health check: 0 ACTIVE, 1 DEGRADED, 2 UNAVAILABLE.\n# TYPE xks_partner_health gauge\n",
+        );
+        for (id, m) in &self.partners {
+            let _ = writeln!(out, "xks_partner_health{{partner=\"{id}\"}} {}", m.health.load(Ordering::Relaxed));
+        }
+        out.push_str(
+            "# HELP xks_partner_breaker_open 1 while the partner's circuit breaker is open.\n# TYPE xks_partner_breaker_open gauge\n",
+        );
+        for (id, m) in &self.partners {
+            let _ = writeln!(out, "xks_partner_breaker_open{{partner=\"{id}\"}} {}", m.breaker_open.load(Ordering::Relaxed));
+        }
+        let counters: [(&str, &str, u64); 5] = [
+            ("xks_hedged_total", "Requests answered by a partner other than the first one tried.", self.hedged.load(Ordering::Relaxed)),
+            ("xks_reloads_total", "Successful key-store reloads.", self.reloads_ok.load(Ordering::Relaxed)),
+            (
+                "xks_reload_failures_total",
+                "Refused key-store reloads (old configuration kept).",
+                self.reloads_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "xks_connections_refused_total",
+                "Connections closed at the connection bound.",
+                self.connections_refused.load(Ordering::Relaxed),
+            ),
+            ("xks_tls_handshake_failures_total", "Failed TLS handshakes on the front.", self.handshake_failures.load(Ordering::Relaxed)),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+        let _ = writeln!(out, "# HELP xks_key_stores Configured key stores.\n# TYPE xks_key_stores gauge\nxks_key_stores {key_stores}");
+        let _ = writeln!(out, "# HELP xks_in_flight Requests being processed.\n# TYPE xks_in_flight gauge\nxks_in_flight {in_flight}");
+        out
+    }
+}

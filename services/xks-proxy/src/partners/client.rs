@@ -1,0 +1,183 @@
+//! One partner share service: a small pool of warm mutual-TLS HTTP/2
+//! connections (pinned CA, the proxy's client certificate), multiplexed,
+//! reconnected on demand, with keep-alive pings so a dead link is noticed
+//! between requests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::client::conn::http2::SendRequest;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
+
+/// Largest partner response read (a partial with proof is ~400 bytes).
+const MAX_RESPONSE: usize = 8192;
+
+/// Transport failures (the partner's answers, even errors, are not failures here).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// TCP connect failed or timed out.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// TLS handshake failed (wrong CA, refused client certificate, …).
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// HTTP/2 failure.
+    #[error("HTTP/2: {0}")]
+    Http(String),
+    /// The response was too large or unreadable.
+    #[error("response: {0}")]
+    Body(String),
+}
+
+/// Connections to one partner.
+pub struct PartnerClient {
+    address: String,
+    server_name: ServerName<'static>,
+    authority: String,
+    connector: TlsConnector,
+    slots: Vec<Mutex<Option<SendRequest<Full<Bytes>>>>>,
+    next: AtomicUsize,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for PartnerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartnerClient").field("address", &self.address).field("connections", &self.slots.len()).finish()
+    }
+}
+
+impl PartnerClient {
+    /// A client for `address` (`host:port`) verifying `server_name`.
+    ///
+    /// # Errors
+    /// If `server_name` is not a valid DNS name or IP address.
+    pub fn new(
+        address: String,
+        server_name: &str,
+        tls: Arc<rustls::ClientConfig>,
+        connections: usize,
+        connect_timeout: Duration,
+    ) -> Result<Self, String> {
+        let server_name = ServerName::try_from(server_name.to_owned()).map_err(|e| format!("server name {server_name:?}: {e}"))?;
+        let port = address.rsplit_once(':').map(|(_, p)| p).unwrap_or("443");
+        let authority = format!("{}:{port}", server_name.to_str());
+        Ok(Self {
+            address,
+            server_name,
+            authority,
+            connector: TlsConnector::from(tls),
+            slots: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+            connect_timeout,
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.address))
+            .await
+            .map_err(|_| ClientError::Connect("timed out".into()))?
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let tls = tokio::time::timeout(self.connect_timeout, self.connector.connect(self.server_name.clone(), tcp))
+            .await
+            .map_err(|_| ClientError::Tls("handshake timed out".into()))?
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(10)))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .keep_alive_while_idle(true)
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let address = self.address.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(partner = %address, error = %e, "partner connection closed");
+            }
+        });
+        Ok(sender)
+    }
+
+    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let Some(slot) = self.slots.get(i) else { return Err(ClientError::Connect("no connection slot".into())) };
+        let mut slot = slot.lock().await;
+        if let Some(s) = slot.as_ref()
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
+        }
+        *slot = None;
+        let s = self.connect().await?;
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Opens every connection now (start-up and after failures), so requests
+    /// find them warm. Errors are returned for logging only.
+    pub async fn warm_up(&self) -> Result<(), ClientError> {
+        for _ in 0..self.slots.len() {
+            self.sender().await?;
+        }
+        Ok(())
+    }
+
+    /// POSTs a JSON body to `path` and returns the status and body.
+    ///
+    /// # Errors
+    /// [`ClientError`] on transport failures.
+    pub async fn post(&self, path: &str, body: Bytes) -> Result<(StatusCode, Bytes), ClientError> {
+        let mut sender = self.sender().await?;
+        let req = Request::post(format!("https://{}{path}", self.authority))
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        sender.ready().await.map_err(|e| ClientError::Http(e.to_string()))?;
+        let resp = sender.send_request(req).await.map_err(|e| ClientError::Http(e.to_string()))?;
+        let status = resp.status();
+        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE).collect().await.map_err(|e| ClientError::Body(e.to_string()))?.to_bytes();
+        Ok((status, bytes))
+    }
+}
+
+/// The rustls client configuration for partners: TLS 1.3, only the pinned
+/// CA as trust anchor, the proxy's client certificate, ALPN `h2`.
+///
+/// # Errors
+/// A message naming the file that failed.
+pub fn client_config(ca: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
+        roots.add(c.map_err(|e| format!("{}: {e}", ca.display()))?).map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no CA certificate", ca.display()));
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no certificate", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|_| format!("{}: no usable private key", key.display()))?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("client certificate: {e}"))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(cfg)
+}

@@ -1,0 +1,250 @@
+//! Start-up and the connection loops: the XKS listener (TLS or plain), the
+//! optional private metrics listener, bounded connections, graceful shutdown,
+//! and key-store reloads that never drop a connection.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::{App, AppInner};
+use crate::build::BuildInfo;
+use crate::config::{Config, FrontMode};
+use crate::health::HealthMonitor;
+use crate::keyring::Keyring;
+use crate::metrics::Metrics;
+use crate::partners::Pool;
+use crate::stores::Reloadable;
+
+/// Start-up failures, each with an actionable message.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Own shares or key sets.
+    #[error(transparent)]
+    Keys(#[from] crate::keyring::KeyringError),
+    /// Key-store file.
+    #[error(transparent)]
+    Stores(#[from] crate::stores::StoreError),
+    /// Anything else (TLS files, partners, sockets).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A running proxy.
+pub struct Running {
+    /// The XKS listener.
+    pub addr: SocketAddr,
+    /// The metrics listener, if configured.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Shared state.
+    pub app: App,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Re-reads the key-store file (credentials, keys, policies, quotas).
+    /// On error the running configuration stays.
+    ///
+    /// # Errors
+    /// The reason the new file was refused.
+    pub fn reload(&self) -> Result<(), String> {
+        let s = &self.app.0;
+        match s.stores.reload() {
+            Ok(stores) => {
+                s.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(key_stores = stores.iter().count(), "key stores reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                s.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "key-store reload refused; the previous configuration stays in force");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 10 s).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Loads everything, binds and serves in the background.
+///
+/// # Errors
+/// [`StartError`].
+pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
+    let keyring = Arc::new(Keyring::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, cfg.pool.commitment_cache)?);
+    let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
+    tracing::info!(holder = keyring.holder().get(), ?generations, "own shares loaded and verified against their key sets");
+    if cfg.partners.len() > 9 {
+        return Err(StartError::Other("at most 9 partners (GetHealthStatus reports at most 10 fleet entries)".into()));
+    }
+    let stores = Arc::new(Reloadable::load(cfg.key_stores.clone(), cfg.health.key_path.clone())?);
+    for s in stores.get().iter() {
+        tracing::info!(key_store = %s.name, uri_path = %s.uri_path(), keys = s.key_count(), credentials = s.credential_count(), "key store");
+    }
+    let partner_ids: Vec<String> = cfg.partners.iter().map(|p| p.id.clone()).collect();
+    let metrics = Arc::new(Metrics::new(&partner_ids));
+    let tls = crate::partners::client::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key)
+        .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
+    let pool = Arc::new(
+        Pool::new(&cfg.partners, Arc::new(tls), cfg.pool.clone(), keyring, metrics.clone(), &build.version).map_err(StartError::Other)?,
+    );
+    pool.warm_up();
+    let health = Arc::new(HealthMonitor::new(pool.clone(), cfg.health.clone(), metrics.clone()).map_err(StartError::Other)?);
+    let app = App(Arc::new(AppInner {
+        stores,
+        pool,
+        health: health.clone(),
+        limits: cfg.limits.clone(),
+        metrics: metrics.clone(),
+        in_flight: Semaphore::new(cfg.limits.max_in_flight),
+        fleet: cfg.fleet.clone(),
+        version: build.version.clone(),
+    }));
+
+    let acceptor = match cfg.front.mode {
+        FrontMode::Plain => None,
+        FrontMode::Tls => {
+            let (Some(cert), Some(key)) = (&cfg.front.cert, &cfg.front.key) else {
+                return Err(StartError::Other("front.mode = \"tls\" needs front.cert and front.key".into()));
+            };
+            let sc = crate::front::server_config(cert, key, cfg.front.client_ca.as_deref(), &cfg.front.client_subjects)
+                .map_err(|e| StartError::Other(format!("front TLS: {e}")))?;
+            Some(TlsAcceptor::from(Arc::new(sc)))
+        }
+    };
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| StartError::Other(format!("bind {}: {e}", cfg.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    health.spawn(shutdown_rx.clone());
+    let mode = if acceptor.is_some() { "TLS (HTTP/1.1, HTTP/2)" } else { "plain HTTP (behind a TLS-terminating platform)" };
+    tracing::info!(%addr, mode, mtls = cfg.front.client_ca.is_some(), "XKS API listening");
+
+    let mut tasks = Vec::new();
+    let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections));
+    let handshake_timeout = Duration::from_millis(cfg.front.handshake_timeout_ms);
+    tasks.push(tokio::spawn(accept_loop(listener, acceptor, app.clone(), conn_limit, handshake_timeout, shutdown_rx.clone())));
+
+    let mut metrics_addr = None;
+    if let Some(m) = cfg.metrics_listen {
+        let l = TcpListener::bind(m).await.map_err(|e| StartError::Other(format!("bind metrics {m}: {e}")))?;
+        metrics_addr = l.local_addr().ok();
+        tracing::info!(addr = ?metrics_addr, "metrics listening (GET /metrics, GET /ping)");
+        tasks.push(tokio::spawn(metrics_loop(l, app.clone(), shutdown_rx)));
+    }
+    Ok(Running { addr, metrics_addr, app, shutdown, tasks })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    app: App,
+    conn_limit: Arc<Semaphore>,
+    handshake_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = conn_limit.clone().try_acquire_owned() else {
+            app.0.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(app.handle(req).await) }
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match acceptor {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(tcp), svc).into_owned();
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(tls), svc).into_owned();
+                    let _ = watcher.watch(conn).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not finish within 10 s");
+    }
+}
+
+async fn metrics_loop(listener: TcpListener, app: App, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let tcp = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted { Ok((t, _)) => t, Err(_) => continue },
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let app = app.clone();
+                async move {
+                    let (status, ct, body) = match req.uri().path() {
+                        "/metrics" => {
+                            let s = &app.0;
+                            let in_flight = s.limits.max_in_flight.saturating_sub(s.in_flight.available_permits());
+                            (StatusCode::OK, "text/plain; version=0.0.4", s.metrics.render(s.stores.get().iter().count(), in_flight))
+                        }
+                        "/ping" => (StatusCode::OK, "application/json", "{\"status\":\"ok\"}".to_owned()),
+                        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),
+                    };
+                    let mut r = Response::new(Full::new(Bytes::from(body)));
+                    *r.status_mut() = status;
+                    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(ct));
+                    Ok::<_, Infallible>(r)
+                }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tcp), svc).await;
+        });
+    }
+}

@@ -1,0 +1,469 @@
+//! Logical key stores: the reloadable part of the configuration. Each key
+//! store has a URI path prefix, its own SigV4 credentials (several at once, for
+//! rotation), its external keys, an optional request quota and an optional
+//! secondary-authorization policy. The file is re-read on SIGHUP; a file that
+//! fails validation is refused and the running configuration stays.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use serde::Deserialize;
+use xks_threshold::{KeyPath, KeyPoint};
+use zeroize::Zeroizing;
+
+use crate::authz::Policy;
+use crate::sigv4::SecretAccessKey;
+
+/// Errors of loading the key-store file (each names the file and the entry).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not valid TOML of the expected shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Why (never contains a secret: values are not quoted).
+        message: String,
+    },
+    /// A value breaks a rule of the XKS spec or of this proxy.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWire {
+    #[serde(default)]
+    key_store: Vec<StoreWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreWire {
+    name: String,
+    path_prefix: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    credentials_file: PathBuf,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    requests_per_second: u32,
+    #[serde(default)]
+    burst: u32,
+    #[serde(default)]
+    authorization_policy: Option<PathBuf>,
+    #[serde(default)]
+    key: Vec<KeyWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyWire {
+    id: String,
+    key_path: String,
+    #[serde(default = "enabled")]
+    status: KeyStatus,
+    #[serde(default = "both")]
+    usage: Vec<Usage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsWire {
+    credential: Vec<CredentialWire>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialWire {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn enabled() -> KeyStatus {
+    KeyStatus::Enabled
+}
+fn both() -> Vec<Usage> {
+    vec![Usage::Encrypt, Usage::Decrypt]
+}
+
+/// Status of an external key (spec GetKeyMetadata `keyStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum KeyStatus {
+    /// Usable.
+    Enabled,
+    /// Metadata answers, Encrypt/Decrypt get InvalidStateException.
+    Disabled,
+}
+
+impl KeyStatus {
+    /// Wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Enabled => "ENABLED",
+            KeyStatus::Disabled => "DISABLED",
+        }
+    }
+}
+
+/// A permitted operation (spec GetKeyMetadata `keyUsage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Usage {
+    /// Encrypt.
+    Encrypt,
+    /// Decrypt.
+    Decrypt,
+}
+
+impl Usage {
+    /// Wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Usage::Encrypt => "ENCRYPT",
+            Usage::Decrypt => "DECRYPT",
+        }
+    }
+}
+
+/// One external key.
+#[derive(Debug)]
+pub struct ExternalKey {
+    /// `externalKeyId`.
+    pub id: String,
+    /// The key path the AES key is derived for (its identity; never change it).
+    pub point: KeyPoint,
+    /// ENABLED / DISABLED.
+    pub status: KeyStatus,
+    /// Permitted operations (possibly none).
+    pub usage: Vec<Usage>,
+}
+
+impl ExternalKey {
+    /// The key path.
+    pub fn key_path(&self) -> &KeyPath {
+        self.point.path()
+    }
+    /// Whether `u` is permitted.
+    pub fn allows(&self, u: Usage) -> bool {
+        self.usage.contains(&u)
+    }
+}
+
+/// A token bucket (per key store quota → ThrottlingException).
+#[derive(Debug)]
+pub struct Quota {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Quota {
+    fn new(rate: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(rate).max(1));
+        Self { rate: f64::from(rate), burst, state: Mutex::new((burst, Instant::now())) }
+    }
+
+    /// Takes one token; false when the quota is exhausted.
+    pub fn take(&self) -> bool {
+        let Ok(mut s) = self.state.lock() else { return false };
+        let now = Instant::now();
+        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.rate).min(self.burst);
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One logical key store.
+#[derive(Debug)]
+pub struct KeyStore {
+    /// Name in logs and metrics.
+    pub name: String,
+    /// Normalised path prefix (`""` or `/a/b`).
+    pub prefix: String,
+    /// A disabled key store answers InvalidStateException to everything.
+    pub enabled: bool,
+    credentials: HashMap<String, SecretAccessKey>,
+    regions: Vec<String>,
+    keys: HashMap<String, Arc<ExternalKey>>,
+    /// Optional quota.
+    pub quota: Option<Quota>,
+    /// Optional secondary authorization.
+    pub policy: Option<Policy>,
+}
+
+impl KeyStore {
+    /// The secret for an access key id of this store.
+    pub fn secret(&self, access_key_id: &str) -> Option<&SecretAccessKey> {
+        self.credentials.get(access_key_id)
+    }
+    /// Whether requests signed for `region` are accepted (empty list = any region).
+    pub fn region_allowed(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+    /// An external key by id.
+    pub fn key(&self, id: &str) -> Option<&Arc<ExternalKey>> {
+        self.keys.get(id)
+    }
+    /// Number of external keys.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+    /// Number of active credentials.
+    pub fn credential_count(&self) -> usize {
+        self.credentials.len()
+    }
+    /// The key store's `XksProxyUriPath`.
+    pub fn uri_path(&self) -> String {
+        format!("{}/kms/xks/v1", self.prefix)
+    }
+}
+
+/// All key stores of one configuration generation.
+#[derive(Debug, Default)]
+pub struct KeyStores {
+    stores: Vec<Arc<KeyStore>>,
+}
+
+impl KeyStores {
+    /// The store whose prefix is `prefix` (normalised).
+    pub fn by_prefix(&self, prefix: &str) -> Option<&Arc<KeyStore>> {
+        self.stores.iter().find(|s| s.prefix == prefix)
+    }
+    /// All stores.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<KeyStore>> {
+        self.stores.iter()
+    }
+
+    /// Loads and validates the key-store file and the files it names.
+    /// `health_key_path` is reserved and refused as a customer key path.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn load(path: &Path, health_key_path: &str) -> Result<Self, StoreError> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let text = read(path)?;
+        let wire: FileWire = toml_parse(path, &text)?;
+        if wire.key_store.is_empty() {
+            return Err(StoreError::Invalid(format!("{}: no [[key_store]] defined", path.display())));
+        }
+        let mut stores: Vec<Arc<KeyStore>> = Vec::new();
+        let mut all_ids: Vec<String> = Vec::new();
+        for s in wire.key_store {
+            let ctx = |m: String| StoreError::Invalid(format!("key store {:?}: {m}", s.name));
+            let prefix = normalize_prefix(&s.path_prefix).map_err(ctx)?;
+            if stores.iter().any(|o| o.prefix == prefix) {
+                return Err(ctx(format!("path prefix {:?} is used twice", s.path_prefix)));
+            }
+            if stores.iter().any(|o| o.name == s.name) || s.name.is_empty() {
+                return Err(ctx("names must be non-empty and unique".into()));
+            }
+            let cred_path = base.join(&s.credentials_file);
+            let creds: CredentialsWire = toml_parse(&cred_path, &read(&cred_path)?)?;
+            let mut credentials = HashMap::new();
+            for c in creds.credential {
+                let c_secret = Zeroizing::new(c.secret_access_key);
+                check_access_key_id(&c.access_key_id).map_err(ctx)?;
+                check_secret(&c_secret).map_err(|m| ctx(format!("{}: credential {}: {m}", cred_path.display(), c.access_key_id)))?;
+                if all_ids.contains(&c.access_key_id) {
+                    return Err(ctx(format!("access key id {} is configured twice (it must identify one secret)", c.access_key_id)));
+                }
+                all_ids.push(c.access_key_id.clone());
+                credentials.insert(c.access_key_id, SecretAccessKey::new(c_secret.to_string()));
+            }
+            if credentials.is_empty() {
+                return Err(ctx(format!("{}: no [[credential]]", cred_path.display())));
+            }
+            let mut keys = HashMap::new();
+            for k in s.key {
+                check_key_id(&k.id).map_err(ctx)?;
+                if k.key_path == health_key_path {
+                    return Err(ctx(format!("key {}: key path {:?} is reserved for the health check", k.id, k.key_path)));
+                }
+                let path = KeyPath::new(k.key_path.clone()).map_err(|e| ctx(format!("key {}: {e}", k.id)))?;
+                let point = path.to_point().map_err(|e| ctx(format!("key {}: {e}", k.id)))?;
+                let mut usage = k.usage;
+                usage.dedup();
+                let key = ExternalKey { id: k.id.clone(), point, status: k.status, usage };
+                if keys.insert(k.id.clone(), Arc::new(key)).is_some() {
+                    return Err(ctx(format!("external key id {} is defined twice", k.id)));
+                }
+            }
+            let quota = (s.requests_per_second > 0).then(|| Quota::new(s.requests_per_second, s.burst));
+            let policy = match &s.authorization_policy {
+                None => None,
+                Some(p) => {
+                    let p = base.join(p);
+                    Some(Policy::parse(&read(&p)?).map_err(|e| ctx(format!("{}: {e}", p.display())))?)
+                }
+            };
+            stores.push(Arc::new(KeyStore {
+                name: s.name,
+                prefix,
+                enabled: s.enabled,
+                credentials,
+                regions: s.regions,
+                keys,
+                quota,
+                policy,
+            }));
+        }
+        Ok(Self { stores })
+    }
+}
+
+fn read(path: &Path) -> Result<Zeroizing<String>, StoreError> {
+    std::fs::read_to_string(path).map(Zeroizing::new).map_err(|source| StoreError::Read { path: path.display().to_string(), source })
+}
+
+fn toml_parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, StoreError> {
+    use figment::providers::{Format, Toml};
+    figment::Figment::from(Toml::string(text)).extract().map_err(|e| StoreError::Parse {
+        path: path.display().to_string(),
+        // figment's messages name keys and types, not values.
+        message: e.to_string(),
+    })
+}
+
+/// Normalises a path prefix: `""`, `"/"` → `""`; `"a/b/"` → `"/a/b"`. The
+/// spec limits `XksProxyUriPath` to 128 characters of `a-zA-Z0-9/_-`.
+///
+/// # Errors
+/// A message when the prefix breaks the spec's rules.
+pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
+    if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_')) {
+        return Err("path_prefix may only contain a-z, A-Z, 0-9, '/', '-' and '_'".into());
+    }
+    let segs: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+    let p = if segs.is_empty() { String::new() } else { format!("/{}", segs.join("/")) };
+    if p.len() + "/kms/xks/v1".len() > 128 {
+        return Err("path_prefix makes XksProxyUriPath longer than 128 characters".into());
+    }
+    Ok(p)
+}
+
+/// Spec Appendix A: 20–30 characters, `A`–`Z` and `2`–`7` only.
+fn check_access_key_id(id: &str) -> Result<(), String> {
+    if (20..=30).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+        Ok(())
+    } else {
+        Err(format!("access key id {id:?} must be 20 to 30 characters of A-Z and 2-7 (XKS spec Appendix A)"))
+    }
+}
+
+/// Spec "XKS proxy configuration": 43–64 characters of `a-zA-Z0-9/+=` (≥ 256 bits).
+fn check_secret(secret: &str) -> Result<(), String> {
+    if (43..=64).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+' | b'=')) {
+        Ok(())
+    } else {
+        Err("secret access key must be 43 to 64 characters of a-z, A-Z, 0-9, '/', '+', '=' (at least 256 bits)".into())
+    }
+}
+
+/// Spec "API operations": at most 128 characters of letters, digits, `-`, `.`, `_`.
+pub fn check_key_id(id: &str) -> Result<(), String> {
+    if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
+        Ok(())
+    } else {
+        Err(format!("external key id {id:?} must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_'"))
+    }
+}
+
+/// The current key stores, swapped atomically on reload.
+#[derive(Debug)]
+pub struct Reloadable {
+    path: PathBuf,
+    health_key_path: String,
+    current: RwLock<Arc<KeyStores>>,
+}
+
+impl Reloadable {
+    /// Loads the file once.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn load(path: PathBuf, health_key_path: String) -> Result<Self, StoreError> {
+        let stores = KeyStores::load(&path, &health_key_path)?;
+        Ok(Self { path, health_key_path, current: RwLock::new(Arc::new(stores)) })
+    }
+
+    /// The current generation (cheap: one `Arc` clone).
+    pub fn get(&self) -> Arc<KeyStores> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the file; on error the running configuration stays.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn reload(&self) -> Result<Arc<KeyStores>, StoreError> {
+        let stores = Arc::new(KeyStores::load(&self.path, &self.health_key_path)?);
+        match self.current.write() {
+            Ok(mut g) => *g = stores.clone(),
+            Err(p) => *p.into_inner() = stores.clone(),
+        }
+        Ok(stores)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(normalize_prefix("").as_deref(), Ok(""));
+        assert_eq!(normalize_prefix("/").as_deref(), Ok(""));
+        assert_eq!(normalize_prefix("a/b/").as_deref(), Ok("/a/b"));
+        assert!(normalize_prefix("/a b").is_err());
+        assert!(normalize_prefix(&"x".repeat(118)).is_err());
+        assert!(normalize_prefix(&"x".repeat(116)).is_ok());
+    }
+
+    /// Spec Appendix A: access key id 20–30 of A–Z, 2–7; secret ≥ 256 bits.
+    #[test]
+    fn spec_appendix_a_credential_rules() {
+        assert!(check_access_key_id("AKIAI2SFODNN7EXAMPLE").is_ok());
+        assert!(check_access_key_id("AKIAI2SFODNN7EXAMPL").is_err());
+        assert!(check_access_key_id("AKIAI2SFODNN7EXAMPLE1").is_err());
+        assert!(check_access_key_id(&"A".repeat(31)).is_err());
+        assert!(check_secret("FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE").is_ok());
+        assert!(check_secret("short").is_err());
+        assert!(check_secret(&"a".repeat(42)).is_err());
+    }
+
+    /// Spec "API operations": externalKeyId ≤ 128 characters of A–Z a–z 0–9 - . _
+    #[test]
+    fn spec_external_key_id_rules() {
+        assert!(check_key_id("b42c7fbf-de61-441c-ae24-123456789012").is_ok());
+        assert!(check_key_id("non_existing_key.v2").is_ok());
+        assert!(check_key_id(&"k".repeat(128)).is_ok());
+        assert!(check_key_id(&"k".repeat(129)).is_err());
+        assert!(check_key_id("a/b").is_err());
+        assert!(check_key_id("").is_err());
+    }
+}
