@@ -1,0 +1,179 @@
+//! The partner pool: failover when the primary stops, hedging around a slow
+//! primary, a Byzantine partner, and the kill switch (ARCHITECTURE.md §2).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use xks_proxy::metrics::AttemptOutcome;
+
+/// ARCHITECTURE.md §2: the partner's kill switch takes effect on the very next
+/// request: Encrypt and Decrypt fail cleanly, then work again after unlock.
+/// Also a key-path deny blocks that key path only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_switch_stops_the_very_next_request() {
+    let mut d = Deployment::start("killswitch", Options { partners: vec![2], ..Options::default() }).await;
+    let mut c = d.client();
+    let (s, enc) = c.encrypt(KEY, b"before the lock", None, false).await;
+    assert_eq!(s, 200);
+    assert_eq!(c.decrypt(KEY, &enc, None).await.0, 200);
+    let r = d.admin(2, "lock incident-42").await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (s, r) = c.encrypt(KEY, b"after the lock", None, false).await;
+    assert_eq!((s, r["errorName"].as_str()), (400, Some("InvalidStateException")), "{r}");
+    let (s, r) = c.decrypt(KEY, &enc, None).await;
+    assert_eq!((s, r["errorName"].as_str()), (400, Some("InvalidStateException")), "{r}");
+    d.admin(2, "unlock").await;
+    assert_eq!(c.decrypt(KEY, &enc, None).await.0, 200);
+    d.admin(2, "deny tenant-a/key-1").await;
+    assert_eq!(c.decrypt(KEY, &enc, None).await.0, 400);
+    assert_eq!(c.encrypt("decrypt-only", b"", None, false).await.0, 400, "usage error first");
+    let (s, _) = c.encrypt("encrypt-only", b"other key path", None, false).await;
+    assert_eq!(s, 200, "other key paths unaffected");
+    // The proxy keeps nothing that derives the key without the partner: with
+    // the partner stopped, the very next request fails.
+    d.admin(2, "allow tenant-a/key-1").await;
+    assert_eq!(c.decrypt(KEY, &enc, None).await.0, 200);
+    d.stop_share(2).await;
+    let t0 = Instant::now();
+    let (s, r) = c.decrypt(KEY, &enc, None).await;
+    assert!(s == 500 || s == 503, "{s} {r}");
+    assert!(t0.elapsed() < Duration::from_millis(250), "fails inside the KMS timeout: {:?}", t0.elapsed());
+}
+
+/// Stopping the primary partner mid-load loses no request beyond those in
+/// flight at that instant; later requests succeed via share-3 with the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_when_the_primary_stops_under_load() {
+    let mut d = Deployment::start("failover", Options::default()).await;
+    let mut c = d.client();
+    let (_, enc) = c.encrypt(KEY, b"made via share-2", None, false).await;
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let mut c = d.client();
+        let (ok, failed, stop, enc) = (ok.clone(), failed.clone(), stop.clone(), enc.clone());
+        workers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (s, r) = c.decrypt(KEY, &enc, None).await;
+                if s == 200 && b64(&r["plaintext"]) == b"made via share-2" {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = ok.load(Ordering::Relaxed);
+    d.stop_share(2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(before > 0 && ok > before + 50, "requests kept succeeding: {before} then {ok}");
+    assert!(failed <= 8, "at most the requests in flight at the stop fail: {failed}");
+    let m = d.proxy().app.0.metrics.partner("share-3").unwrap();
+    assert!(m.count(AttemptOutcome::Ok) > 0);
+    // Encrypt via share-3 decrypts the same.
+    let (s, enc3) = c.encrypt(KEY, b"made via share-3", None, false).await;
+    assert_eq!(s, 200);
+    d.start_share(2).await;
+    d.stop_share(3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (s, r) = c.decrypt(KEY, &enc3, None).await;
+    assert_eq!((s, b64(&r["plaintext"])), (200, b"made via share-3".to_vec()), "{r}");
+}
+
+/// A relay that delays every chunk in both directions (a slow or far partner).
+async fn delaying_relay(upstream: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((down, _)) = l.accept().await else { return };
+            tokio::spawn(async move {
+                let Ok(up) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let (dr, dw) = down.into_split();
+                let (ur, uw) = up.into_split();
+                let pipe = |mut r: tokio::net::tcp::OwnedReadHalf, mut w: tokio::net::tcp::OwnedWriteHalf| async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 16384];
+                    loop {
+                        let n = match r.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        tokio::time::sleep(delay).await;
+                        if w.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let _ = tokio::join!(pipe(dr, uw), pipe(ur, dw));
+            });
+        }
+    });
+    addr
+}
+
+/// A very slow primary (+150 ms each way): hedging to share-3 keeps every
+/// request well inside the budget, with the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hedging_around_a_slow_primary() {
+    let mut d = Deployment::start("hedge", Options::default()).await;
+    let mut c = d.client();
+    let (_, enc) = c.encrypt(KEY, b"fast path", None, false).await;
+    let slow = delaying_relay(d.node(2).addr, Duration::from_millis(150)).await;
+    d.node(2).addr = slow;
+    d.write_proxy_config();
+    d.start_proxy().await;
+    let mut c = d.client();
+    let mut worst = Duration::ZERO;
+    for _ in 0..30 {
+        let t0 = Instant::now();
+        let (s, r) = c.decrypt(KEY, &enc, None).await;
+        worst = worst.max(t0.elapsed());
+        assert_eq!((s, b64(&r["plaintext"])), (200, b"fast path".to_vec()), "{r}");
+    }
+    assert!(worst < Duration::from_millis(200), "worst {worst:?}");
+    assert!(d.proxy().app.0.metrics.hedged.load(Ordering::Relaxed) > 0);
+}
+
+/// A Byzantine partner (a real share service holding a share of a *different*
+/// key set under the same holder id, generation and epoch) never produces a
+/// wrong ciphertext: its partials fail verification, the request is served by
+/// the honest partner, and the failure is logged and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byzantine_partner_never_causes_a_wrong_ciphertext() {
+    let mut d = Deployment::start("byzantine", Options::default()).await;
+    let (evil_set, evil_shares) = xks_threshold::dealer::generate(2, 3, 1, &mut ChaCha20Rng::seed_from_u64(666)).unwrap();
+    let nd = d.node(2).dir.clone();
+    std::fs::write(nd.join("keyset.json"), evil_set.to_json().unwrap()).unwrap();
+    std::fs::write(nd.join("share.json"), evil_shares[1].to_json().unwrap().as_bytes()).unwrap();
+    d.stop_share(2).await;
+    d.start_share(2).await;
+    let mut c = d.client();
+    for i in 0..20u8 {
+        let (s, enc) = c.encrypt(KEY, &[i; 32], Some(b"aad"), true).await;
+        assert_eq!(s, 200, "{enc}");
+        let (s, dec) = c.decrypt(KEY, &enc, Some(b"aad")).await;
+        assert_eq!((s, b64(&dec["plaintext"])), (200, vec![i; 32]));
+    }
+    let m = d.proxy().app.0.metrics.partner("share-2").unwrap();
+    assert!(m.count(AttemptOutcome::Invalid) > 0, "invalid partials counted");
+    // Byzantine and alone: clean failure, never a wrong ciphertext.
+    d.stop_share(3).await;
+    let (s, r) = c.encrypt(KEY, b"x", None, false).await;
+    assert!(s == 500 || s == 503, "{s} {r}");
+}
