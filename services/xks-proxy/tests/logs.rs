@@ -1,0 +1,57 @@
+//! Spec "Logging": plaintext (and AAD) sent to Encrypt or returned by Decrypt
+//! never appears in the proxy's or the share services' logs, at any level.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::*;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_logging_never_contains_plaintext_or_aad() {
+    let capture = Capture::default();
+    let w = capture.clone();
+    tracing_subscriber::fmt().json().with_env_filter("trace").with_writer(move || w.clone()).init();
+    let mut d = Deployment::start("logs", Options::default()).await;
+    let mut c = d.client();
+    let plaintext = b"PLAINTEXT-CANARY-7f3a9b2c-do-not-log";
+    let aad = b"AAD-CANARY-51d0e8";
+    let (s, enc) = c.encrypt(KEY, plaintext, Some(aad), true).await;
+    assert_eq!(s, 200);
+    let (s, dec) = c.decrypt(KEY, &enc, Some(aad)).await;
+    assert_eq!((s, b64(&dec["plaintext"])), (200, plaintext.to_vec()));
+    let (s, _) = c.decrypt(KEY, &enc, Some(b"AAD-CANARY-wrong")).await;
+    assert_eq!(s, 400);
+    d.stop_share(2).await;
+    let _ = c.encrypt(KEY, plaintext, Some(aad), false).await;
+    d.proxy.take().unwrap().shutdown().await;
+    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    assert!(logs.contains("xks request"), "the capture works");
+    for needle in [
+        String::from_utf8_lossy(plaintext).into_owned(),
+        STANDARD.encode(plaintext),
+        String::from_utf8_lossy(aad).into_owned(),
+        STANDARD.encode(aad),
+        hex::encode(plaintext),
+        SECRET.to_owned(),
+    ] {
+        assert!(!logs.contains(&needle), "logs contain {needle}");
+    }
+}
