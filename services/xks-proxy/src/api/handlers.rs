@@ -54,7 +54,6 @@ fn key_for<'s>(
     md: &request::RequestMetadata,
 ) -> Result<&'s std::sync::Arc<ExternalKey>, XksError> {
     let key = store.key(id).ok_or_else(|| XksError::of(ErrorName::KeyNotFoundException))?;
-    ctx.key_path = Some(key.key_path().as_str().to_owned());
     if let Some(policy) = &store.policy {
         let input = Input {
             key_store: &store.name,

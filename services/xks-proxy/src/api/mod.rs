@@ -58,8 +58,6 @@ pub struct Ctx {
     pub key_store: Option<String>,
     /// externalKeyId.
     pub key_id: Option<String>,
-    /// Key path of the key.
-    pub key_path: Option<String>,
     /// requestMetadata fields worth logging.
     pub kms_request_id: Option<String>,
     /// kmsOperation.
@@ -132,10 +130,9 @@ impl App {
             Ok(body) => (json(StatusCode::OK, body), None),
             Err(Refusal::Xks(e)) => (error_response(&e), Some(e)),
             Err(Refusal::MethodNotAllowed) => {
-                let e = XksError::validation("the XKS APIs accept POST only");
                 let mut r = json(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    serde_json::json!({"errorName": "MethodNotAllowed", "errorMessage": e.message}).to_string(),
+                    serde_json::json!({"errorName": "MethodNotAllowed", "errorMessage": "the XKS APIs accept POST only"}).to_string(),
                 );
                 r.headers_mut().insert(ALLOW, hyper::header::HeaderValue::from_static("POST"));
                 (r, None)

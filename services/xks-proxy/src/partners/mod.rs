@@ -214,26 +214,30 @@ impl Pool {
         let order = self.order();
         let request_id: Arc<str> = Arc::from(request_id);
         let mut tasks: JoinSet<(usize, Instant, Result<DataKey, AttemptError>)> = JoinSet::new();
+        // Indices into `order` of attempts started and not finished.
+        let mut in_flight: Vec<usize> = Vec::new();
         let mut next = 0usize;
         let mut last_launch = tokio::time::Instant::now();
         let mut errors: Vec<(String, AttemptError)> = Vec::new();
-        let mut launched: Vec<(usize, Instant)> = Vec::new();
 
-        let launch = |tasks: &mut JoinSet<_>, i: usize| {
-            if let Some(p) = order.get(i) {
-                let (pool, p, point, rid) = (self.clone(), p.clone(), point.clone(), request_id.clone());
-                tasks.spawn(async move {
-                    let t0 = Instant::now();
-                    (i, t0, pool.attempt(&p, generation, &point, &rid, false, pool.attempt_timeout()).await)
-                });
-            }
+        // Starts the next partner in `order`, if any is left.
+        let mut launch_next = |tasks: &mut JoinSet<_>, in_flight: &mut Vec<usize>, last_launch: &mut tokio::time::Instant| {
+            let i = next;
+            let Some(p) = order.get(i) else { return };
+            next += 1;
+            let (pool, p, point, rid) = (self.clone(), p.clone(), point.clone(), request_id.clone());
+            tasks.spawn(async move {
+                let t0 = Instant::now();
+                (i, t0, pool.attempt(&p, generation, &point, &rid, false, pool.attempt_timeout()).await)
+            });
+            in_flight.push(i);
+            *last_launch = tokio::time::Instant::now();
         };
-        launch(&mut tasks, next);
-        launched.push((next, Instant::now()));
-        next += 1;
+        launch_next(&mut tasks, &mut in_flight, &mut last_launch);
 
         loop {
             let hedge_at = last_launch + hedge_after;
+            let more = in_flight.len() + errors.len() < order.len();
             tokio::select! {
                 joined = tasks.join_next(), if !tasks.is_empty() => {
                     let Some(joined) = joined else { continue };
@@ -241,6 +245,7 @@ impl Pool {
                         errors.push(("?".into(), AttemptError::Transport("attempt task failed".into())));
                         continue;
                     };
+                    in_flight.retain(|j| *j != i);
                     let Some(p) = order.get(i) else { continue };
                     let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
                     let pm = self.metrics.partner(&p.id);
@@ -251,12 +256,9 @@ impl Pool {
                                 m.attempt(AttemptOutcome::Ok, micros);
                                 m.breaker_open.store(0, Ordering::Relaxed);
                             }
-                            // Cancelled hedges still count as attempts.
-                            for (j, _) in launched.iter().filter(|(j, _)| *j != i) {
-                                if errors.iter().all(|(id, _)| order.get(*j).is_none_or(|q| &q.id != id))
-                                    && let Some(q) = order.get(*j)
-                                    && let Some(m) = self.metrics.partner(&q.id)
-                                {
+                            // Hedges still running are cancelled (dropping `tasks`); they count as attempts.
+                            for q in in_flight.iter().filter_map(|j| order.get(*j)) {
+                                if let Some(m) = self.metrics.partner(&q.id) {
                                     m.attempt(AttemptOutcome::Cancelled, 0);
                                 }
                             }
@@ -279,42 +281,25 @@ impl Pool {
                             } else {
                                 tracing::warn!(partner = %p.id, error = %e, "partner attempt failed");
                             }
-                            if p.breaker.failure() {
-                                tracing::warn!(partner = %p.id, failures = p.breaker.failures(), "circuit breaker opened");
-                                if let Some(m) = pm {
-                                    m.breaker_open.store(1, Ordering::Relaxed);
-                                }
-                            }
+                            self.record_failure(p);
                             errors.push((p.id.clone(), e));
-                            if next < order.len() {
-                                launch(&mut tasks, next);
-                                launched.push((next, Instant::now()));
-                                next += 1;
-                                last_launch = tokio::time::Instant::now();
-                            } else if tasks.is_empty() {
+                            launch_next(&mut tasks, &mut in_flight, &mut last_launch);
+                            if tasks.is_empty() {
                                 return Err(summarize(&errors));
                             }
                         }
                     }
                 }
-                _ = tokio::time::sleep_until(hedge_at), if next < order.len() => {
-                    launch(&mut tasks, next);
-                    launched.push((next, Instant::now()));
-                    next += 1;
-                    last_launch = tokio::time::Instant::now();
+                _ = tokio::time::sleep_until(hedge_at), if more => {
+                    launch_next(&mut tasks, &mut in_flight, &mut last_launch);
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    for (j, _) in &launched {
-                        if let Some(q) = order.get(*j)
-                            && errors.iter().all(|(id, _)| id != &q.id)
-                        {
-                            if let Some(m) = self.metrics.partner(&q.id) {
-                                m.attempt(AttemptOutcome::Timeout, u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
-                            }
-                            if q.breaker.failure() {
-                                tracing::warn!(partner = %q.id, "circuit breaker opened");
-                            }
+                    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    for q in in_flight.iter().filter_map(|j| order.get(*j)) {
+                        if let Some(m) = self.metrics.partner(&q.id) {
+                            m.attempt(AttemptOutcome::Timeout, micros);
                         }
+                        self.record_failure(q);
                     }
                     tracing::warn!(budget_ms = self.cfg.budget_ms, errors = ?errors.iter().map(|(p, e)| format!("{p}: {e}")).collect::<Vec<_>>(), "no verified partial within the budget");
                     return Err(PoolError::Timeout);
@@ -323,7 +308,16 @@ impl Pool {
         }
     }
 
-    /// One partner, one partial, verified, combined with our own.
+    /// Counts a failure against the partner's breaker (and its gauge).
+    fn record_failure(&self, p: &Partner) {
+        if p.breaker.failure() {
+            tracing::warn!(partner = %p.id, failures = p.breaker.failures(), "circuit breaker opened");
+            if let Some(m) = self.metrics.partner(&p.id) {
+                m.breaker_open.store(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn attempt_timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.attempt_timeout_ms)
     }
