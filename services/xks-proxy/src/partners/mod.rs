@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use hyper::StatusCode;
 use hyper::body::Bytes;
 use tokio::task::JoinSet;
-use xks_threshold::{DataKey, HolderId, KeyPoint, Partial};
+use xks_threshold::{Combiner, DataKey, HolderId, KeyPoint, Partial, PartialCommitment, VerifiedPartial};
 
 use crate::config::{PartnerConfig, PoolConfig};
 use crate::keyring::Keyring;
@@ -354,32 +354,50 @@ impl Pool {
             .await
             .map_err(|_| AttemptError::Timeout)?
             .map_err(|e| AttemptError::Transport(e.to_string()))?;
-        if status != StatusCode::OK {
-            let code = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_default();
-            return Err(match status {
-                StatusCode::LOCKED | StatusCode::FORBIDDEN => AttemptError::Refused(format!("{} {code}", status.as_u16())),
-                s => AttemptError::Status(s.as_u16(), code),
-            });
+        let verified = read_response(status, &bytes, p.holder, &combiner, point, commitment.as_ref())?;
+        if commitment.is_none() {
+            let c = combiner.commitment(&verified).map_err(internal)?;
+            self.keyring.remember(p.holder, g, &set, point, c);
         }
-        let text = std::str::from_utf8(&bytes).map_err(|_| AttemptError::Invalid("response is not UTF-8".into()))?;
-        let partial = Partial::from_json(text).map_err(|e| AttemptError::Invalid(e.to_string()))?;
-        if partial.holder() != p.holder {
-            return Err(AttemptError::Invalid(format!("partial from holder {} instead of {}", partial.holder(), p.holder)));
-        }
-        let verified = match &commitment {
-            Some(c) => combiner.check_commitment(point, partial, c).map_err(|e| AttemptError::Invalid(format!("commitment check: {e}")))?,
-            None => {
-                let v = combiner.verify(point, partial).map_err(|e| AttemptError::Invalid(format!("DLEQ proof: {e}")))?;
-                let c = combiner.commitment(&v).map_err(internal)?;
-                self.keyring.remember(p.holder, g, &set, point, c);
-                v
-            }
-        };
         let own = self.keyring.own_partial(g, point, &set).map_err(internal)?;
         combiner.combine(point, &[&own, &verified]).map_err(internal)
+    }
+}
+
+/// Reads a partner's answer and accepts its partial only once it is proven:
+/// by its DLEQ proof, or (when `commitment` is given) by matching a commitment
+/// to a partial whose proof was verified earlier. A refusal (423 locked,
+/// 403 denied) is reported as such so the caller does not route around it.
+/// Pure (no I/O), so the fuzzer drives it with arbitrary answers.
+///
+/// # Errors
+/// [`AttemptError::Refused`], [`AttemptError::Status`] or [`AttemptError::Invalid`].
+pub fn read_response(
+    status: StatusCode,
+    bytes: &[u8],
+    holder: HolderId,
+    combiner: &Combiner,
+    point: &KeyPoint,
+    commitment: Option<&PartialCommitment>,
+) -> Result<VerifiedPartial, AttemptError> {
+    if status != StatusCode::OK {
+        let code = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(64).collect::<String>()))
+            .unwrap_or_default();
+        return Err(match status {
+            StatusCode::LOCKED | StatusCode::FORBIDDEN => AttemptError::Refused(format!("{} {code}", status.as_u16())),
+            s => AttemptError::Status(s.as_u16(), code),
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| AttemptError::Invalid("response is not UTF-8".into()))?;
+    let partial = Partial::from_json(text).map_err(|e| AttemptError::Invalid(e.to_string()))?;
+    if partial.holder() != holder {
+        return Err(AttemptError::Invalid(format!("partial from holder {} instead of {}", partial.holder(), holder)));
+    }
+    match commitment {
+        Some(c) => combiner.check_commitment(point, partial, c).map_err(|e| AttemptError::Invalid(format!("commitment check: {e}"))),
+        None => combiner.verify(point, partial).map_err(|e| AttemptError::Invalid(format!("DLEQ proof: {e}"))),
     }
 }
 
