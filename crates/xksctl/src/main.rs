@@ -7,6 +7,8 @@
 
 mod audit;
 mod bench;
+mod credentials;
+mod files;
 mod up;
 
 use std::process::ExitCode;
@@ -34,6 +36,13 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// SigV4 credentials of a key store: create, rotate, retire.
+    ///
+    /// Writes the proxy's credentials file and the proxy configuration file that the KMS
+    /// console accepts (XksProxyUriPath, XksProxyAuthenticationCredential), both readable
+    /// by their owner only. Existing files are never overwritten.
+    #[command(subcommand)]
+    Credentials(credentials::Command),
     /// Load-test an XKS endpoint with SigV4-signed Encrypt, Decrypt or GetHealthStatus.
     ///
     /// Every answer is checked (Decrypt must return the plaintext that was encrypted).
@@ -53,6 +62,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&args).map_err(|e| e.to_string()),
         Command::Audit(cmd) => return audit::run(&cmd),
         Command::Bench(args) => return bench::run(&args),
+        Command::Credentials(cmd) => credentials::run(&cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,7 +41,9 @@ impl SecretAccessKey {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    fn expose(&self) -> &str {
+    /// The secret itself: only for signing and for writing it where it
+    /// belongs (a sealed credentials file, the KMS configuration). Never log it.
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }

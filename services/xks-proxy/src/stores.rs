@@ -362,8 +362,46 @@ pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
     Ok(p)
 }
 
+/// Parses a credentials file (`[[credential]]` tables with `access_key_id`
+/// and `secret_access_key`), checking every entry as the proxy does at load.
+/// The operator CLI reads and rewrites these files through this function and
+/// [`render_credentials`], so there is one definition of the format.
+///
+/// # Errors
+/// The first invalid or duplicated entry, named by its access key id.
+pub fn parse_credentials(text: &str) -> Result<Vec<(String, SecretAccessKey)>, String> {
+    use figment::providers::{Format, Toml};
+    let wire: CredentialsWire = figment::Figment::from(Toml::string(text)).extract().map_err(|e| format!("not a credentials file: {e}"))?;
+    let mut out: Vec<(String, SecretAccessKey)> = Vec::new();
+    for c in wire.credential {
+        let secret = Zeroizing::new(c.secret_access_key);
+        check_access_key_id(&c.access_key_id)?;
+        check_secret(&secret).map_err(|m| format!("credential {}: {m}", c.access_key_id))?;
+        if out.iter().any(|(id, _)| *id == c.access_key_id) {
+            return Err(format!("access key id {} appears twice", c.access_key_id));
+        }
+        out.push((c.access_key_id, SecretAccessKey::new(secret.to_string())));
+    }
+    Ok(out)
+}
+
+/// Writes credentials in the format [`parse_credentials`] reads.
+pub fn render_credentials(credentials: &[(String, SecretAccessKey)]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::from(
+        "# SigV4 credentials of one key store (XKS proxy). Secret: keep sealed (sops/age) at rest.\n\
+         # Two entries are normal during a rotation; the proxy accepts either.\n",
+    ));
+    for (id, secret) in credentials {
+        out.push_str(&format!("\n[[credential]]\naccess_key_id = \"{id}\"\nsecret_access_key = \"{}\"\n", secret.expose()));
+    }
+    out
+}
+
 /// Spec Appendix A: 20–30 characters, `A`–`Z` and `2`–`7` only.
-fn check_access_key_id(id: &str) -> Result<(), String> {
+///
+/// # Errors
+/// A message naming the rule.
+pub fn check_access_key_id(id: &str) -> Result<(), String> {
     if (20..=30).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
         Ok(())
     } else {
@@ -372,7 +410,10 @@ fn check_access_key_id(id: &str) -> Result<(), String> {
 }
 
 /// Spec "XKS proxy configuration": 43–64 characters of `a-zA-Z0-9/+=` (≥ 256 bits).
-fn check_secret(secret: &str) -> Result<(), String> {
+///
+/// # Errors
+/// A message naming the rule.
+pub fn check_secret(secret: &str) -> Result<(), String> {
     if (43..=64).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+' | b'=')) {
         Ok(())
     } else {

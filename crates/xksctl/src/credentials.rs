@@ -1,0 +1,191 @@
+//! `xksctl credentials`: SigV4 credentials of a key store, in the proxy's
+//! credentials file and in the proxy configuration file the KMS console
+//! accepts when creating an external key store.
+//!
+//! Rotation keeps two credentials at once: `rotate` adds one, KMS is switched
+//! to it (UpdateCustomKeyStore, or the console with the new file), then
+//! `retire` removes the old one. The proxy reloads the file on SIGHUP.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand_core::{OsRng, RngCore as _};
+use xks_proxy::sigv4::SecretAccessKey;
+use xks_proxy::stores::{parse_credentials, render_credentials};
+use zeroize::Zeroizing;
+
+use crate::files;
+
+/// RFC 4648 base32 alphabet: exactly the characters KMS allows in an access key id.
+const ACCESS_KEY_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/// 26 characters × 5 bits = 130 random bits.
+const ACCESS_KEY_LEN: usize = 26;
+
+/// `xksctl credentials …`
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a key store's first credential: the proxy's credentials file and KMS's proxy configuration file.
+    ///
+    /// Example: xksctl credentials new --uri-path /keystores/ks1/kms/xks/v1 \
+    ///   --credentials-file ks1.credentials.toml --kms-config ks1.kms-proxy-config.json
+    New(Files),
+    /// Add a second credential for rotation; the old one keeps working until retired.
+    ///
+    /// Example: xksctl credentials rotate --uri-path /keystores/ks1/kms/xks/v1 \
+    ///   --credentials-file ks1.credentials.toml --kms-config ks1.kms-proxy-config-2.json
+    Rotate(Files),
+    /// Remove a credential once KMS signs with the new one.
+    ///
+    /// Example: xksctl credentials retire --credentials-file ks1.credentials.toml --access-key-id ABC…
+    Retire {
+        /// The proxy's credentials file of the key store.
+        #[arg(long)]
+        credentials_file: PathBuf,
+        /// The access key id to remove.
+        #[arg(long)]
+        access_key_id: String,
+    },
+}
+
+/// Where `new` and `rotate` write.
+#[derive(clap::Args)]
+pub struct Files {
+    /// KMS's XksProxyUriPath of the key store: `[/<prefix>]/kms/xks/v1`.
+    #[arg(long)]
+    uri_path: String,
+    /// The proxy's credentials file of the key store (TOML; secret).
+    #[arg(long)]
+    credentials_file: PathBuf,
+    /// The proxy configuration file for the KMS console (JSON; secret). Must not exist.
+    #[arg(long)]
+    kms_config: PathBuf,
+}
+
+/// Runs a credentials subcommand.
+///
+/// # Errors
+/// A message for the operator; no file is half-written.
+pub fn run(cmd: &Command) -> Result<(), String> {
+    match cmd {
+        Command::New(f) => {
+            check_uri_path(&f.uri_path)?;
+            if f.credentials_file.exists() {
+                return Err(format!("{} already exists; use `credentials rotate` to add a credential", f.credentials_file.display()));
+            }
+            let (id, secret) = generate();
+            files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &id, &secret).as_bytes())?;
+            files::create(&f.credentials_file, render_credentials(&[(id.clone(), secret)]).as_bytes())?;
+            println!("access key id {id}: written to {} and {}", f.credentials_file.display(), f.kms_config.display());
+            Ok(())
+        }
+        Command::Rotate(f) => {
+            check_uri_path(&f.uri_path)?;
+            let mut creds = load(&f.credentials_file)?;
+            if creds.len() >= 2 {
+                return Err(format!(
+                    "{} already holds {} credentials; retire the old one before adding another",
+                    f.credentials_file.display(),
+                    creds.len()
+                ));
+            }
+            let (id, secret) = generate();
+            files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &id, &secret).as_bytes())?;
+            creds.push((id.clone(), secret));
+            files::replace(&f.credentials_file, render_credentials(&creds).as_bytes())?;
+            println!(
+                "access key id {id} added to {} (the proxy accepts both after SIGHUP); give KMS {} (UpdateCustomKeyStore), then retire {}",
+                f.credentials_file.display(),
+                f.kms_config.display(),
+                creds.first().map_or("the old one", |(old, _)| old.as_str())
+            );
+            Ok(())
+        }
+        Command::Retire { credentials_file, access_key_id } => {
+            let mut creds = load(credentials_file)?;
+            let before = creds.len();
+            creds.retain(|(id, _)| id != access_key_id);
+            if creds.len() == before {
+                return Err(format!("{} holds no credential {access_key_id}", credentials_file.display()));
+            }
+            if creds.is_empty() {
+                return Err(format!(
+                    "{access_key_id} is the last credential in {}; KMS could no longer connect",
+                    credentials_file.display()
+                ));
+            }
+            files::replace(credentials_file, render_credentials(&creds).as_bytes())?;
+            println!("access key id {access_key_id} removed from {} (effective after SIGHUP to the proxy)", credentials_file.display());
+            Ok(())
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Vec<(String, SecretAccessKey)>, String> {
+    parse_credentials(&files::read_text(path)?).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A fresh credential: 26 characters of A–Z2–7 (130 bits) and a 256-bit secret in Base64 (44 characters).
+fn generate() -> (String, SecretAccessKey) {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(&mut *raw);
+    let secret = SecretAccessKey::new(B64.encode(*raw));
+    let mut id_bytes = [0u8; ACCESS_KEY_LEN];
+    OsRng.fill_bytes(&mut id_bytes);
+    // 256 is a multiple of 32, so the low five bits are uniform.
+    let id: String = id_bytes.iter().map(|b| char::from(ACCESS_KEY_ALPHABET.get(usize::from(b & 31)).copied().unwrap_or(b'A'))).collect();
+    (id, secret)
+}
+
+/// KMS's XksProxyUriPath rule: `/kms/xks/v1` or `/<prefix>/kms/xks/v1` with `a-zA-Z0-9/_-`, at most 128 characters.
+fn check_uri_path(p: &str) -> Result<(), String> {
+    let prefix = p.strip_suffix("/kms/xks/v1").ok_or_else(|| format!("--uri-path {p:?} must end with /kms/xks/v1"))?;
+    let prefix_ok = prefix.is_empty()
+        || (prefix.starts_with('/')
+            && prefix.len() > 1
+            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-')));
+    if !prefix_ok || p.len() > 128 {
+        return Err(format!("--uri-path {p:?}: the prefix must be empty or /<a-zA-Z0-9/_-> and the whole path at most 128 characters"));
+    }
+    Ok(())
+}
+
+/// The JSON file the KMS console takes as "proxy configuration file".
+fn kms_proxy_config(uri_path: &str, id: &str, secret: &SecretAccessKey) -> Zeroizing<String> {
+    let v = serde_json::json!({
+        "XksProxyUriPath": uri_path,
+        "XksProxyAuthenticationCredential": { "AccessKeyId": id, "RawSecretAccessKey": secret.expose() },
+    });
+    let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use xks_proxy::stores::{check_access_key_id, check_secret};
+
+    #[test]
+    fn generated_credentials_meet_the_kms_rules() {
+        for _ in 0..200 {
+            let (id, secret) = generate();
+            check_access_key_id(&id).unwrap();
+            check_secret(secret.expose()).unwrap();
+            assert_eq!(B64.decode(secret.expose()).unwrap().len(), 32);
+        }
+        assert_ne!(generate().0, generate().0);
+    }
+
+    #[test]
+    fn uri_paths() {
+        for ok in ["/kms/xks/v1", "/keystores/ks1/kms/xks/v1", "/a_b-c/kms/xks/v1"] {
+            check_uri_path(ok).unwrap();
+        }
+        for bad in ["/kms/xks/v2", "keystores/kms/xks/v1", "/a b/kms/xks/v1", "//kms/xks/v1"] {
+            assert!(check_uri_path(bad).is_err(), "{bad}");
+        }
+        assert!(check_uri_path(&format!("/{}/kms/xks/v1", "a".repeat(120))).is_err());
+    }
+}
