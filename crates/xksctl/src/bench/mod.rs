@@ -219,6 +219,14 @@ struct Worker {
     sealed: Vec<Sealed>,
 }
 
+/// One request of a worker.
+#[derive(Clone, Copy)]
+enum Job<'a> {
+    Encrypt,
+    Decrypt(&'a Sealed),
+    Health,
+}
+
 /// Result of one worker: latencies (µs) of correct answers and errors by kind, both in the measured window.
 type Tally = (Vec<u32>, BTreeMap<String, u64>);
 
@@ -328,22 +336,24 @@ async fn work(plan: Arc<Plan>, connector: Connector, mut w: Worker) -> Tally {
             }
             continue;
         };
-        let decrypt = match plan.operation {
-            Operation::Decrypt => true,
-            Operation::Mixed => n % 2 == 1,
-            _ => false,
-        };
         let sealed = w.sealed.get(usize::try_from(n).unwrap_or(0) % w.sealed.len().max(1));
-        let req = match (plan.operation, decrypt, sealed) {
-            (Operation::Health, _, _) => w.workload.health(),
-            (_, true, Some(s)) => w.workload.decrypt(s),
-            _ => w.workload.encrypt(n),
+        // What this request is, decided once for building it and for checking its answer.
+        let job = match (plan.operation, sealed) {
+            (Operation::Health, _) => Job::Health,
+            (Operation::Decrypt, Some(s)) => Job::Decrypt(s),
+            (Operation::Mixed, Some(s)) if n % 2 == 1 => Job::Decrypt(s),
+            _ => Job::Encrypt,
+        };
+        let req = match job {
+            Job::Health => w.workload.health(),
+            Job::Decrypt(s) => w.workload.decrypt(s),
+            Job::Encrypt => w.workload.encrypt(n),
         };
         let outcome = match tokio::time::timeout(plan.timeout, exchange(sender, req)).await {
-            Ok(Ok((status, body))) => match (plan.operation, decrypt, sealed) {
-                (Operation::Health, _, _) => Workload::check_health(status, &body),
-                (_, true, Some(s)) => Workload::check_decrypt(status, &body, s),
-                _ => w.workload.check_encrypt(status, &body, n).0,
+            Ok(Ok((status, body))) => match job {
+                Job::Health => Workload::check_health(status, &body),
+                Job::Decrypt(s) => Workload::check_decrypt(status, &body, s),
+                Job::Encrypt => w.workload.check_encrypt(status, &body, n).0,
             },
             Ok(Err(e)) => {
                 w.sender = None;
