@@ -78,6 +78,29 @@ impl Identities {
         Ok(Self(ids))
     }
 
+    /// The identities for opening sealed files: `file` if given, else the file named by
+    /// `SOPS_AGE_KEY_FILE`, else the identity text in `SOPS_AGE_KEY` (the variables the
+    /// sops CLI reads); `None` when none is set.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for an unreadable file, [`Error::Identity`] for invalid content.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Option<Self>> {
+        let from_env = std::env::var_os("SOPS_AGE_KEY_FILE").filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+        if let Some(path) = file.map(std::path::Path::to_path_buf).or(from_env) {
+            let text = Zeroizing::new(
+                std::fs::read_to_string(&path).map_err(|e| Error::Io { path: path.display().to_string(), reason: e.to_string() })?,
+            );
+            return Self::parse(&text).map(Some).map_err(|e| Error::Identity(format!("{}: {e}", path.display())));
+        }
+        match std::env::var("SOPS_AGE_KEY") {
+            Ok(text) if !text.is_empty() => {
+                let text = Zeroizing::new(text);
+                Self::parse(&text).map(Some).map_err(|e| Error::Identity(format!("SOPS_AGE_KEY: {e}")))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// A fresh identity, and its identity-file text (zeroized on drop).
     pub fn generate() -> (Self, Zeroizing<String>) {
         let id = age::x25519::Identity::generate();

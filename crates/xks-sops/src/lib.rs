@@ -69,6 +69,14 @@ pub enum Error {
     /// age failed while sealing.
     #[error("age: {0}")]
     Age(String),
+    /// A file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// Internal cryptographic failure.
     #[error("internal cryptographic error")]
     Crypto,
@@ -237,4 +245,35 @@ pub fn recipients(sealed: &str, format: Format) -> Result<Vec<String>> {
 /// Whether a text looks like a sealed sops file of this format (has a `sops` block).
 pub fn is_sealed(text: &str, format: Format) -> bool {
     format.read(text).is_ok_and(|n| n.get("sops").is_some())
+}
+
+/// Reads a file that may be sealed: a sealed file is opened with the identities
+/// and its plaintext returned; any other text is returned unchanged (so services
+/// accept both sealed share files and plaintext ones handed over by a secret store).
+///
+/// # Errors
+/// [`Error::Identity`] when the file is sealed and no identity was given; otherwise
+/// as [`unseal`].
+pub fn open_maybe_sealed(text: &str, format: Format, ids: Option<&Identities>) -> Result<Zeroizing<String>> {
+    let format = if format == Format::Binary { Format::Json } else { format };
+    if !is_sealed(text, format) {
+        return Ok(Zeroizing::new(text.to_owned()));
+    }
+    let ids = ids.ok_or_else(|| Error::Identity("the file is sealed (sops) and no age identity was configured".into()))?;
+    unseal(text, format, ids)
+}
+
+/// Reads a file that may be sealed ([`open_maybe_sealed`]); the store is chosen
+/// by its name (`*.json`, `*.yaml`; anything else, e.g. a PEM key, is binary).
+///
+/// # Errors
+/// [`Error::Io`] naming the file, else as [`open_maybe_sealed`].
+pub fn read_file(path: &Path, ids: Option<&Identities>) -> Result<Zeroizing<String>> {
+    let io = |e: std::io::Error| Error::Io { path: path.display().to_string(), reason: e.to_string() };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_FILE as u64 {
+        return Err(Error::Io { path: path.display().to_string(), reason: format!("larger than {MAX_FILE} bytes") });
+    }
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+    open_maybe_sealed(&text, Format::from_path(path), ids)
 }

@@ -39,6 +39,19 @@ pub struct Config {
     pub anomaly: AnomalyConfig,
     /// Operator channel.
     pub admin: AdminConfig,
+    /// How sealed (sops) files are opened.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+}
+
+/// `[secrets]`: share files and the TLS key may be sops files sealed to this
+/// service's age identity (as `xksctl ceremony` and `xksctl pki` write them).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// age identity file; when unset, `SOPS_AGE_KEY_FILE` or `SOPS_AGE_KEY` (as the sops CLI).
+    #[serde(default)]
+    pub age_identity_file: Option<PathBuf>,
 }
 
 /// `[tls]`.
@@ -185,6 +198,9 @@ impl Config {
         abs(&mut self.audit.dir);
         abs(&mut self.admin.socket);
         abs(&mut self.admin.state_file);
+        if let Some(p) = self.secrets.age_identity_file.as_mut() {
+            abs(p);
+        }
         self.validate()?;
         Ok(self)
     }

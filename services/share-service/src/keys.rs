@@ -14,13 +14,13 @@ const POINT_CACHE: usize = 65_536;
 /// Start-up errors of the share store.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
+    /// A file cannot be read or opened (sealed files: wrong or missing age identity, tampering).
+    #[error("{path}: {reason}")]
+    Sealed {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        reason: String,
     },
     /// A file is not a valid key set or share, or they do not match.
     #[error("{path}: {source}")]
@@ -48,8 +48,9 @@ impl core::fmt::Debug for ShareStore {
     }
 }
 
-fn read(path: &Path) -> Result<zeroize::Zeroizing<String>, KeyError> {
-    std::fs::read_to_string(path).map(zeroize::Zeroizing::new).map_err(|source| KeyError::Read { path: path.display().to_string(), source })
+/// Reads a key set or share file; a sealed (sops) share is opened with `ids`.
+fn read(path: &Path, ids: Option<&xks_sops::Identities>) -> Result<zeroize::Zeroizing<String>, KeyError> {
+    xks_sops::read_file(path, ids).map_err(|e| KeyError::Sealed { path: path.display().to_string(), reason: e.to_string() })
 }
 
 impl ShareStore {
@@ -57,11 +58,16 @@ impl ShareStore {
     ///
     /// # Errors
     /// [`KeyError`] naming the file.
-    pub fn load(key_sets: &[impl AsRef<Path>], share_files: &[impl AsRef<Path>], expected_holder: Option<u32>) -> Result<Self, KeyError> {
+    pub fn load(
+        key_sets: &[impl AsRef<Path>],
+        share_files: &[impl AsRef<Path>],
+        expected_holder: Option<u32>,
+        ids: Option<&xks_sops::Identities>,
+    ) -> Result<Self, KeyError> {
         let mut sets = Vec::new();
         for p in key_sets {
             let p = p.as_ref();
-            let ks = KeySet::from_json(&read(p)?).map_err(|source| KeyError::Invalid { path: p.display().to_string(), source })?;
+            let ks = KeySet::from_json(&read(p, None)?).map_err(|source| KeyError::Invalid { path: p.display().to_string(), source })?;
             sets.push(ks);
         }
         let mut keys = BTreeMap::new();
@@ -69,7 +75,7 @@ impl ShareStore {
         for p in share_files {
             let p = p.as_ref();
             let invalid = |source| KeyError::Invalid { path: p.display().to_string(), source };
-            let share = Share::from_json(&read(p)?).map_err(invalid)?;
+            let share = Share::from_json(&read(p, ids)?).map_err(invalid)?;
             let ks = sets.iter().find(|k| k.id() == share.key_set_id() && k.epoch() == share.epoch()).ok_or_else(|| {
                 KeyError::Mismatch(format!("{}: no key set for generation {} epoch {}", p.display(), share.generation(), share.epoch()))
             })?;

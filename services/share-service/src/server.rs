@@ -80,7 +80,9 @@ impl Running {
 /// # Errors
 /// [`StartError`].
 pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
-    let store = ShareStore::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder)?;
+    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref())
+        .map_err(|e| StartError::Io { what: "age identity".into(), source: std::io::Error::other(e.to_string()) })?;
+    let store = ShareStore::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, ids.as_ref())?;
     tracing::info!(share_id = store.holder().get(), key_count = store.key_count(), "Share store initialized");
     let controls = Controls::load(&cfg.admin.state_file).map_err(io(format!("control state {}", cfg.admin.state_file.display())))?;
     if let Some(reason) = controls.snapshot().locked {
@@ -101,7 +103,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     let head = audit.head();
     tracing::info!(seq = head.seq, head = %head.hash, dir = %cfg.audit.dir.display(), "audit log ready");
 
-    let tls = server_config(&cfg.tls.cert, &cfg.tls.key, &cfg.tls.client_ca, &cfg.tls.allowed_clients)?;
+    let tls = server_config(&cfg.tls.cert, &cfg.tls.key, &cfg.tls.client_ca, &cfg.tls.allowed_clients, ids.as_ref())?;
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let listener = TcpListener::bind(cfg.listen).await.map_err(io(format!("bind {}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(io("local address"))?;

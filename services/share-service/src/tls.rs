@@ -46,12 +46,13 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-/// Reads a PEM private key.
+/// Reads a PEM private key, plain or sealed (sops, opened with `ids`).
 ///
 /// # Errors
 /// [`TlsError::File`] (the message never contains key material).
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| file_err(path, format!("no usable private key ({})", kind(&e))))
+pub fn load_key(path: &Path, ids: Option<&xks_sops::Identities>) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = xks_sops::read_file(path, ids).map_err(|e| file_err(path, e))?;
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| file_err(path, format!("no usable private key ({})", kind(&e))))
 }
 
 fn kind(e: &rustls::pki_types::pem::Error) -> &'static str {
@@ -173,7 +174,13 @@ impl ClientCertVerifier for AllowList {
 ///
 /// # Errors
 /// [`TlsError`] for unreadable files or a refused configuration.
-pub fn server_config(cert: &Path, key: &Path, client_ca: &Path, allowed: &[String]) -> Result<ServerConfig, TlsError> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+    allowed: &[String],
+    ids: Option<&xks_sops::Identities>,
+) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     for c in load_certs(client_ca)? {
@@ -187,7 +194,7 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: &Path, allowed: &[Strin
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .with_single_cert(load_certs(cert)?, load_key(key, ids)?)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)

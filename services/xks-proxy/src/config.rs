@@ -53,7 +53,9 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Values reported by GetHealthStatus.
     #[serde(default)]
-    pub fleet: FleetConfig,
+    pub fleet: FleetConfig,    /// How sealed (sops) files are opened.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
 }
 
 /// `[front]`.
@@ -88,6 +90,16 @@ pub enum FrontMode {
     Tls,
     /// Plain HTTP.
     Plain,
+}
+
+/// `[secrets]`: share files and TLS private keys may be sops files sealed to the
+/// proxy's age identity (as `xksctl ceremony` and `xksctl pki` write them).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// age identity file; when unset, `SOPS_AGE_KEY_FILE` or `SOPS_AGE_KEY` (as the sops CLI).
+    #[serde(default)]
+    pub age_identity_file: Option<PathBuf>,
 }
 
 /// `[shares]`.
@@ -268,6 +280,9 @@ impl Config {
         fix(&mut self.partner_tls.client_cert);
         fix(&mut self.partner_tls.client_key);
         fix(&mut self.key_stores);
+        if let Some(p) = self.secrets.age_identity_file.as_mut() {
+            fix(p);
+        }
     }
 
     /// Range checks.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject};
+use rustls::pki_types::{CertificateDer, UnixTime, pem::PemObject};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
@@ -28,10 +28,16 @@ fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 ///
 /// # Errors
 /// A message naming the file or setting that failed.
-pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>, client_subjects: &[String]) -> Result<ServerConfig, String> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    client_subjects: &[String],
+    ids: Option<&xks_sops::Identities>,
+) -> Result<ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let chain = certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|_| format!("{}: no usable private key", key.display()))?;
+    let key = crate::partners::client::load_key(key, ids)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;

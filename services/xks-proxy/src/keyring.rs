@@ -24,13 +24,13 @@ const OWN_PARTIAL_CACHE: usize = 65_536;
 /// Start-up errors.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
+    /// A file cannot be read or opened (sealed files: wrong or missing age identity, tampering).
+    #[error("{path}: {reason}")]
+    Sealed {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        reason: String,
     },
     /// A file is not a valid key set or share, or they do not match.
     #[error("{path}: {source}")]
@@ -80,8 +80,9 @@ pub struct Keyring {
     own_partials: Mutex<HashMap<(u32, String, String), VerifiedPartial>>,
 }
 
-fn read(path: &Path) -> Result<Zeroizing<String>, KeyringError> {
-    std::fs::read_to_string(path).map(Zeroizing::new).map_err(|source| KeyringError::Read { path: path.display().to_string(), source })
+/// Reads a key set or share file; a sealed (sops) share is opened with `ids`.
+fn read(path: &Path, ids: Option<&xks_sops::Identities>) -> Result<Zeroizing<String>, KeyringError> {
+    xks_sops::read_file(path, ids).map_err(|e| KeyringError::Sealed { path: path.display().to_string(), reason: e.to_string() })
 }
 
 impl Keyring {
@@ -95,18 +96,19 @@ impl Keyring {
         share_files: &[impl AsRef<Path>],
         expected_holder: Option<u32>,
         commitment_cap: usize,
+        ids: Option<&xks_sops::Identities>,
     ) -> Result<Self, KeyringError> {
         let mut sets = Vec::new();
         for p in key_sets {
             let p = p.as_ref();
-            sets.push(KeySet::from_json(&read(p)?).map_err(|source| KeyringError::Invalid { path: p.display().to_string(), source })?);
+            sets.push(KeySet::from_json(&read(p, None)?).map_err(|source| KeyringError::Invalid { path: p.display().to_string(), source })?);
         }
         let mut generations = BTreeMap::new();
         let mut holder = None;
         for p in share_files {
             let p = p.as_ref();
             let invalid = |source| KeyringError::Invalid { path: p.display().to_string(), source };
-            let share = Share::from_json(&read(p)?).map_err(invalid)?;
+            let share = Share::from_json(&read(p, ids)?).map_err(invalid)?;
             let ks = sets.iter().find(|k| k.id() == share.key_set_id() && k.epoch() == share.epoch()).ok_or_else(|| {
                 KeyringError::Mismatch(format!("{}: no key set for generation {} epoch {}", p.display(), share.generation(), share.epoch()))
             })?;

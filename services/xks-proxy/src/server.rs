@@ -89,7 +89,9 @@ impl Running {
 /// # Errors
 /// [`StartError`].
 pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
-    let keyring = Arc::new(Keyring::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, cfg.pool.commitment_cache)?);
+    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref()).map_err(|e| StartError::Other(format!("age identity: {e}")))?;
+    let keyring =
+        Arc::new(Keyring::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, cfg.pool.commitment_cache, ids.as_ref())?);
     let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
     tracing::info!(holder = keyring.holder().get(), ?generations, "own shares loaded and verified against their key sets");
     if cfg.partners.len() > 9 {
@@ -101,7 +103,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     }
     let partner_ids: Vec<String> = cfg.partners.iter().map(|p| p.id.clone()).collect();
     let metrics = Arc::new(Metrics::new(&partner_ids));
-    let tls = crate::partners::client::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key)
+    let tls = crate::partners::client::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key, ids.as_ref())
         .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
     let pool = Arc::new(
         Pool::new(&cfg.partners, Arc::new(tls), cfg.pool.clone(), keyring, metrics.clone(), &build.version).map_err(StartError::Other)?,
@@ -125,7 +127,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
             let (Some(cert), Some(key)) = (&cfg.front.cert, &cfg.front.key) else {
                 return Err(StartError::Other("front.mode = \"tls\" needs front.cert and front.key".into()));
             };
-            let sc = crate::front::server_config(cert, key, cfg.front.client_ca.as_deref(), &cfg.front.client_subjects)
+            let sc = crate::front::server_config(cert, key, cfg.front.client_ca.as_deref(), &cfg.front.client_subjects, ids.as_ref())
                 .map_err(|e| StartError::Other(format!("front TLS: {e}")))?;
             Some(TlsAcceptor::from(Arc::new(sc)))
         }

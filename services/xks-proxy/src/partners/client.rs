@@ -149,13 +149,28 @@ impl PartnerClient {
     }
 }
 
+/// Reads a PEM private key, plain or sealed (sops, opened with `ids`).
+///
+/// # Errors
+/// A message naming the file (never key material).
+pub fn load_key(path: &std::path::Path, ids: Option<&xks_sops::Identities>) -> Result<rustls::pki_types::PrivateKeyDer<'static>, String> {
+    let pem = xks_sops::read_file(path, ids).map_err(|e| e.to_string())?;
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|_| format!("{}: no usable private key", path.display()))
+}
+
 /// The rustls client configuration for partners: TLS 1.3, only the pinned
 /// CA as trust anchor, the proxy's client certificate, ALPN `h2`.
 ///
 /// # Errors
 /// A message naming the file that failed.
-pub fn client_config(ca: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> Result<rustls::ClientConfig, String> {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+pub fn client_config(
+    ca: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ids: Option<&xks_sops::Identities>,
+) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
@@ -171,7 +186,7 @@ pub fn client_config(ca: &std::path::Path, cert: &std::path::Path, key: &std::pa
     if chain.is_empty() {
         return Err(format!("{}: no certificate", cert.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|_| format!("{}: no usable private key", key.display()))?;
+    let key = load_key(key, ids)?;
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?
