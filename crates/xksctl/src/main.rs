@@ -1,19 +1,29 @@
 //! `xksctl`: the operator CLI of the split-key XKS proxy.
 //!
-//! Today it has one command, `up`, which runs the threshold core end to end in
-//! one process on an embedded default (2-of-3). It grows into the full local
-//! cluster (ceremony, certificates, share services, proxy) as those land.
+//! Everything an operator does outside the request path: key ceremonies, share
+//! checks, sealed secrets (sops + age), SigV4 credentials, audit verification,
+//! load tests and shell completions.
+//!
+//! Exit codes: 0 success; 1 failure (message on standard error; nothing
+//! half-written); 2 invalid arguments; 3 `bench` ran but the verdict is FAIL.
 #![allow(clippy::print_stdout)]
 
 mod audit;
 mod bench;
+mod ceremony;
 mod credentials;
+mod dkg;
 mod files;
+mod refresh;
+mod repair;
+mod sealing;
+mod secrets;
+mod share;
 mod up;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Operator CLI of the split-key external key store for AWS KMS.
 #[derive(Parser)]
@@ -54,6 +64,38 @@ enum Command {
     ///     --uri-path /keystores/ks1/kms/xks/v1 --access-key-id AKIA… --key-id key-1 -c 64 -d 30
     ///   xksctl bench --config state/kms-config.json --operation decrypt --rate 1800 --json
     Bench(Box<bench::Args>),
+    /// Key ceremonies: a new key set with each share sealed to its holder.
+    #[command(subcommand)]
+    Ceremony(ceremony::Command),
+    /// Check a sealed share against its key set.
+    #[command(subcommand)]
+    Share(share::Command),
+    /// Sealed secrets: sops files with age recipients (compatible with the sops CLI).
+    #[command(subcommand)]
+    Secrets(secrets::Command),
+    /// Refresh: new shares of the same master secret (epoch + 1); every key stays the same.
+    #[command(subcommand)]
+    Refresh(refresh::Command),
+    /// Repair: re-create a lost share from t helpers without forming the master secret.
+    #[command(subcommand)]
+    Repair(repair::Command),
+    /// Rotation: a new master secret (generation + 1); old generations stay decrypt-only.
+    ///
+    /// Example: xksctl rotate --key-set keyset-g1-e0.json --holder 1=age1… --holder 2=age1… --holder 3=age1… -o gen2/
+    Rotate(ceremony::RotateArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example: xksctl completions bash > /etc/bash_completion.d/xksctl
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Prints a line of a command's report on standard output.
+#[allow(clippy::print_stdout)]
+pub(crate) fn say(line: &str) {
+    println!("{line}");
 }
 
 fn main() -> ExitCode {
@@ -63,6 +105,16 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => return audit::run(&cmd),
         Command::Bench(args) => return bench::run(&args),
         Command::Credentials(cmd) => credentials::run(&cmd),
+        Command::Ceremony(cmd) => ceremony::run(&cmd),
+        Command::Share(cmd) => share::run(&cmd),
+        Command::Secrets(cmd) => secrets::run(&cmd),
+        Command::Refresh(cmd) => refresh::run(&cmd),
+        Command::Repair(cmd) => repair::run(&cmd),
+        Command::Rotate(args) => ceremony::rotate(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "xksctl", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,7 +53,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Values reported by GetHealthStatus.
     #[serde(default)]
-    pub fleet: FleetConfig,    /// How sealed (sops) files are opened.
+    pub fleet: FleetConfig,
+    /// How sealed (sops) files are opened.
     #[serde(default)]
     pub secrets: SecretsConfig,
 }

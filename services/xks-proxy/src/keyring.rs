@@ -101,7 +101,9 @@ impl Keyring {
         let mut sets = Vec::new();
         for p in key_sets {
             let p = p.as_ref();
-            sets.push(KeySet::from_json(&read(p, None)?).map_err(|source| KeyringError::Invalid { path: p.display().to_string(), source })?);
+            sets.push(
+                KeySet::from_json(&read(p, None)?).map_err(|source| KeyringError::Invalid { path: p.display().to_string(), source })?,
+            );
         }
         let mut generations = BTreeMap::new();
         let mut holder = None;

@@ -89,7 +89,8 @@ impl Running {
 /// # Errors
 /// [`StartError`].
 pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
-    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref()).map_err(|e| StartError::Other(format!("age identity: {e}")))?;
+    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref())
+        .map_err(|e| StartError::Other(format!("age identity: {e}")))?;
     let keyring =
         Arc::new(Keyring::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, cfg.pool.commitment_cache, ids.as_ref())?);
     let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
@@ -103,8 +104,13 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     }
     let partner_ids: Vec<String> = cfg.partners.iter().map(|p| p.id.clone()).collect();
     let metrics = Arc::new(Metrics::new(&partner_ids));
-    let tls = crate::partners::client::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key, ids.as_ref())
-        .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
+    let tls = crate::partners::client::client_config(
+        &cfg.partner_tls.ca,
+        &cfg.partner_tls.client_cert,
+        &cfg.partner_tls.client_key,
+        ids.as_ref(),
+    )
+    .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
     let pool = Arc::new(
         Pool::new(&cfg.partners, Arc::new(tls), cfg.pool.clone(), keyring, metrics.clone(), &build.version).map_err(StartError::Other)?,
     );

@@ -1,0 +1,239 @@
+//! Helpers for the lifecycle tests: run the `xksctl` binary, and start a real
+//! share service and a real proxy (plain front) in this process on material
+//! the CLI made, then talk XKS to the proxy with SigV4.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs, dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use xks_pki::{Ca, Validity};
+use xks_proxy::sigv4::{self, SecretAccessKey};
+
+pub const AKID: &str = "XKSCTLCEREMONYTESTAAAAAAA2";
+pub const SECRET: &str = "xksctlCeremonyTestSecret0123456789abcdefghijk";
+
+/// Runs `xksctl` with arguments; (exit code, stdout, stderr).
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_xksctl")).args(args).env_remove("SOPS_AGE_KEY_FILE").env_remove("SOPS_AGE_KEY").output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs `xksctl` and insists on success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let (code, out, err) = cli(args);
+    assert_eq!(code, 0, "xksctl {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+pub fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// A fresh test directory.
+pub fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xksctl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `xksctl secrets keygen` for holders 1..=n: identity files and `ID=recipient` arguments.
+pub fn holders(dir: &Path, n: u32) -> (Vec<PathBuf>, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut args = Vec::new();
+    for i in 1..=n {
+        let f = dir.join(format!("holder-{i}.agekey"));
+        let r = ok(&["secrets", "keygen", "--output", &p(&f)]);
+        ids.push(f);
+        args.push(format!("{i}={}", r.trim()));
+    }
+    (ids, args)
+}
+
+/// The mTLS material of a test deployment.
+pub struct Pki {
+    pub ca: Ca,
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Self {
+        let ca = Ca::new("ceremony test CA", Validity::days(1)).unwrap();
+        std::fs::create_dir_all(dir.join("pki")).unwrap();
+        std::fs::write(dir.join("pki/ca.crt"), &ca.certificate().cert_pem).unwrap();
+        Self { ca, dir: dir.join("pki") }
+    }
+}
+
+fn toml_list(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect::<Vec<_>>().join(", ")
+}
+
+/// Starts a share service on the given (sealed) files, opened with `identity`.
+pub async fn share_service(
+    dir: &Path,
+    pki: &Pki,
+    holder: u32,
+    key_sets: &[PathBuf],
+    shares: &[PathBuf],
+    identity: &Path,
+) -> share_service::Running {
+    let d = dir.join(format!("share-{holder}-{}", rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    let server = pki.ca.issue_server(&format!("share-{holder}"), &["localhost"], Validity::days(1)).unwrap();
+    std::fs::write(d.join("server.crt"), &server.cert_pem).unwrap();
+    std::fs::write(d.join("server.key"), server.key_pem.as_bytes()).unwrap();
+    let cfg = format!(
+        "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"server.crt\"\nkey = \"server.key\"\nclient_ca = {:?}\n\
+         [shares]\nkey_sets = [{}]\nshare_files = [{}]\nholder = {holder}\n[audit]\ndir = \"audit\"\n\
+         [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n[secrets]\nage_identity_file = {:?}\n",
+        p(&pki.dir.join("ca.crt")),
+        toml_list(key_sets),
+        toml_list(shares),
+        p(identity),
+    );
+    std::fs::write(d.join("share-service.toml"), cfg).unwrap();
+    share_service::start(share_service::Config::load(&d.join("share-service.toml")).unwrap(), &share_service::BuildInfo::current())
+        .await
+        .unwrap()
+}
+
+fn rand_suffix() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+}
+
+/// Writes a proxy configuration (plain front) and loads it; `Err` is the start-up error.
+pub async fn try_proxy(
+    dir: &Path,
+    pki: &Pki,
+    key_sets: &[PathBuf],
+    shares: &[PathBuf],
+    identity: &Path,
+    partners: &[(u32, SocketAddr)],
+) -> Result<xks_proxy::Running, String> {
+    let d = dir.join(format!("proxy-{}", rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    let client = pki.ca.issue_client("xks-proxy", &["xks-proxy"], Validity::days(1)).unwrap();
+    std::fs::write(d.join("client.crt"), &client.cert_pem).unwrap();
+    std::fs::write(d.join("client.key"), client.key_pem.as_bytes()).unwrap();
+    std::fs::write(d.join("credentials.toml"), format!("[[credential]]\naccess_key_id = \"{AKID}\"\nsecret_access_key = \"{SECRET}\"\n"))
+        .unwrap();
+    std::fs::write(
+        d.join("key-stores.toml"),
+        "[[key_store]]\nname = \"t\"\npath_prefix = \"/t\"\ncredentials_file = \"credentials.toml\"\n\
+         [[key_store.key]]\nid = \"key-1\"\nkey_path = \"t/key-1\"\n[[key_store.key]]\nid = \"key-2\"\nkey_path = \"t/key-2\"\n",
+    )
+    .unwrap();
+    let mut cfg = format!(
+        "listen = \"127.0.0.1:0\"\nkey_stores = \"key-stores.toml\"\n[front]\nmode = \"plain\"\n\
+         [shares]\nkey_sets = [{}]\nshare_files = [{}]\nholder = 1\n\
+         [partner_tls]\nca = {:?}\nclient_cert = \"client.crt\"\nclient_key = \"client.key\"\n[secrets]\nage_identity_file = {:?}\n",
+        toml_list(key_sets),
+        toml_list(shares),
+        p(&pki.dir.join("ca.crt")),
+        p(identity),
+    );
+    for (holder, addr) in partners {
+        cfg.push_str(&format!(
+            "[[partners]]\nid = \"share-{holder}\"\nholder = {holder}\naddress = \"{addr}\"\nserver_name = \"localhost\"\n"
+        ));
+    }
+    std::fs::write(d.join("xks-proxy.toml"), cfg).unwrap();
+    let config = xks_proxy::Config::load(&d.join("xks-proxy.toml")).map_err(|e| e.to_string())?;
+    xks_proxy::start(config, &xks_proxy::BuildInfo::current()).await.map_err(|e| e.to_string())
+}
+
+/// As [`try_proxy`], insisting on success.
+pub async fn proxy(
+    dir: &Path,
+    pki: &Pki,
+    key_sets: &[PathBuf],
+    shares: &[PathBuf],
+    identity: &Path,
+    partners: &[(u32, SocketAddr)],
+) -> xks_proxy::Running {
+    try_proxy(dir, pki, key_sets, shares, identity, partners).await.unwrap()
+}
+
+/// One SigV4-signed XKS call; (HTTP status, JSON answer).
+pub async fn call(addr: SocketAddr, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let body = body.to_string().into_bytes();
+    let host = format!("127.0.0.1:{}", addr.port());
+    let amz_date = sigv4::format_amz_date(SystemTime::now());
+    let secret = SecretAccessKey::new(SECRET.to_owned());
+    let auth = sigv4::sign(AKID, &secret, "us-east-1", "POST", path, &host, &amz_date, &body);
+    let req = hyper::Request::post(path)
+        .header("host", &host)
+        .header("x-amz-date", amz_date)
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+fn metadata(op: &str, key_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "awsPrincipalArn": "arn:aws:iam::123456789012:role/ceremony-test",
+        "kmsOperation": op,
+        "kmsRequestId": format!("ceremony-{}", rand_suffix()),
+        "kmsKeyArn": format!("arn:aws:kms:eu-west-3:123456789012:key/{key_id}"),
+    })
+}
+
+/// Encrypts through the proxy; the Encrypt answer.
+pub async fn encrypt(addr: SocketAddr, key_id: &str, plaintext: &[u8]) -> serde_json::Value {
+    let (status, answer) = call(
+        addr,
+        &format!("/t/kms/xks/v1/keys/{key_id}/encrypt"),
+        serde_json::json!({
+            "requestMetadata": metadata("Encrypt", key_id),
+            "plaintext": B64.encode(plaintext),
+            "encryptionAlgorithm": "AES_GCM",
+            "additionalAuthenticatedData": B64.encode(b"ceremony-aad"),
+        }),
+    )
+    .await;
+    assert_eq!(status, 200, "Encrypt: {answer}");
+    answer
+}
+
+/// Decrypts an Encrypt answer through the proxy: the plaintext, or (status, errorName).
+pub async fn decrypt(addr: SocketAddr, key_id: &str, sealed: &serde_json::Value) -> Result<Vec<u8>, (u16, String)> {
+    let mut body = serde_json::json!({
+        "requestMetadata": metadata("Decrypt", key_id),
+        "ciphertext": sealed["ciphertext"],
+        "encryptionAlgorithm": "AES_GCM",
+        "initializationVector": sealed["initializationVector"],
+        "authenticationTag": sealed["authenticationTag"],
+        "additionalAuthenticatedData": B64.encode(b"ceremony-aad"),
+    });
+    if let Some(m) = sealed.get("ciphertextMetadata") {
+        body["ciphertextMetadata"] = m.clone();
+    }
+    let (status, answer) = call(addr, &format!("/t/kms/xks/v1/keys/{key_id}/decrypt"), body).await;
+    if status == 200 {
+        Ok(B64.decode(answer["plaintext"].as_str().unwrap()).unwrap())
+    } else {
+        Err((status, answer["errorName"].as_str().unwrap_or("").to_owned()))
+    }
+}
+
+/// The generation a ciphertext was made under (ciphertextMetadata byte 1..5, docs/crypto.md).
+pub fn generation_of(sealed: &serde_json::Value) -> u32 {
+    let m = B64.decode(sealed["ciphertextMetadata"].as_str().unwrap()).unwrap();
+    xks_threshold::Metadata::parse(&m).unwrap().generation()
+}
