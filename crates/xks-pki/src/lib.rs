@@ -21,6 +21,9 @@ pub enum Error {
     /// rcgen refused the parameters or failed to sign.
     #[error("certificate generation failed: {0}")]
     Rcgen(#[from] rcgen::Error),
+    /// A PEM input is not a certificate or key of the expected kind.
+    #[error("{0}")]
+    Parse(String),
     /// A subject alternative name is neither a DNS name, an IP address nor a URI.
     #[error("invalid subject alternative name {0:?}")]
     InvalidSan(String),
@@ -128,6 +131,25 @@ impl Ca {
         Ok(Self { issuer: Issuer::new(params, key), cert: certified })
     }
 
+    /// Loads an existing CA from its certificate and private key (PEM), to issue
+    /// or re-issue certificates under it.
+    ///
+    /// # Errors
+    /// [`Error::Parse`] when the certificate is not a CA certificate or the key does not match it.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self> {
+        let key = KeyPair::from_pem(key_pem).map_err(|_| Error::Parse("the CA key is not a PEM private key".into()))?;
+        let summary = describe(cert_pem)?;
+        if !summary.is_ca {
+            return Err(Error::Parse("the certificate is not a CA certificate".into()));
+        }
+        if summary.public_key != key.public_key_raw() {
+            return Err(Error::Parse("the CA key does not belong to the CA certificate".into()));
+        }
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(|_| Error::Parse("the CA certificate cannot be parsed".into()))?;
+        let cert = CertifiedKey { cert_pem: cert_pem.to_owned(), cert_der: summary.der, key_pem: Zeroizing::new(key_pem.to_owned()) };
+        Ok(Self { issuer, cert })
+    }
+
     /// The CA certificate (and key).
     pub fn certificate(&self) -> &CertifiedKey {
         &self.cert
@@ -162,5 +184,67 @@ impl Ca {
     /// [`Error::Rcgen`], [`Error::InvalidSan`].
     pub fn issue_client(&self, common_name: &str, sans: &[&str], validity: Validity) -> Result<CertifiedKey> {
         self.issue(common_name, sans, ExtendedKeyUsagePurpose::ClientAuth, validity)
+    }
+}
+
+/// What a certificate says, for operators (`xksctl pki show`) and checks.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Subject common name.
+    pub common_name: String,
+    /// Subject alternative names (`dns:`, `ip:`, `uri:`).
+    pub sans: Vec<String>,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// Whether it is a CA certificate.
+    pub is_ca: bool,
+    /// SHA-256 of the DER, lowercase hex.
+    pub fingerprint: String,
+    /// The DER certificate.
+    pub der: Vec<u8>,
+    /// The subject public key (raw).
+    pub public_key: Vec<u8>,
+}
+
+/// Reads the first certificate of a PEM text.
+///
+/// # Errors
+/// [`Error::Parse`].
+pub fn describe(cert_pem: &str) -> Result<Summary> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).map_err(|_| Error::Parse("not a PEM certificate".into()))?;
+    let cert = pem.parse_x509().map_err(|_| Error::Parse("not an X.509 certificate".into()))?;
+    let common_name = cert.subject().iter_common_name().next().and_then(|c| c.as_str().ok()).unwrap_or("").to_owned();
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for n in &ext.value.general_names {
+            match n {
+                x509_parser::extensions::GeneralName::DNSName(d) => sans.push(format!("dns:{d}")),
+                x509_parser::extensions::GeneralName::URI(u) => sans.push(format!("uri:{u}")),
+                x509_parser::extensions::GeneralName::IPAddress(b) => sans.push(format!("ip:{}", ip(b))),
+                _ => {}
+            }
+        }
+    }
+    let is_ca = cert.basic_constraints().ok().flatten().is_some_and(|b| b.value.ca);
+    let public_key = cert.public_key().subject_public_key.data.to_vec();
+    Ok(Summary {
+        common_name,
+        sans,
+        not_before: cert.validity().not_before.to_datetime(),
+        not_after: cert.validity().not_after.to_datetime(),
+        is_ca,
+        fingerprint: fingerprint(&pem.contents),
+        der: pem.contents.clone(),
+        public_key,
+    })
+}
+
+fn ip(b: &[u8]) -> String {
+    match b.len() {
+        4 => <[u8; 4]>::try_from(b).map(|a| std::net::IpAddr::from(a).to_string()).unwrap_or_default(),
+        16 => <[u8; 16]>::try_from(b).map(|a| std::net::IpAddr::from(a).to_string()).unwrap_or_default(),
+        _ => hex::encode(b),
     }
 }

@@ -255,8 +255,9 @@ pub fn is_sealed(text: &str, format: Format) -> bool {
 /// [`Error::Identity`] when the file is sealed and no identity was given; otherwise
 /// as [`unseal`].
 pub fn open_maybe_sealed(text: &str, format: Format, ids: Option<&Identities>) -> Result<Zeroizing<String>> {
-    let format = if format == Format::Binary { Format::Json } else { format };
-    if !is_sealed(text, format) {
+    // A binary store is JSON on disk; its plaintext is the `data` value.
+    let container = if format == Format::Binary { Format::Json } else { format };
+    if !is_sealed(text, container) {
         return Ok(Zeroizing::new(text.to_owned()));
     }
     let ids = ids.ok_or_else(|| Error::Identity("the file is sealed (sops) and no age identity was configured".into()))?;

@@ -143,6 +143,13 @@ fn binary_files_round_trip() {
     assert!(!sealed.contains("MIGH"));
     assert!(Node::from_json(&sealed).unwrap().get("data").is_some());
     assert_eq!(&*xks_sops::unseal(&sealed, Format::Binary, &ids()).unwrap(), pem);
+    // As services read a sealed key file: by name, the plaintext is the content.
+    let f = std::env::temp_dir().join(format!("xks-sops-binary-{}.key.sops", std::process::id()));
+    std::fs::write(&f, &sealed).unwrap();
+    assert_eq!(&*xks_sops::read_file(&f, Some(&ids())).unwrap(), pem);
+    std::fs::write(&f, pem).unwrap();
+    assert_eq!(&*xks_sops::read_file(&f, None).unwrap(), pem, "plaintext files pass through");
+    std::fs::remove_file(&f).unwrap();
 }
 
 /// Debian's `age` CLI opens the data key of our files and of sops's files alike

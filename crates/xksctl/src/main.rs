@@ -14,6 +14,7 @@ mod ceremony;
 mod credentials;
 mod dkg;
 mod files;
+mod pki;
 mod refresh;
 mod repair;
 mod sealing;
@@ -83,6 +84,9 @@ enum Command {
     ///
     /// Example: xksctl rotate --key-set keyset-g1-e0.json --holder 1=age1… --holder 2=age1… --holder 3=age1… -o gen2/
     Rotate(ceremony::RotateArgs),
+    /// The deployment's private PKI: CA, share service server certificates, proxy client certificates.
+    #[command(subcommand)]
+    Pki(pki::Command),
     /// Print a shell completion script.
     ///
     /// Example: xksctl completions bash > /etc/bash_completion.d/xksctl
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         Command::Refresh(cmd) => refresh::run(&cmd),
         Command::Repair(cmd) => repair::run(&cmd),
         Command::Rotate(args) => ceremony::rotate(&args),
+        Command::Pki(cmd) => pki::run(&cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "xksctl", &mut std::io::stdout());
             Ok(())

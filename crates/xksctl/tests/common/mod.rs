@@ -12,7 +12,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
-use xks_pki::{Ca, Validity};
 use xks_proxy::sigv4::{self, SecretAccessKey};
 
 pub const AKID: &str = "XKSCTLCEREMONYTESTAAAAAAA2";
@@ -57,18 +56,47 @@ pub fn holders(dir: &Path, n: u32) -> (Vec<PathBuf>, Vec<String>) {
     (ids, args)
 }
 
-/// The mTLS material of a test deployment.
+/// The mTLS material of a test deployment, made by `xksctl pki` (keys sealed).
 pub struct Pki {
-    pub ca: Ca,
     pub dir: PathBuf,
+    pub operator: PathBuf,
+}
+
+fn recipient_of(identity: &Path) -> String {
+    let ids = xks_sops::Identities::parse(&std::fs::read_to_string(identity).unwrap()).unwrap();
+    ids.recipients()[0].to_string()
 }
 
 impl Pki {
     pub fn new(dir: &Path) -> Self {
-        let ca = Ca::new("ceremony test CA", Validity::days(1)).unwrap();
-        std::fs::create_dir_all(dir.join("pki")).unwrap();
-        std::fs::write(dir.join("pki/ca.crt"), &ca.certificate().cert_pem).unwrap();
-        Self { ca, dir: dir.join("pki") }
+        let operator = dir.join("pki-operator.agekey");
+        let r = ok(&["secrets", "keygen", "-o", &p(&operator)]);
+        ok(&["pki", "init", "-o", &p(&dir.join("pki")), "-r", r.trim(), "--days", "2"]);
+        Self { dir: dir.join("pki"), operator }
+    }
+
+    /// Issues a certificate whose key is sealed to `holder_identity`'s recipient; (cert, sealed key).
+    pub fn issue(&self, kind: &str, name: &str, san: &str, holder_identity: &Path, out: &Path) -> (PathBuf, PathBuf) {
+        let r = recipient_of(holder_identity);
+        ok(&[
+            "pki",
+            kind,
+            "--ca-dir",
+            &p(&self.dir),
+            "-i",
+            &p(&self.operator),
+            "--name",
+            name,
+            "--san",
+            san,
+            "-r",
+            &r,
+            "--days",
+            "1",
+            "-o",
+            &p(out),
+        ]);
+        (out.join(format!("{name}.crt")), out.join(format!("{name}.key.sops")))
     }
 }
 
@@ -87,13 +115,13 @@ pub async fn share_service(
 ) -> share_service::Running {
     let d = dir.join(format!("share-{holder}-{}", rand_suffix()));
     std::fs::create_dir_all(&d).unwrap();
-    let server = pki.ca.issue_server(&format!("share-{holder}"), &["localhost"], Validity::days(1)).unwrap();
-    std::fs::write(d.join("server.crt"), &server.cert_pem).unwrap();
-    std::fs::write(d.join("server.key"), server.key_pem.as_bytes()).unwrap();
+    let (cert, key) = pki.issue("server", &format!("share-{holder}"), "localhost", identity, &d);
     let cfg = format!(
-        "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"server.crt\"\nkey = \"server.key\"\nclient_ca = {:?}\n\
+        "listen = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n\
          [shares]\nkey_sets = [{}]\nshare_files = [{}]\nholder = {holder}\n[audit]\ndir = \"audit\"\n\
          [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n[secrets]\nage_identity_file = {:?}\n",
+        p(&cert),
+        p(&key),
         p(&pki.dir.join("ca.crt")),
         toml_list(key_sets),
         toml_list(shares),
@@ -120,9 +148,7 @@ pub async fn try_proxy(
 ) -> Result<xks_proxy::Running, String> {
     let d = dir.join(format!("proxy-{}", rand_suffix()));
     std::fs::create_dir_all(&d).unwrap();
-    let client = pki.ca.issue_client("xks-proxy", &["xks-proxy"], Validity::days(1)).unwrap();
-    std::fs::write(d.join("client.crt"), &client.cert_pem).unwrap();
-    std::fs::write(d.join("client.key"), client.key_pem.as_bytes()).unwrap();
+    let (cert, key) = pki.issue("client", "xks-proxy", "xks-proxy", identity, &d);
     std::fs::write(d.join("credentials.toml"), format!("[[credential]]\naccess_key_id = \"{AKID}\"\nsecret_access_key = \"{SECRET}\"\n"))
         .unwrap();
     std::fs::write(
@@ -134,10 +160,12 @@ pub async fn try_proxy(
     let mut cfg = format!(
         "listen = \"127.0.0.1:0\"\nkey_stores = \"key-stores.toml\"\n[front]\nmode = \"plain\"\n\
          [shares]\nkey_sets = [{}]\nshare_files = [{}]\nholder = 1\n\
-         [partner_tls]\nca = {:?}\nclient_cert = \"client.crt\"\nclient_key = \"client.key\"\n[secrets]\nage_identity_file = {:?}\n",
+         [partner_tls]\nca = {:?}\nclient_cert = {:?}\nclient_key = {:?}\n[secrets]\nage_identity_file = {:?}\n",
         toml_list(key_sets),
         toml_list(shares),
         p(&pki.dir.join("ca.crt")),
+        p(&cert),
+        p(&key),
         p(identity),
     );
     for (holder, addr) in partners {
