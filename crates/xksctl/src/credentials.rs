@@ -16,6 +16,8 @@ use xks_proxy::stores::{parse_credentials, render_credentials};
 use zeroize::Zeroizing;
 
 use crate::files;
+use crate::sealing::IdentityArg;
+use xks_sops::{Format, Recipient, SealOptions};
 
 /// RFC 4648 base32 alphabet: exactly the characters KMS allows in an access key id.
 const ACCESS_KEY_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -45,6 +47,8 @@ pub enum Command {
         /// The access key id to remove.
         #[arg(long)]
         access_key_id: String,
+        #[command(flatten)]
+        identity: IdentityArg,
     },
 }
 
@@ -60,6 +64,12 @@ pub struct Files {
     /// The proxy configuration file for the KMS console (JSON; secret). Must not exist.
     #[arg(long)]
     kms_config: PathBuf,
+    /// Seal a new credentials file to these age recipients (the proxy's); a sealed
+    /// file stays sealed to its recipients on rotate and retire.
+    #[arg(long, value_name = "age1…")]
+    seal_to: Vec<String>,
+    #[command(flatten)]
+    identity: IdentityArg,
 }
 
 /// Runs a credentials subcommand.
@@ -75,13 +85,14 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             }
             let (id, secret) = generate();
             files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &id, &secret).as_bytes())?;
-            files::create(&f.credentials_file, render_credentials(&[(id.clone(), secret)]).as_bytes())?;
+            let to = f.seal_to.iter().map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+            files::create(&f.credentials_file, render(&[(id.clone(), secret)], &to)?.as_bytes())?;
             println!("access key id {id}: written to {} and {}", f.credentials_file.display(), f.kms_config.display());
             Ok(())
         }
         Command::Rotate(f) => {
             check_uri_path(&f.uri_path)?;
-            let mut creds = load(&f.credentials_file)?;
+            let (mut creds, to) = load(&f.credentials_file, &f.identity)?;
             if creds.len() >= 2 {
                 return Err(format!(
                     "{} already holds {} credentials; retire the old one before adding another",
@@ -92,7 +103,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             let (id, secret) = generate();
             files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &id, &secret).as_bytes())?;
             creds.push((id.clone(), secret));
-            files::replace(&f.credentials_file, render_credentials(&creds).as_bytes())?;
+            files::replace(&f.credentials_file, render(&creds, &to)?.as_bytes())?;
             println!(
                 "access key id {id} added to {} (the proxy accepts both after SIGHUP); give KMS {} (UpdateCustomKeyStore), then retire {}",
                 f.credentials_file.display(),
@@ -101,8 +112,8 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Retire { credentials_file, access_key_id } => {
-            let mut creds = load(credentials_file)?;
+        Command::Retire { credentials_file, access_key_id, identity } => {
+            let (mut creds, to) = load(credentials_file, identity)?;
             let before = creds.len();
             creds.retain(|(id, _)| id != access_key_id);
             if creds.len() == before {
@@ -114,15 +125,36 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                     credentials_file.display()
                 ));
             }
-            files::replace(credentials_file, render_credentials(&creds).as_bytes())?;
+            files::replace(credentials_file, render(&creds, &to)?.as_bytes())?;
             println!("access key id {access_key_id} removed from {} (effective after SIGHUP to the proxy)", credentials_file.display());
             Ok(())
         }
     }
 }
 
-fn load(path: &Path) -> Result<Vec<(String, SecretAccessKey)>, String> {
-    parse_credentials(&files::read_text(path)?).map_err(|e| format!("{}: {e}", path.display()))
+/// Reads a credentials file, opening it if sealed; also returns its recipients (empty when plain).
+fn load(path: &Path, identity: &IdentityArg) -> Result<(Vec<(String, SecretAccessKey)>, Vec<Recipient>), String> {
+    let text = Zeroizing::new(files::read_text(path)?);
+    if !xks_sops::is_sealed(&text, Format::Json) {
+        return Ok((parse_credentials(&text).map_err(|e| format!("{}: {e}", path.display()))?, Vec::new()));
+    }
+    let ids = identity.load()?;
+    let plain = xks_sops::unseal(&text, Format::Binary, &ids).map_err(|e| format!("{}: {e}", path.display()))?;
+    let to = xks_sops::recipients(&text, Format::Binary)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((parse_credentials(&plain).map_err(|e| format!("{}: {e}", path.display()))?, to))
+}
+
+/// The credentials file, sealed to `to` unless it is empty.
+fn render(creds: &[(String, SecretAccessKey)], to: &[Recipient]) -> Result<Zeroizing<String>, String> {
+    let text = render_credentials(creds);
+    if to.is_empty() {
+        return Ok(text);
+    }
+    xks_sops::seal(&text, Format::Binary, to, &SealOptions::default()).map(Zeroizing::new).map_err(|e| e.to_string())
 }
 
 /// A fresh credential: 26 characters of A–Z2–7 (130 bits) and a 256-bit secret in Base64 (44 characters).

@@ -143,3 +143,51 @@ fn existing_files_and_bad_input_are_refused_and_nothing_is_left_behind() {
     let names: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
 }
+
+#[test]
+fn sealed_credentials_stay_sealed_through_rotation_and_the_proxy_opens_them() {
+    let d = dir("sealed");
+    let id_file = d.join("proxy.agekey");
+    let (code, recipient, _) = xksctl(&["secrets", "keygen", "-o", s(&id_file)]);
+    assert_eq!(code, 0);
+    let recipient = recipient.trim().to_owned();
+    let creds = d.join("ks1.credentials.toml.sops");
+    let (kms1, kms2) = (d.join("kms-1.json"), d.join("kms-2.json"));
+    let new = [
+        "credentials",
+        "new",
+        "--uri-path",
+        "/ks1/kms/xks/v1",
+        "--credentials-file",
+        s(&creds),
+        "--kms-config",
+        s(&kms1),
+        "--seal-to",
+        &recipient,
+    ];
+    assert_eq!(xksctl(&new).0, 0);
+    let text = std::fs::read_to_string(&creds).unwrap();
+    assert!(text.contains("\"sops\"") && !text.contains("secret_access_key"), "{text}");
+    assert_eq!(mode(&creds), 0o600);
+    // Rotation needs the identity, and keeps the file sealed to the same recipient.
+    let rotate = ["credentials", "rotate", "--uri-path", "/ks1/kms/xks/v1", "--credentials-file", s(&creds), "--kms-config", s(&kms2)];
+    let (code, _, err) = xksctl(&rotate);
+    assert_eq!(code, 1);
+    assert!(err.contains("no age identity"), "{err}");
+    let mut with_id = rotate.to_vec();
+    with_id.extend(["--identity", s(&id_file)]);
+    assert_eq!(xksctl(&with_id).0, 0);
+    let text = std::fs::read_to_string(&creds).unwrap();
+    assert!(text.contains(&recipient) && !text.contains("secret_access_key"));
+    // The proxy's loader opens it with its identity: two credentials.
+    std::fs::write(
+        d.join("key-stores.toml"),
+        "[[key_store]]\nname = \"ks1\"\npath_prefix = \"/ks1\"\ncredentials_file = \"ks1.credentials.toml.sops\"\n[[key_store.key]]\nid = \"k\"\nkey_path = \"ks1/k\"\n",
+    )
+    .unwrap();
+    let ids = xks_sops::Identities::parse(&std::fs::read_to_string(&id_file).unwrap()).unwrap();
+    let stores = xks_proxy::stores::KeyStores::load(&d.join("key-stores.toml"), "xks-proxy/health-check", Some(&ids)).unwrap();
+    assert_eq!(stores.iter().next().unwrap().credential_count(), 2);
+    assert!(xks_proxy::stores::KeyStores::load(&d.join("key-stores.toml"), "xks-proxy/health-check", None).is_err());
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -90,15 +90,21 @@ impl Running {
 /// [`StartError`].
 pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
     let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref())
-        .map_err(|e| StartError::Other(format!("age identity: {e}")))?;
-    let keyring =
-        Arc::new(Keyring::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, cfg.pool.commitment_cache, ids.as_ref())?);
+        .map_err(|e| StartError::Other(format!("age identity: {e}")))?
+        .map(Arc::new);
+    let keyring = Arc::new(Keyring::load(
+        &cfg.shares.key_sets,
+        &cfg.shares.share_files,
+        cfg.shares.holder,
+        cfg.pool.commitment_cache,
+        ids.as_deref(),
+    )?);
     let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
     tracing::info!(holder = keyring.holder().get(), ?generations, "own shares loaded and verified against their key sets");
     if cfg.partners.len() > 9 {
         return Err(StartError::Other("at most 9 partners (GetHealthStatus reports at most 10 fleet entries)".into()));
     }
-    let stores = Arc::new(Reloadable::load(cfg.key_stores.clone(), cfg.health.key_path.clone())?);
+    let stores = Arc::new(Reloadable::load(cfg.key_stores.clone(), cfg.health.key_path.clone(), ids.clone())?);
     for s in stores.get().iter() {
         tracing::info!(key_store = %s.name, uri_path = %s.uri_path(), keys = s.key_count(), credentials = s.credential_count(), "key store");
     }
@@ -108,7 +114,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         &cfg.partner_tls.ca,
         &cfg.partner_tls.client_cert,
         &cfg.partner_tls.client_key,
-        ids.as_ref(),
+        ids.as_deref(),
     )
     .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
     let pool = Arc::new(
@@ -133,7 +139,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
             let (Some(cert), Some(key)) = (&cfg.front.cert, &cfg.front.key) else {
                 return Err(StartError::Other("front.mode = \"tls\" needs front.cert and front.key".into()));
             };
-            let sc = crate::front::server_config(cert, key, cfg.front.client_ca.as_deref(), &cfg.front.client_subjects, ids.as_ref())
+            let sc = crate::front::server_config(cert, key, cfg.front.client_ca.as_deref(), &cfg.front.client_subjects, ids.as_deref())
                 .map_err(|e| StartError::Other(format!("front TLS: {e}")))?;
             Some(TlsAcceptor::from(Arc::new(sc)))
         }

@@ -260,7 +260,8 @@ impl KeyStores {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn load(path: &Path, health_key_path: &str) -> Result<Self, StoreError> {
+    /// Credentials files may be sealed (sops) to the proxy's age identity `ids`.
+    pub fn load(path: &Path, health_key_path: &str, ids: Option<&xks_sops::Identities>) -> Result<Self, StoreError> {
         let base = path.parent().unwrap_or(Path::new("."));
         let text = read(path)?;
         let wire: FileWire = toml_parse(path, &text)?;
@@ -279,7 +280,8 @@ impl KeyStores {
                 return Err(ctx("names must be non-empty and unique".into()));
             }
             let cred_path = base.join(&s.credentials_file);
-            let creds: CredentialsWire = toml_parse(&cred_path, &read(&cred_path)?)?;
+            let cred_text = xks_sops::read_file(&cred_path, ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let creds: CredentialsWire = toml_parse(&cred_path, &cred_text)?;
             let mut credentials = HashMap::new();
             for c in creds.credential {
                 let c_secret = Zeroizing::new(c.secret_access_key);
@@ -435,6 +437,7 @@ pub fn check_key_id(id: &str) -> Result<(), String> {
 pub struct Reloadable {
     path: PathBuf,
     health_key_path: String,
+    ids: Option<Arc<xks_sops::Identities>>,
     current: RwLock<Arc<KeyStores>>,
 }
 
@@ -443,9 +446,9 @@ impl Reloadable {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn load(path: PathBuf, health_key_path: String) -> Result<Self, StoreError> {
-        let stores = KeyStores::load(&path, &health_key_path)?;
-        Ok(Self { path, health_key_path, current: RwLock::new(Arc::new(stores)) })
+    pub fn load(path: PathBuf, health_key_path: String, ids: Option<Arc<xks_sops::Identities>>) -> Result<Self, StoreError> {
+        let stores = KeyStores::load(&path, &health_key_path, ids.as_deref())?;
+        Ok(Self { path, health_key_path, ids, current: RwLock::new(Arc::new(stores)) })
     }
 
     /// The current generation (cheap: one `Arc` clone).
@@ -461,7 +464,7 @@ impl Reloadable {
     /// # Errors
     /// [`StoreError`].
     pub fn reload(&self) -> Result<Arc<KeyStores>, StoreError> {
-        let stores = Arc::new(KeyStores::load(&self.path, &self.health_key_path)?);
+        let stores = Arc::new(KeyStores::load(&self.path, &self.health_key_path, self.ids.as_deref())?);
         match self.current.write() {
             Ok(mut g) => *g = stores.clone(),
             Err(p) => *p.into_inner() = stores.clone(),

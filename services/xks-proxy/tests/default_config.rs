@@ -8,6 +8,6 @@ fn default_config_files_are_valid() {
     assert_eq!(cfg.partners.len(), 2);
     assert_eq!(cfg.pool.budget_ms, 200);
     // The key-store file parses up to its (absent) credentials file.
-    let e = xks_proxy::stores::KeyStores::load(&dir.join("key-stores.toml"), "xks-proxy/health-check").unwrap_err();
+    let e = xks_proxy::stores::KeyStores::load(&dir.join("key-stores.toml"), "xks-proxy/health-check", None).unwrap_err();
     assert!(e.to_string().contains("credentials/default.toml"), "{e}");
 }
