@@ -81,11 +81,20 @@ impl Node {
     /// [`Error::Syntax`] for invalid YAML, several documents, aliases, non-string keys
     /// or nesting deeper than 64.
     pub fn from_yaml(text: &str) -> Result<Self> {
-        // Bound the parser's own recursion before it runs: flow and block nesting
-        // both need an opening bracket or an indentation step per level.
-        if text.lines().any(|l| l.len() - l.trim_start().len() > 4 * MAX_DEPTH)
-            || text.chars().filter(|c| matches!(c, '[' | '{')).count() > 16 * 1024
-        {
+        // Bound nesting before the parser runs: block nesting needs an indentation
+        // step per level, flow nesting an open bracket (counted generously: brackets
+        // inside strings count too, balanced ones like `ENC[…]` cost nothing).
+        let mut flow = 0usize;
+        let mut deepest = 0usize;
+        for c in text.chars() {
+            match c {
+                '[' | '{' => flow += 1,
+                ']' | '}' => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            deepest = deepest.max(flow);
+        }
+        if deepest > 4 * MAX_DEPTH || text.lines().any(|l| l.len() - l.trim_start().len() > 4 * MAX_DEPTH) {
             return Err(Error::Syntax("YAML nested too deeply".into()));
         }
         // Refuse aliases before the loader expands them (exponential "billion laughs").
