@@ -199,14 +199,30 @@ pub struct Unsealed {
 /// [`Error::Integrity`] for any tampering, [`Error::Format`] / [`Error::Syntax`]
 /// for a file that is not sops.
 pub fn unseal_tree(sealed: &str, format: Format, ids: &Identities) -> Result<Unsealed> {
-    let (tree, meta) = document::split(format.read(sealed)?)?;
+    unseal_node(format.read(sealed)?, ids).map(|(u, _)| u)
+}
+
+/// Opens an already parsed sealed document; also returns its metadata.
+fn unseal_node(sealed: Node, ids: &Identities) -> Result<(Unsealed, metadata::Metadata)> {
+    let (tree, meta) = document::split(sealed)?;
     let key = document::data_key(&meta, ids)?;
     let plain = document::unseal(tree, &meta, &key)?;
-    Ok(Unsealed {
+    let u = Unsealed {
         plain,
         recipients: meta.age.iter().map(|s| s.recipient.clone()).collect(),
         options: SealOptions { rule: meta.rule.clone(), mac_only_encrypted: meta.mac_only_encrypted },
-    })
+    };
+    Ok((u, meta))
+}
+
+impl Unsealed {
+    /// The plaintext rendered in `format` (for binary files, the content itself).
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a binary file without a `data` string.
+    pub fn plaintext(&self, format: Format) -> Result<Zeroizing<String>> {
+        format.plain_text(&self.plain)
+    }
 }
 
 /// Opens a sealed file and renders its plaintext in the same format (what `sops -d` prints).
@@ -214,8 +230,7 @@ pub fn unseal_tree(sealed: &str, format: Format, ids: &Identities) -> Result<Uns
 /// # Errors
 /// As [`unseal_tree`].
 pub fn unseal(sealed: &str, format: Format, ids: &Identities) -> Result<Zeroizing<String>> {
-    let u = unseal_tree(sealed, format, ids)?;
-    format.plain_text(&u.plain)
+    unseal_tree(sealed, format, ids)?.plaintext(format)
 }
 
 /// Re-seals a file to a new set of recipients under a **new** data key (so a removed
@@ -225,11 +240,10 @@ pub fn unseal(sealed: &str, format: Format, ids: &Identities) -> Result<Zeroizin
 /// As [`unseal_tree`]; [`Error::Unsupported`] when the file also lists non-age key
 /// providers (they would silently lose access).
 pub fn rekey(sealed: &str, format: Format, ids: &Identities, recipients: &[Recipient]) -> Result<String> {
-    let (_, meta) = document::split(format.read(sealed)?)?;
+    let (u, meta) = unseal_node(format.read(sealed)?, ids)?;
     if meta.has_other_providers() {
         return Err(Error::Unsupported("the file also lists non-age key providers (kms, pgp, …); rekey it with the sops CLI".into()));
     }
-    let u = unseal_tree(sealed, format, ids)?;
     seal_tree(&u.plain.0, format, recipients, &u.options)
 }
 
@@ -256,12 +270,14 @@ pub fn is_sealed(text: &str, format: Format) -> bool {
 /// as [`unseal`].
 pub fn open_maybe_sealed(text: &str, format: Format, ids: Option<&Identities>) -> Result<Zeroizing<String>> {
     // A binary store is JSON on disk; its plaintext is the `data` value.
+    // The document is parsed once: to tell sealed from plain, then to open it.
     let container = if format == Format::Binary { Format::Json } else { format };
-    if !is_sealed(text, container) {
-        return Ok(Zeroizing::new(text.to_owned()));
-    }
+    let node = match container.read(text) {
+        Ok(n) if n.get("sops").is_some() => n,
+        _ => return Ok(Zeroizing::new(text.to_owned())),
+    };
     let ids = ids.ok_or_else(|| Error::Identity("the file is sealed (sops) and no age identity was configured".into()))?;
-    unseal(text, format, ids)
+    unseal_node(node, ids)?.0.plaintext(format)
 }
 
 /// Reads a file that may be sealed ([`open_maybe_sealed`]); the store is chosen

@@ -136,11 +136,11 @@ impl Node {
         emitter.multiline_strings(true);
         emitter.dump(&to_yaml(self)).map_err(|e| Error::Syntax(format!("YAML output: {e}")))?;
         // The emitter starts with a document marker; sops files do not.
-        let body = out.strip_prefix("---\n").unwrap_or(&out).to_owned();
-        out.zeroize();
-        let mut body = body;
-        body.push('\n');
-        Ok(body)
+        if out.starts_with("---\n") {
+            out.drain(..4);
+        }
+        out.push('\n');
+        Ok(out)
     }
 
     /// Renders the tree as JSON (pretty, four-space indent like sops).

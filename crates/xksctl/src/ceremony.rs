@@ -50,9 +50,7 @@ pub struct RotateArgs {
 /// A message for the operator; nothing is half-written.
 pub fn rotate(a: &RotateArgs) -> Result<(), String> {
     let current = sealing::read_key_set(&a.key_set)?;
-    if a.holders.len() != current.verification_shares().len() {
-        return Err(format!("the current key set has {} holders, {} given", current.verification_shares().len(), a.holders.len()));
-    }
+    sealing::check_holders_of(&current, &a.holders)?;
     let t = u16::try_from(current.threshold()).map_err(|_| "threshold out of range".to_owned())?;
     let next = current.generation().checked_add(1).ok_or("no generation after this one")?;
     let dealt = deal(t, &a.holders, next, &a.out_dir)?;
@@ -67,8 +65,7 @@ pub fn rotate(a: &RotateArgs) -> Result<(), String> {
 }
 
 fn write(dealt: &Dealt, out_dir: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    sealing::create_all(&dealt.outputs)?;
+    sealing::write_outputs(out_dir, &dealt.outputs)?;
     let ks = &dealt.key_set;
     crate::say(&format!(
         "key set {} (generation {}, epoch {}, {}-of-{})",
@@ -78,9 +75,6 @@ fn write(dealt: &Dealt, out_dir: &std::path::Path) -> Result<(), String> {
         ks.threshold(),
         ks.verification_shares().len()
     ));
-    for (p, _) in &dealt.outputs {
-        crate::say(&format!("  wrote {}", p.display()));
-    }
     Ok(())
 }
 

@@ -85,7 +85,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             }
             let (id, secret) = generate();
             files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &id, &secret).as_bytes())?;
-            let to = f.seal_to.iter().map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+            let to = crate::sealing::parse_recipients(&f.seal_to)?;
             files::create(&f.credentials_file, render(&[(id.clone(), secret)], &to)?.as_bytes())?;
             println!("access key id {id}: written to {} and {}", f.credentials_file.display(), f.kms_config.display());
             Ok(())
@@ -142,12 +142,9 @@ fn load(path: &Path, identity: &IdentityArg) -> Result<(Credentials, Vec<Recipie
         return Ok((parse_credentials(&text).map_err(|e| format!("{}: {e}", path.display()))?, Vec::new()));
     }
     let ids = identity.load()?;
-    let plain = xks_sops::unseal(&text, Format::Binary, &ids).map_err(|e| format!("{}: {e}", path.display()))?;
-    let to = xks_sops::recipients(&text, Format::Binary)
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let opened = xks_sops::unseal_tree(&text, Format::Binary, &ids).map_err(|e| format!("{}: {e}", path.display()))?;
+    let plain = opened.plaintext(Format::Binary).map_err(|e| format!("{}: {e}", path.display()))?;
+    let to = crate::sealing::parse_recipients(&opened.recipients)?;
     Ok((parse_credentials(&plain).map_err(|e| format!("{}: {e}", path.display()))?, to))
 }
 

@@ -83,10 +83,6 @@ fn read_round1(paths: &[PathBuf]) -> Result<Vec<Round1Package>, String> {
     paths.iter().map(|p| Round1Package::from_json(&crate::files::read_text(p)?).map_err(|e| format!("{}: {e}", p.display()))).collect()
 }
 
-fn mkdir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
-}
-
 /// Runs a DKG step.
 ///
 /// # Errors
@@ -96,7 +92,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
     match cmd {
         Command::Round1 { holder, threshold, holders, generation, recipient, out_dir } => {
             let me = HolderId::new(*holder).map_err(|e| e.to_string())?;
-            let r: xks_sops::Recipient = recipient.parse().map_err(|e: xks_sops::Error| e.to_string())?;
+            let r = sealing::parse_recipients(std::slice::from_ref(recipient))?;
             let params = DkgParameters { generation: *generation, threshold: *threshold, holders: *holders };
             let (secret, package) = dkg::part1(me, params, &mut OsRng).map_err(|e| e.to_string())?;
             let outputs = vec![
@@ -106,21 +102,18 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                 ),
                 (
                     out_dir.join(format!("dkg-g{generation}-state1-{me}.sops.json")),
-                    sealing::seal_secret_json(&secret.to_json().map_err(|e| e.to_string())?, std::slice::from_ref(&r))?,
+                    sealing::seal_secret_json(&secret.to_json().map_err(|e| e.to_string())?, &r)?,
                 ),
             ];
-            mkdir(out_dir)?;
-            sealing::create_all(&outputs)?;
-            for (p, _) in &outputs {
-                println!("wrote {}", p.display());
-            }
+            sealing::write_outputs(out_dir, &outputs)?;
             println!("Send the round-1 package to every other holder; keep the state file.");
             Ok(())
         }
         Command::Round2 { state, identity, round1, holders, out_dir } => {
             let ids = identity.load()?;
-            let own = sealing::recipients_of(state)?;
-            let secret = Round1Secret::from_json(&sealing::open_json(state, &ids)?).map_err(|e| format!("{}: {e}", state.display()))?;
+            let opened = sealing::open(state, &ids)?;
+            let own = opened.recipients;
+            let secret = Round1Secret::from_json(&opened.json).map_err(|e| format!("{}: {e}", state.display()))?;
             let (secret2, packages) = dkg::part2(secret, &read_round1(round1)?).map_err(|e| e.to_string())?;
             let mut outputs = Vec::new();
             let mut me = None;
@@ -140,18 +133,15 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                 out_dir.join(format!("dkg-state2-{me}.sops.json")),
                 sealing::seal_secret_json(&secret2.to_json().map_err(|e| e.to_string())?, &own)?,
             ));
-            mkdir(out_dir)?;
-            sealing::create_all(&outputs)?;
-            for (p, _) in &outputs {
-                println!("wrote {}", p.display());
-            }
+            sealing::write_outputs(out_dir, &outputs)?;
             println!("Send each round-2 package to its addressee only; delete the round-1 state file.");
             Ok(())
         }
         Command::Finalize { state, identity, round1, round2, out_dir } => {
             let ids = identity.load()?;
-            let own = sealing::recipients_of(state)?;
-            let secret = Round2Secret::from_json(&sealing::open_json(state, &ids)?).map_err(|e| format!("{}: {e}", state.display()))?;
+            let opened = sealing::open(state, &ids)?;
+            let own = opened.recipients;
+            let secret = Round2Secret::from_json(&opened.json).map_err(|e| format!("{}: {e}", state.display()))?;
             let me = secret_holder(state)?;
             let mut packages = Vec::new();
             for p in round2 {
@@ -170,11 +160,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                     sealing::seal_secret_json(&share.to_json().map_err(|e| e.to_string())?, &own)?,
                 ),
             ];
-            mkdir(out_dir)?;
-            sealing::create_all(&outputs)?;
-            for (p, _) in &outputs {
-                println!("wrote {}", p.display());
-            }
+            sealing::write_outputs(out_dir, &outputs)?;
             println!("key set {} (generation {}, {}-of-{})", ks.id(), ks.generation(), ks.threshold(), ks.verification_shares().len());
             println!("Compare this key set id with every other holder out of band; delete the state file.");
             Ok(())

@@ -81,10 +81,6 @@ pub struct Issue {
     replace: bool,
 }
 
-fn recipients(list: &[String]) -> Result<Vec<Recipient>, String> {
-    list.iter().map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string())).collect()
-}
-
 fn seal_key(key: &CertifiedKey, to: &[Recipient]) -> Result<String, String> {
     xks_sops::seal(&key.key_pem, Format::Binary, to, &SealOptions::default()).map_err(|e| e.to_string())
 }
@@ -101,7 +97,7 @@ fn issue(a: &Issue, server: bool) -> Result<(), String> {
         return Err("--days must be positive".into());
     }
     let ca = load_ca(&a.ca_dir, &a.identity)?;
-    let to = recipients(&a.recipient)?;
+    let to = crate::sealing::parse_recipients(&a.recipient)?;
     let sans: Vec<&str> = a.sans.iter().map(String::as_str).collect();
     let cert = if server {
         ca.issue_server(&a.name, &sans, Validity::days(a.days))
@@ -113,17 +109,14 @@ fn issue(a: &Issue, server: bool) -> Result<(), String> {
         (a.out_dir.join(format!("{}.crt", a.name)), cert.cert_pem.clone()),
         (a.out_dir.join(format!("{}.key.sops", a.name)), seal_key(&cert, &to)?),
     ];
-    std::fs::create_dir_all(&a.out_dir).map_err(|e| format!("cannot create {}: {e}", a.out_dir.display()))?;
     if a.replace {
         // Key first: a reader that sees the new certificate also finds its key.
         for (p, data) in outputs.iter().rev() {
             files::replace(p, data.as_bytes())?;
+            crate::say(&format!("replaced {}", p.display()));
         }
     } else {
-        crate::sealing::create_all(&outputs)?;
-    }
-    for (p, _) in &outputs {
-        crate::say(&format!("wrote {}", p.display()));
+        crate::sealing::write_outputs(&a.out_dir, &outputs)?;
     }
     crate::say(&format!(
         "{} certificate {} (sha256 {}), valid {} days",
@@ -145,17 +138,13 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             if *days <= 0 {
                 return Err("--days must be positive".into());
             }
-            let to = recipients(recipient)?;
+            let to = crate::sealing::parse_recipients(recipient)?;
             let ca = Ca::new(name, Validity::days(*days)).map_err(|e| e.to_string())?;
             let outputs = vec![
                 (out_dir.join("ca.crt"), ca.certificate().cert_pem.clone()),
                 (out_dir.join("ca.key.sops"), seal_key(ca.certificate(), &to)?),
             ];
-            std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-            crate::sealing::create_all(&outputs)?;
-            for (p, _) in &outputs {
-                crate::say(&format!("wrote {}", p.display()));
-            }
+            crate::sealing::write_outputs(out_dir, &outputs)?;
             crate::say(&format!("CA {name} (sha256 {}), valid {days} days", ca.certificate().fingerprint()));
             Ok(())
         }

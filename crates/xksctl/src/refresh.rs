@@ -70,10 +70,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
     match cmd {
         Command::Contribute { key_set, from, holders, out_dir } => {
             let ks = sealing::read_key_set(key_set)?;
-            sealing::check_holders(holders)?;
-            if holders.len() != ks.verification_shares().len() {
-                return Err(format!("the key set has {} holders, {} given", ks.verification_shares().len(), holders.len()));
-            }
+            sealing::check_holders_of(&ks, holders)?;
             let (contribution, deltas) = refresh::contribute(&ks, &mut OsRng).map_err(|e| e.to_string())?;
             let stem = format!("refresh-g{}-e{}-from-{from}", ks.generation(), ks.epoch());
             let mut outputs = vec![(out_dir.join(format!("{stem}.json")), json(&contribution)?.to_string())];
@@ -87,19 +84,16 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                     sealing::seal_secret_json(&json(d)?, std::slice::from_ref(&to.recipient))?,
                 ));
             }
-            std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-            sealing::create_all(&outputs)?;
-            for (p, _) in &outputs {
-                println!("wrote {}", p.display());
-            }
+            sealing::write_outputs(out_dir, &outputs)?;
             println!("Publish the contribution to every holder; send each delta to its holder only.");
             Ok(())
         }
         Command::Apply { key_set, share, identity, contributions, deltas, out_dir } => {
             let ids = identity.load()?;
             let ks = sealing::read_key_set(key_set)?;
-            let own = sealing::recipients_of(share)?;
-            let current = HolderKey::new(sealing::open_share(share, &ids)?, ks.clone())
+            let opened = sealing::open(share, &ids)?;
+            let own = opened.recipients;
+            let current = HolderKey::new(sealing::share_from(&opened.json, share)?, ks.clone())
                 .map_err(|e| format!("{} does not belong to {}: {e}", share.display(), key_set.display()))?;
             let contributions = contributions
                 .iter()
@@ -125,11 +119,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                     sealing::seal_secret_json(&ns.to_json().map_err(|e| e.to_string())?, &own)?,
                 ),
             ];
-            std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-            sealing::create_all(&outputs)?;
-            for (p, _) in &outputs {
-                println!("wrote {}", p.display());
-            }
+            sealing::write_outputs(out_dir, &outputs)?;
             println!(
                 "epoch {} → {}: key set {} (same group key, so every key is unchanged); compare the new key set with the other holders",
                 ks.epoch(),

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 
 use rand_core::OsRng;
-use xks_sops::Recipient;
 use xks_threshold::repair::{self, RepairDelta, RepairSigma};
 use xks_threshold::{CombiningSet, HolderId, HolderKey, KeySet};
 
@@ -106,15 +105,6 @@ fn helper_key(ks: &KeySet, share: &std::path::Path, ids: &xks_sops::Identities) 
         .map_err(|e| format!("{} does not belong to the key set: {e}", share.display()))
 }
 
-fn write(out_dir: &std::path::Path, outputs: &[(PathBuf, String)]) -> Result<(), String> {
-    std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    sealing::create_all(outputs)?;
-    for (p, _) in outputs {
-        crate::say(&format!("wrote {}", p.display()));
-    }
-    Ok(())
-}
-
 /// Runs a repair step.
 ///
 /// # Errors
@@ -133,13 +123,13 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                     sealing::seal_secret_json(&json(d)?, std::slice::from_ref(&to.recipient))?,
                 ));
             }
-            write(out_dir, &outputs)
+            sealing::write_outputs(out_dir, &outputs)
         }
         Command::Sigma { repair, share, identity, deltas, lost_recipient, out_dir } => {
             let ids = identity.load()?;
             let (ks, set, lost) = repair.load()?;
             let key = helper_key(&ks, share, &ids)?;
-            let r: Recipient = lost_recipient.parse().map_err(|e: xks_sops::Error| e.to_string())?;
+            let r = sealing::parse_recipients(std::slice::from_ref(lost_recipient))?;
             let mut mine = Vec::new();
             for p in deltas {
                 if sealing::public_u32(p, "to")? != Some(u32::from(key.holder().get())) {
@@ -150,7 +140,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             }
             let sigma = repair::repair_step2(&key, &set, lost, &mine).map_err(|e| e.to_string())?;
             let path = out_dir.join(format!("repair-{lost}-sigma-from-{}.sops.json", key.holder()));
-            write(out_dir, &[(path, sealing::seal_secret_json(&json(&sigma)?, &[r])?)])
+            sealing::write_outputs(out_dir, &[(path, sealing::seal_secret_json(&json(&sigma)?, &r)?)])
         }
         Command::Finish { repair, sigmas, identity, out_dir } => {
             let ids = identity.load()?;
@@ -164,7 +154,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             let s = key.share();
             let own = ids.recipients();
             let path = out_dir.join(sealing::share_name(s.holder(), s.generation(), s.epoch()));
-            write(out_dir, &[(path, sealing::seal_secret_json(&s.to_json().map_err(|e| e.to_string())?, &own)?)])?;
+            sealing::write_outputs(out_dir, &[(path, sealing::seal_secret_json(&s.to_json().map_err(|e| e.to_string())?, &own)?)])?;
             crate::say(&format!("repaired the share of holder {lost}: it matches its verification share in key set {}", ks.id()));
             Ok(())
         }

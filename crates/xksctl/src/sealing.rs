@@ -110,36 +110,57 @@ pub fn public_u32(path: &Path, field: &str) -> Result<Option<u32>, String> {
     })
 }
 
-/// The recipients a sealed file is sealed to (to seal its successor to the same).
+/// Parses age recipients (`age1…`).
 ///
 /// # Errors
-/// Unreadable or not sealed.
-pub fn recipients_of(path: &Path) -> Result<Vec<Recipient>, String> {
-    let text = files::read_text(path)?;
-    xks_sops::recipients(&text, Format::Json)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .iter()
-        .map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string()))
-        .collect()
+/// The first invalid one.
+pub fn parse_recipients(list: &[String]) -> Result<Vec<Recipient>, String> {
+    list.iter().map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string())).collect()
+}
+
+/// A sealed JSON file, opened: its plaintext JSON and whom it was sealed to
+/// (so its successor can be sealed to the same recipients).
+pub struct Opened {
+    /// The plaintext JSON text.
+    pub json: Zeroizing<String>,
+    /// The file's recipients.
+    pub recipients: Vec<Recipient>,
+}
+
+/// Opens a sealed JSON file (read and parsed once).
+///
+/// # Errors
+/// Unreadable, not sealed to these identities, tampered.
+pub fn open(path: &Path, ids: &Identities) -> Result<Opened, String> {
+    let at = |e: &dyn core::fmt::Display| format!("{}: {e}", path.display());
+    let text = Zeroizing::new(files::read_text(path)?);
+    let u = xks_sops::unseal_tree(&text, Format::Json, ids).map_err(|e| at(&e))?;
+    let json = u.plain.0.to_json().map(Zeroizing::new).map_err(|e| at(&e))?;
+    Ok(Opened { json, recipients: parse_recipients(&u.recipients).map_err(|e| at(&e))? })
 }
 
 /// Opens a sealed JSON file and returns its plaintext JSON text.
 ///
 /// # Errors
-/// Unreadable, not sealed to these identities, tampered.
+/// As [`open`].
 pub fn open_json(path: &Path, ids: &Identities) -> Result<Zeroizing<String>, String> {
-    let text = Zeroizing::new(files::read_text(path)?);
-    let u = xks_sops::unseal_tree(&text, Format::Json, ids).map_err(|e| format!("{}: {e}", path.display()))?;
-    u.plain.0.to_json().map(Zeroizing::new).map_err(|e| format!("{}: {e}", path.display()))
+    open(path, ids).map(|o| o.json)
+}
+
+/// Parses an opened share file.
+///
+/// # Errors
+/// Not a share.
+pub fn share_from(json: &str, path: &Path) -> Result<Share, String> {
+    Share::from_json(json).map_err(|e| format!("{}: not a share file: {e}", path.display()))
 }
 
 /// Opens a sealed share file.
 ///
 /// # Errors
-/// As [`open_json`], or not a share.
+/// As [`open`], or not a share.
 pub fn open_share(path: &Path, ids: &Identities) -> Result<Share, String> {
-    let json = open_json(path, ids)?;
-    Share::from_json(&json).map_err(|e| format!("{}: not a share file: {e}", path.display()))
+    share_from(&open_json(path, ids)?, path)
 }
 
 /// Reads a public key set file.
@@ -158,6 +179,32 @@ pub fn key_set_name(ks: &KeySet) -> String {
 /// File name of a sealed share.
 pub fn share_name(holder: HolderId, generation: u32, epoch: u32) -> String {
     format!("share-{holder}-g{generation}-e{epoch}.sops.json")
+}
+
+/// Checks the holders (as [`check_holders`]) and that they are the key set's.
+///
+/// # Errors
+/// Duplicate or missing ids, or another number of holders than the key set has.
+pub fn check_holders_of(ks: &KeySet, holders: &[HolderRecipient]) -> Result<(), String> {
+    check_holders(holders)?;
+    let n = ks.verification_shares().len();
+    if holders.len() != n {
+        return Err(format!("the key set has {n} holders, {} given", holders.len()));
+    }
+    Ok(())
+}
+
+/// Creates `out_dir` if needed, writes the outputs with [`create_all`] and reports each file.
+///
+/// # Errors
+/// As [`create_all`], or the directory cannot be created.
+pub fn write_outputs(out_dir: &Path, outputs: &[(PathBuf, String)]) -> Result<(), String> {
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    create_all(outputs)?;
+    for (p, _) in outputs {
+        crate::say(&format!("wrote {}", p.display()));
+    }
+    Ok(())
 }
 
 /// Writes a set of new files all or nothing: none may exist; on any failure

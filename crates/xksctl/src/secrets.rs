@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use xks_sops::{Format, Identities, Recipient, Rule, SealOptions};
+use xks_sops::{Format, Identities, Rule, SealOptions};
 use zeroize::Zeroizing;
 
 use crate::files;
@@ -131,10 +131,6 @@ impl IoArgs {
     }
 }
 
-fn recipients(list: &[String]) -> Result<Vec<Recipient>, String> {
-    list.iter().map(|r| r.parse().map_err(|e: xks_sops::Error| e.to_string())).collect()
-}
-
 fn format_of(path: &Path, explicit: Option<&str>) -> Result<Format, String> {
     explicit.map_or(Ok(Format::from_path(path)), |t| Format::parse(t).map_err(|e| e.to_string()))
 }
@@ -158,8 +154,8 @@ pub fn run(cmd: &Command) -> Result<(), String> {
         Command::Seal { file, recipient, rule, io } => {
             let text = Zeroizing::new(files::read_text(file)?);
             let format = Format::from_path(file);
-            let sealed =
-                xks_sops::seal(&text, format, &recipients(recipient)?, &rule.options()?).map_err(|e| format!("{}: {e}", file.display()))?;
+            let sealed = xks_sops::seal(&text, format, &crate::sealing::parse_recipients(recipient)?, &rule.options()?)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
             let out = io.write(file, &sealed)?;
             eprintln!("sealed {} to {} recipient(s) as {:?} → {}", file.display(), recipient.len(), format, out.display());
             Ok(())
@@ -179,9 +175,9 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             let text = files::read_text(file)?;
             let format = Format::from_path(file);
             let new = if recipient.is_empty() {
-                recipients(&xks_sops::recipients(&text, format).map_err(|e| e.to_string())?)?
+                crate::sealing::parse_recipients(&xks_sops::recipients(&text, format).map_err(|e| e.to_string())?)?
             } else {
-                recipients(recipient)?
+                crate::sealing::parse_recipients(recipient)?
             };
             let sealed = xks_sops::rekey(&text, format, &ids, &new).map_err(|e| format!("{}: {e}", file.display()))?;
             let out = io.write(file, &sealed)?;
