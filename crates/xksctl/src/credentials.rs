@@ -149,7 +149,7 @@ fn load(path: &Path, identity: &IdentityArg) -> Result<(Credentials, Vec<Recipie
 }
 
 /// The credentials file, sealed to `to` unless it is empty.
-fn render(creds: &[(String, SecretAccessKey)], to: &[Recipient]) -> Result<Zeroizing<String>, String> {
+pub(crate) fn render(creds: &[(String, SecretAccessKey)], to: &[Recipient]) -> Result<Zeroizing<String>, String> {
     let text = render_credentials(creds);
     if to.is_empty() {
         return Ok(text);
@@ -158,7 +158,7 @@ fn render(creds: &[(String, SecretAccessKey)], to: &[Recipient]) -> Result<Zeroi
 }
 
 /// A fresh credential: 26 characters of A–Z2–7 (130 bits) and a 256-bit secret in Base64 (44 characters).
-fn generate() -> (String, SecretAccessKey) {
+pub(crate) fn generate() -> (String, SecretAccessKey) {
     let mut raw = Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(&mut *raw);
     let secret = SecretAccessKey::new(B64.encode(*raw));
@@ -183,7 +183,7 @@ fn check_uri_path(p: &str) -> Result<(), String> {
 }
 
 /// The JSON file the KMS console takes as "proxy configuration file".
-fn kms_proxy_config(uri_path: &str, id: &str, secret: &SecretAccessKey) -> Zeroizing<String> {
+pub(crate) fn kms_proxy_config(uri_path: &str, id: &str, secret: &SecretAccessKey) -> Zeroizing<String> {
     let v = serde_json::json!({
         "XksProxyUriPath": uri_path,
         "XksProxyAuthenticationCredential": { "AccessKeyId": id, "RawSecretAccessKey": secret.expose() },

@@ -12,6 +12,7 @@ mod audit;
 mod bench;
 mod ceremony;
 mod credentials;
+mod deploy;
 mod dkg;
 mod files;
 mod pki;
@@ -36,13 +37,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the system on an embedded default.
+    /// Run the whole system locally: share services 2 and 3 and the XKS proxy on loopback.
     ///
-    /// Currently: a 2-of-3 dealer ceremony in memory, partials with proofs from every
-    /// pair of holders, an XKS Encrypt/Decrypt round trip (metadata, AAD rule, CDIV),
-    /// a refresh, a rotation and a Byzantine partner, all with the real core.
+    /// The first run makes a state directory (2-of-3 ceremony, CA and certificates, a SigV4
+    /// credential, every secret sealed to its holder); later runs reuse it, so earlier
+    /// ciphertext keeps decrypting. When ready it prints the KMS configuration and a
+    /// `curl --aws-sigv4` example, writes <state>/kms-config.json, and serves until Ctrl-C.
     ///
-    /// Example: xksctl up --threshold 3 --holders 5
+    /// Examples:
+    ///   xksctl up
+    ///   xksctl up --state-dir /tmp/xks --proxy-port 18443 --share-ports 19442,19443
+    ///   xksctl up --init-only --network containers --state-dir deploy/   (for the service images)
     Up(up::Args),
     /// Audit log tools.
     #[command(subcommand)]
@@ -96,16 +101,16 @@ enum Command {
     },
 }
 
-/// Prints a line of a command's report on standard output.
-#[allow(clippy::print_stdout)]
+/// Prints a line of a command's report on standard output (a closed pipe is not an error).
 pub(crate) fn say(line: &str) {
-    println!("{line}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up(args) => up::run(&args).map_err(|e| e.to_string()),
+        Command::Up(args) => up::run(&args),
         Command::Audit(cmd) => return audit::run(&cmd),
         Command::Bench(args) => return bench::run(&args),
         Command::Credentials(cmd) => credentials::run(&cmd),

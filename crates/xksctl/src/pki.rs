@@ -81,7 +81,7 @@ pub struct Issue {
     replace: bool,
 }
 
-fn seal_key(key: &CertifiedKey, to: &[Recipient]) -> Result<String, String> {
+pub(crate) fn seal_key(key: &CertifiedKey, to: &[Recipient]) -> Result<String, String> {
     xks_sops::seal(&key.key_pem, Format::Binary, to, &SealOptions::default()).map_err(|e| e.to_string())
 }
 

@@ -1,146 +1,192 @@
-//! `xksctl up`: the threshold core end to end on an embedded default.
+//! `xksctl up`: the whole system on this machine, on an embedded default.
+//!
+//! A state directory with a 2-of-3 ceremony, the PKI and a key store
+//! ([`crate::deploy`]), made on the first run and reused afterwards; then share
+//! services 2 and 3 (mutual TLS) and the XKS proxy (TLS) on loopback, each the
+//! real service with its own configuration file; a checked Encrypt/Decrypt
+//! round trip; the KMS configuration and a `curl --aws-sigv4` example; serving
+//! until Ctrl-C or SIGTERM.
 
-use std::time::Instant;
+use std::path::PathBuf;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use rand_core::OsRng;
-use xks_threshold::rotation::{Generations, rotate};
-use xks_threshold::{
-    Combiner, CombiningSet, DataKey, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, Result, Share, dealer, refresh,
-};
+use xks_proxy::BuildInfo;
+
+use crate::deploy::{self, KmsConfig, Network, State};
 
 /// Options of `xksctl up`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Shares needed to derive a key.
-    #[arg(long, default_value_t = 2)]
-    threshold: u16,
-    /// Number of shares (holders 1..=n; 1 is the proxy).
-    #[arg(long, default_value_t = 3)]
-    holders: u16,
-    /// Key path of the demo key.
-    #[arg(long, default_value = "demo/key-0001")]
-    key_path: String,
+    /// State directory: made on the first run, reused afterwards (earlier ciphertext keeps decrypting).
+    #[arg(long, env = "XKSCTL_STATE_DIR", default_value = "xks-local")]
+    state_dir: PathBuf,
+    /// Port of the proxy's HTTPS listener (0: any free port).
+    #[arg(long, default_value_t = 8443)]
+    proxy_port: u16,
+    /// Ports of share services 2 and 3 (0: any free port).
+    #[arg(long, value_delimiter = ',', default_values_t = [9442, 9443])]
+    share_ports: Vec<u16>,
+    /// Make (or check) the state and write the service configurations, then exit without serving.
+    #[arg(long)]
+    init_only: bool,
+    /// Where the services will run: here on loopback, or in containers on a
+    /// Docker network (with --init-only; hosts xks-proxy, share-2, share-3).
+    #[arg(long, value_enum, default_value = "loopback")]
+    network: Network,
 }
 
-fn holder_keys(ks: &KeySet, shares: Vec<Share>) -> Result<Vec<HolderKey>> {
-    shares.into_iter().map(|s| HolderKey::new(s, ks.clone())).collect()
-}
-
-/// Derives the key the way the proxy will: its own partial plus proven partner partials.
-fn derive(hk: &[HolderKey], set: &CombiningSet, path: &KeyPath) -> Result<DataKey> {
-    let kp = path.to_point()?;
-    let combiner = Combiner::new(hk.first().ok_or(Error::UnknownGeneration(0))?.key_set().clone(), set.clone())?;
-    let mut verified = Vec::new();
-    for h in hk.iter().filter(|h| set.contains(h.holder())) {
-        let wire = h.evaluate(&kp, set, true, &mut OsRng)?.to_json()?; // as sent over mTLS
-        verified.push(combiner.verify(&kp, Partial::from_json(&wire)?)?);
-    }
-    combiner.combine(&kp, &verified.iter().collect::<Vec<_>>())
-}
-
-fn sets(n: u16, t: u16) -> Result<Vec<CombiningSet>> {
-    let mut out = Vec::new();
-    for mask in 0u32..(1u32 << n) {
-        if mask.count_ones() == u32::from(t) {
-            let ids = (1..=n).filter(|i| mask & (1 << (i - 1)) != 0).map(|i| HolderId::new(u32::from(i)));
-            out.push(CombiningSet::new(ids.collect::<Result<Vec<_>>>()?)?);
-        }
-    }
-    Ok(out)
-}
-
-/// Runs the demo.
+/// Runs `xksctl up`.
 ///
 /// # Errors
-/// Any core error, e.g. invalid parameters.
-pub fn run(args: &Args) -> Result<()> {
-    if args.holders > 10 {
-        return Err(Error::InvalidThreshold { t: args.threshold.into(), n: args.holders.into() });
+/// A message for the operator: the state is unusable, a port is taken, a
+/// service failed to start, or the round trip failed.
+pub fn run(args: &Args) -> Result<(), String> {
+    let [p2, p3] = <[u16; 2]>::try_from(args.share_ports.as_slice()).map_err(|_| "--share-ports takes two ports")?;
+    if args.network == Network::Containers && !args.init_only {
+        return Err("--network containers prepares a state for the service images; add --init-only".into());
     }
-    let path = KeyPath::new(args.key_path.clone())?;
-    let t0 = Instant::now();
-    let (ks, shares) = dealer::generate(args.threshold, args.holders, 1, &mut OsRng)?;
-    let hk = holder_keys(&ks, shares)?;
-    println!("== split-key XKS: threshold core, {}-of-{} on P-256 (in one process) ==", args.threshold, args.holders);
-    println!(
-        "dealer ceremony      key set {} generation {} epoch {} ({:.1} ms)",
-        ks.id(),
-        ks.generation(),
-        ks.epoch(),
-        t0.elapsed().as_secs_f64() * 1e3
-    );
-    println!("group key            {}", hex::encode(xks_threshold::encoding::encode_point(ks.group_key())?));
-
-    let all = sets(args.holders, args.threshold)?;
-    let first = all.first().ok_or(Error::WrongHolderCount { expected: 1, got: 0 })?;
-    let plaintext = b"Hello World!";
-    let aad = b"project=nile,department=marketing";
-    let t1 = Instant::now();
-    let key = derive(&hk, first, &path)?;
-    let env = key.encrypt(plaintext, aad, &mut OsRng)?;
-    let cdiv = env.cdiv(aad);
-    key.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, aad)?; // Appendix C: verify before answering
-    println!(
-        "encrypt via {{{}}}      {:.2} ms (partials proven, CDIV computed, verifying decrypt done)",
-        first.to_label(),
-        t1.elapsed().as_secs_f64() * 1e3
-    );
-    println!("  ciphertext          {}", B64.encode(&env.ciphertext));
-    println!(
-        "  ciphertextMetadata  {} (version 1, generation {})",
-        B64.encode(&env.metadata),
-        Metadata::parse(&env.metadata)?.generation()
-    );
-    println!("  initializationVector {}", B64.encode(&env.iv));
-    println!("  authenticationTag   {}", B64.encode(env.tag));
-    println!("  ciphertextDataIntegrityValue {}", B64.encode(cdiv));
-    for set in &all {
-        let k = derive(&hk, set, &path)?;
-        let pt = k.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, aad)?;
-        println!("decrypt via {{{}}}      {}", set.to_label(), if pt.as_slice() == plaintext { "ok, same key" } else { "MISMATCH" });
+    let (state, created) = State::open_or_create(&args.state_dir)?;
+    let state_dir = state.dir().display().to_string();
+    crate::say(&if created {
+        format!("state {state_dir}: new 2-of-3 key set, CA and certificates, SigV4 credential (every secret sealed to its holder)")
+    } else {
+        format!("state {state_dir}: reused (same keys: earlier ciphertext decrypts)")
+    });
+    if args.init_only {
+        state.write_configs(args.network, args.proxy_port, [p2, p3])?;
+        crate::say(&format!(
+            "configurations written: {}, {}, {}",
+            state.proxy_config().display(),
+            state.share_config(2).display(),
+            state.share_config(3).display()
+        ));
+        return Ok(());
     }
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("async runtime: {e}"))?;
+    runtime.block_on(serve(&state, args.proxy_port, [p2, p3]))
+}
 
-    // Refresh: new shares, same keys; old shares retired.
-    let (c, d) = refresh::contribute(&ks, &mut OsRng)?;
-    let hk1 = hk.iter().map(|h| refresh::refresh_share(h, std::slice::from_ref(&c), &d)).collect::<Result<Vec<_>>>()?;
-    let k1 = derive(&hk1, first, &path)?;
-    let ok = k1.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, aad).is_ok();
-    let stale = hk.first().map(|h| HolderKey::new(h.share().clone(), hk1.first().map(|x| x.key_set().clone()).unwrap_or(ks.clone())));
-    println!("refresh to epoch 1   old ciphertext decrypts: {ok}; epoch-0 share refused: {}", matches!(stale, Some(Err(_))));
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,xks_proxy=info,share_service=info".into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
 
-    // Rotation: generation 2 encrypts, generation 1 still decrypts.
-    let (ks2, shares2) = rotate(&ks, &mut OsRng)?;
-    let hk2 = holder_keys(&ks2, shares2)?;
-    let gens = Generations::new([ks.clone(), ks2.clone()])?;
-    let env2 = derive(&hk2, first, &path)?.encrypt(plaintext, aad, &mut OsRng)?;
-    let old_set = gens.for_decrypt(&Metadata::parse(&env.metadata)?)?;
-    let old_holders = if old_set.generation() == ks2.generation() { &hk2 } else { &hk1 };
-    let old_ok = derive(old_holders, first, &path)?.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, aad).is_ok();
-    println!(
-        "rotation             new encryptions use generation {}; old ciphertext names generation {} and still decrypts: {old_ok}",
-        Metadata::parse(&env2.metadata)?.generation(),
-        old_set.generation()
-    );
-
-    // A Byzantine partner: its partial is rejected before it can touch a ciphertext.
-    let kp = path.to_point()?;
-    let combiner = Combiner::new(ks.clone(), first.clone())?;
-    if let Some(partner) = hk.iter().rev().find(|h| first.contains(h.holder())) {
-        let other = KeyPath::new(format!("{}-other", path.as_str()))?.to_point()?;
-        let wrong = partner.evaluate(&other, first, true, &mut OsRng)?; // valid proof, for another key path
-        let verdict = combiner.verify(&kp, wrong);
-        println!(
-            "byzantine partner    holder {} sends a partial for another key path: {}",
-            partner.holder(),
-            match verdict {
-                Err(e) => format!("rejected ({e})"),
-                Ok(_) => "ACCEPTED (bug)".to_owned(),
-            }
-        );
+async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2]) -> Result<(), String> {
+    let build = BuildInfo::current();
+    let mut shares = Vec::new();
+    for (holder, port) in deploy::PARTNERS.iter().zip(share_ports) {
+        let path = state.write_share_config(*holder, &format!("127.0.0.1:{port}"))?;
+        let cfg = share_service::Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let share_build = share_service::BuildInfo::current();
+        let running =
+            share_service::start(cfg, &share_build).await.map_err(|e| format!("share service {holder}: {e}{}", port_hint(port)))?;
+        shares.push((*holder, running));
     }
-    println!("total                {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
-    println!("Next: the share service, the XKS proxy and the local cluster replace this in-process run.");
+    let partners: Vec<(u32, String, String)> =
+        shares.iter().map(|(h, r)| (*h, format!("127.0.0.1:{}", r.addr.port()), "localhost".to_owned())).collect();
+    let path = state.write_proxy_config(&format!("127.0.0.1:{proxy_port}"), &partners)?;
+    let cfg = xks_proxy::Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let proxy = match xks_proxy::start(cfg, &build).await {
+        Ok(p) => p,
+        Err(e) => {
+            stop(None, shares).await;
+            return Err(format!("xks-proxy: {e}{}", port_hint(proxy_port)));
+        }
+    };
+    let endpoint = format!("https://localhost:{}", proxy.addr.port());
+    let addresses: Vec<(u32, String)> = partners.iter().map(|(h, a, _)| (*h, a.clone())).collect();
+    let ready = async {
+        let kms = state.write_kms_config(&endpoint, &addresses)?;
+        let target = crate::bench::Target::from_config(&state.kms_config())?;
+        crate::bench::round_trip(target).await.map_err(|e| format!("readiness round trip failed: {e}"))?;
+        Ok::<_, String>(kms)
+    }
+    .await;
+    let kms = match ready {
+        Ok(k) => k,
+        Err(e) => {
+            stop(Some(proxy), shares).await;
+            return Err(e);
+        }
+    };
+    print_ready(state, &kms);
+    wait_for_stop().await;
+    crate::say("stopping: proxy, then share services");
+    stop(Some(proxy), shares).await;
     Ok(())
+}
+
+fn port_hint(port: u16) -> String {
+    if port == 0 { String::new() } else { format!(" (is port {port} taken? choose others with --proxy-port / --share-ports)") }
+}
+
+async fn stop(proxy: Option<xks_proxy::Running>, shares: Vec<(u32, share_service::Running)>) {
+    if let Some(p) = proxy {
+        p.shutdown().await;
+    }
+    for (_, s) in shares {
+        s.shutdown().await;
+    }
+}
+
+async fn wait_for_stop() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Quotes a string for a POSIX shell.
+fn sh(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The ready message: KMS settings, the files, a curl example.
+fn print_ready(state: &State, kms: &KmsConfig) {
+    let key = kms.key_ids.first().map_or("demo-key-1", String::as_str);
+    let body = format!(
+        r#"{{"requestMetadata":{{"awsPrincipalArn":"arn:aws:iam::111122223333:user/alice","kmsOperation":"Encrypt","kmsRequestId":"curl-1","kmsKeyArn":"arn:aws:kms:us-east-1:111122223333:key/{key}"}},"plaintext":"SGVsbG8gV29ybGQh","encryptionAlgorithm":"AES_GCM","additionalAuthenticatedData":"cHJvamVjdD1uaWxl"}}"#
+    );
+    let lines = [
+        "".to_owned(),
+        "== split-key XKS is up: proxy (holder 1) + share services 2 and 3, 2-of-3 on P-256 ==".to_owned(),
+        format!("endpoint             {}", kms.endpoint),
+        format!("XksProxyUriPath      {}", kms.uri_path),
+        format!("access key id        {}", kms.access_key_id),
+        format!("secret access key    {}", kms.secret.expose()),
+        format!("external key ids     {}", kms.key_ids.join(", ")),
+        format!("TLS CA certificate   {}", kms.ca_certificate.display()),
+        format!(
+            "partners             {}",
+            kms.partners.iter().map(|(h, a)| format!("share-{h} at {a} (mTLS)")).collect::<Vec<_>>().join(", ")
+        ),
+        format!("all of the above     {} (read by `xksctl bench --config`)", state.kms_config().display()),
+        format!("audit logs           {}/share-{{2,3}}/audit (verify: xksctl audit verify <dir>)", state.dir().display()),
+        "checked              Encrypt + Decrypt round trip through the proxy and share service 2".to_owned(),
+        "".to_owned(),
+        "Encrypt with curl (a real SigV4 client):".to_owned(),
+        format!(
+            "curl --cacert {} --aws-sigv4 'aws:amz:us-east-1:kms-xks-proxy' --user {} \\\n  -H 'Content-Type: application/json' --data {} \\\n  {}{}/keys/{key}/encrypt",
+            sh(&kms.ca_certificate.display().to_string()),
+            sh(&format!("{}:{}", kms.access_key_id, kms.secret.expose())),
+            sh(&body),
+            kms.endpoint,
+            kms.uri_path,
+        ),
+        "".to_owned(),
+        format!("Load test: xksctl bench --config {} --operation encrypt -c 16 -d 10", state.kms_config().display()),
+        "Real KMS needs a public HTTPS endpoint: see docs/xksctl.md. Serving until Ctrl-C.".to_owned(),
+    ];
+    for l in lines {
+        crate::say(&l);
+    }
 }

@@ -1,38 +1,179 @@
-//! `xksctl up` runs the core end to end and reports every check as passed.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! `xksctl up`: the whole system on loopback from nothing, driven by the curl
+//! command it prints; a second run reuses the state and decrypts what the
+//! first run encrypted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
-use std::process::Command;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-fn up(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xksctl")).arg("up").args(args).output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+fn xksctl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xksctl"));
+    c.env_remove("XKSCTL_STATE_DIR").env("RUST_LOG", "warn");
+    c
 }
 
-#[test]
-fn up_default_2_of_3_round_trips_with_every_pair() {
-    let (ok, stdout, stderr) = up(&[]);
-    assert!(ok, "{stderr}");
-    assert_eq!(stdout.matches("ok, same key").count(), 3, "{stdout}");
-    assert!(!stdout.contains("MISMATCH") && !stdout.contains("ACCEPTED"), "{stdout}");
-    assert!(stdout.contains("old ciphertext decrypts: true; epoch-0 share refused: true"), "{stdout}");
-    assert!(stdout.contains("new encryptions use generation 2; old ciphertext names generation 1 and still decrypts: true"), "{stdout}");
-    assert!(stdout.contains("rejected"), "{stdout}");
-    // The demo plaintext never appears in the output.
-    assert!(!stdout.contains("Hello World"), "{stdout}");
-}
-
-#[test]
-fn up_3_of_5_uses_all_ten_sets() {
-    let (ok, stdout, stderr) = up(&["--threshold", "3", "--holders", "5"]);
-    assert!(ok, "{stderr}");
-    assert_eq!(stdout.matches("ok, same key").count(), 10, "{stdout}");
-}
-
-#[test]
-fn up_refuses_bad_parameters_with_an_error_exit() {
-    for args in [&["--threshold", "4", "--holders", "3"][..], &["--threshold", "0"], &["--key-path", "bad path"]] {
-        let (ok, _, stderr) = up(args);
-        assert!(!ok, "{args:?}");
-        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+/// Starts `xksctl up` and reads its standard output until it serves; (child, output so far).
+fn start(state: &Path) -> (Child, String) {
+    let mut child = xksctl()
+        .args(["up", "--state-dir", state.to_str().unwrap(), "--proxy-port", "0", "--share-ports", "0,0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains("Serving until Ctrl-C") {
+            return (child, out);
+        }
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("xksctl up did not become ready:\n{out}");
+}
+
+/// Ctrl-C: the process stops by itself, successfully.
+fn interrupt(mut child: Child) {
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "xksctl up exited with {status}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "xksctl up did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The printed curl command, run by a shell exactly as a user would paste it.
+fn run_printed_curl(out: &str) -> serde_json::Value {
+    let start = out.find("\ncurl ").expect("a curl example") + 1;
+    let end = start + out[start..].find("/encrypt\n").expect("the curl example ends with the URL") + "/encrypt".len();
+    let cmd = &out[start..end];
+    let res = Command::new("sh").args(["-c", &format!("{cmd} --silent --show-error --fail-with-body")]).output().unwrap();
+    assert!(res.status.success(), "{cmd}\n{}\n{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
+    serde_json::from_slice(&res.stdout).unwrap()
+}
+
+/// Decrypt with curl --aws-sigv4 from what kms-config.json says.
+fn curl_decrypt(state: &Path, sealed: &serde_json::Value) -> serde_json::Value {
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state.join("kms-config.json")).unwrap()).unwrap();
+    let body = serde_json::json!({
+        "requestMetadata": {"awsPrincipalArn": "arn:aws:iam::111122223333:user/alice", "kmsOperation": "Decrypt", "kmsRequestId": "curl-2", "kmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/demo-key-1"},
+        "ciphertext": sealed["ciphertext"],
+        "ciphertextMetadata": sealed["ciphertextMetadata"],
+        "initializationVector": sealed["initializationVector"],
+        "authenticationTag": sealed["authenticationTag"],
+        "encryptionAlgorithm": "AES_GCM",
+        "additionalAuthenticatedData": "cHJvamVjdD1uaWxl",
+    });
+    let url = format!("{}{}/keys/demo-key-1/decrypt", cfg["endpoint"].as_str().unwrap(), cfg["uriPath"].as_str().unwrap());
+    let user = format!("{}:{}", cfg["accessKeyId"].as_str().unwrap(), cfg["secretAccessKey"].as_str().unwrap());
+    let res = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--cacert",
+            cfg["caCertificate"].as_str().unwrap(),
+            "--aws-sigv4",
+            "aws:amz:us-east-1:kms-xks-proxy",
+        ])
+        .args(["--user", &user, "-H", "Content-Type: application/json", "--data", &body.to_string(), &url])
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    serde_json::from_slice(&res.stdout).unwrap()
+}
+
+#[test]
+fn up_serves_the_whole_system_prints_working_curl_and_reuses_its_state() {
+    let dir = std::env::temp_dir().join(format!("xksctl-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state");
+
+    let (child, out) = start(&state);
+    assert!(out.contains("new 2-of-3 key set"), "{out}");
+    for what in [
+        "endpoint             https://localhost:",
+        "XksProxyUriPath      /keystores/local/kms/xks/v1",
+        "access key id",
+        "secret access key",
+    ] {
+        assert!(out.contains(what), "{what}: {out}");
+    }
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state.join("kms-config.json")).unwrap()).unwrap();
+    for field in ["endpoint", "uriPath", "accessKeyId", "secretAccessKey", "caCertificate"] {
+        assert!(cfg[field].as_str().is_some_and(|v| !v.is_empty()), "{field}: {cfg}");
+    }
+    assert_eq!(cfg["keyIds"][0], "demo-key-1");
+    assert_eq!(cfg["partners"].as_array().unwrap().len(), 2, "{cfg}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(state.join("kms-config.json")).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "kms-config.json holds the secret: owner only");
+    let sealed = run_printed_curl(&out);
+    assert_eq!(sealed["ciphertextMetadata"], "AQAAAAE=", "version 1, generation 1: {sealed}");
+    let opened = curl_decrypt(&state, &sealed);
+    assert_eq!(opened["plaintext"], "SGVsbG8gV29ybGQh", "{opened}");
+    interrupt(child);
+
+    // Every secret in the state is sealed: no share or private key in plaintext.
+    for sub in ["keys", "pki", "proxy", "proxy/tls", "share-2/tls", "share-3/tls"] {
+        for entry in std::fs::read_dir(state.join(sub)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            assert!(!text.contains("PRIVATE KEY-----\n"), "{sub}: plaintext private key");
+            assert!(!text.contains("\"share\": \"") || text.contains("ENC[AES256_GCM"), "{sub}: plaintext share");
+        }
+    }
+
+    // Second run: same state, new ports, the old ciphertext decrypts.
+    let (child, out) = start(&state);
+    assert!(out.contains("reused"), "{out}");
+    let opened = curl_decrypt(&state, &sealed);
+    assert_eq!(opened["plaintext"], "SGVsbG8gV29ybGQh", "{opened}");
+    interrupt(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn init_only_for_containers_and_bad_states_are_refused() {
+    let dir = std::env::temp_dir().join(format!("xksctl-up-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state");
+    let s = state.to_str().unwrap();
+
+    let out = xksctl().args(["up", "--state-dir", s, "--network", "containers"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--init-only"));
+    assert!(!state.exists(), "nothing made");
+
+    let out = xksctl().args(["up", "--state-dir", s, "--init-only", "--network", "containers"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let proxy = std::fs::read_to_string(state.join("proxy/xks-proxy.toml")).unwrap();
+    assert!(proxy.contains("listen = \"0.0.0.0:8443\""), "{proxy}");
+    assert!(proxy.contains("address = \"share-2:9442\"") && proxy.contains("address = \"share-3:9443\""), "{proxy}");
+    let share = std::fs::read_to_string(state.join("share-3/share-service.toml")).unwrap();
+    assert!(share.contains("listen = \"0.0.0.0:9443\"") && share.contains("holder = 3"), "{share}");
+    // Certificates name the container hosts and loopback.
+    let show = xksctl().args(["pki", "show", state.join("share-2/tls/server.crt").to_str().unwrap()]).output().unwrap();
+    let shown = String::from_utf8_lossy(&show.stdout);
+    assert!(shown.contains("share-2") && shown.contains("127.0.0.1") && shown.contains("localhost"), "{shown}");
+
+    // A directory that is not a state is refused, not overwritten.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let out = xksctl().args(["up", "--state-dir", other.to_str().unwrap(), "--init-only"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an xksctl state directory"));
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use conn::{Connector, Sender};
 use report::{Latency, Report, Verdict};
-use target::Target;
+pub use target::Target;
 use workload::{Outcome, Sealed, Workload};
 
 /// What to send.
@@ -291,6 +291,28 @@ async fn setup(id: usize, mut workload: Workload, connector: Connector, needs_se
         }
     }
     Ok(Worker { id, sender: Some(sender), workload, sealed })
+}
+
+/// One checked Encrypt and Decrypt through the target's first key: the readiness
+/// check of `xksctl up` (the same signer, connection and checks as the load).
+///
+/// # Errors
+/// What went wrong, e.g. `"Encrypt: 503 DependencyTimeoutException"`.
+pub async fn round_trip(target: Target) -> Result<(), String> {
+    let target = Arc::new(target);
+    let mut sender = Connector::new(&target, false)?.connect().await?;
+    let mut workload = Workload::new(target, 0, 32, 16);
+    let (status, body) = exchange(&mut sender, workload.encrypt(0)).await?;
+    let sealed = match workload.check_encrypt(status, &body, 0) {
+        (Outcome::Ok, Some(sealed)) => sealed,
+        (Outcome::Error(e), _) => return Err(format!("Encrypt: {e}")),
+        (Outcome::Ok, None) => return Err("Encrypt: no ciphertext".into()),
+    };
+    let (status, body) = exchange(&mut sender, workload.decrypt(&sealed)).await?;
+    match Workload::check_decrypt(status, &body, &sealed) {
+        Outcome::Ok => Ok(()),
+        Outcome::Error(e) => Err(format!("Decrypt: {e}")),
+    }
 }
 
 async fn exchange(

@@ -122,6 +122,29 @@ impl Target {
         })
     }
 
+    /// The target a `kms-config.json` describes (as `xksctl up` writes it), signing for `us-east-1`.
+    ///
+    /// # Errors
+    /// An unreadable file or a missing setting, named.
+    pub fn from_config(path: &Path) -> Result<Self, String> {
+        let cfg = read_config(path)?;
+        let missing = |what: &str| format!("{} has no {what}", path.display());
+        let (tls, authority, host) = parse_endpoint(&cfg.endpoint.ok_or_else(|| missing("endpoint"))?)?;
+        Ok(Self {
+            tls,
+            authority,
+            host,
+            uri_path: cfg.uri_path.ok_or_else(|| missing("uriPath"))?,
+            access_key_id: cfg.access_key_id.ok_or_else(|| missing("accessKeyId"))?,
+            secret: SecretAccessKey::new(cfg.secret_access_key.ok_or_else(|| missing("secretAccessKey"))?),
+            key_ids: cfg.key_ids,
+            ca_certificate: cfg.ca_certificate,
+            client_cert: None,
+            client_key: None,
+            region: "us-east-1".into(),
+        })
+    }
+
     /// The `Host` header value (what the signature covers).
     pub fn host_header(&self) -> &str {
         let default_port = if self.tls { ":443" } else { ":80" };

@@ -1,0 +1,379 @@
+//! A complete deployment in one state directory: what `xksctl up` runs locally
+//! and what the container tests mount into the service images.
+//!
+//! The state is made once, all or nothing, by the same code as the operator
+//! commands (`ceremony dealer`, `pki`, `credentials`), so every secret in it is
+//! sealed to the holder that uses it:
+//!
+//! ```text
+//! <state>/
+//!   identities/holder-{1,2,3}.agekey, pki-operator.agekey   age identities (0600; local only:
+//!                                                            in production each stays with its holder)
+//!   keys/keyset-g1-e0.json, share-{1,2,3}-g1-e0.sops.json    2-of-3 dealer ceremony, shares sealed
+//!   pki/ca.crt, ca.key.sops                                  the deployment's CA
+//!   share-{2,3}/tls/server.crt, server.key.sops              share services (mTLS server)
+//!   share-{2,3}/share-service.toml, audit/, controls.json    written per run / kept by the service
+//!   proxy/tls/front.crt, front.key.sops                      the proxy's HTTPS listener
+//!   proxy/tls/client.crt, client.key.sops                    the proxy's mTLS client certificate
+//!   proxy/credentials.sops, key-stores.toml                  SigV4 credentials (sealed), external keys
+//!   proxy/xks-proxy.toml                                     written per run
+//!   kms-config.json                                          written when the system is ready (0600)
+//! ```
+//!
+//! Service configurations are rewritten on every run (they name ports and
+//! addresses); the key material, certificates, credentials and key stores are
+//! kept, so earlier ciphertext keeps decrypting.
+
+use std::path::{Path, PathBuf};
+
+use xks_pki::{Ca, Validity};
+use xks_proxy::sigv4::SecretAccessKey;
+use xks_sops::{Identities, Recipient};
+use zeroize::Zeroizing;
+
+use crate::sealing::HolderRecipient;
+use crate::{ceremony, credentials, files, pki};
+
+/// Key store path prefix: KMS's XksProxyUriPath is `<PREFIX>/kms/xks/v1`.
+pub const PREFIX: &str = "/keystores/local";
+/// The external keys of the local key store: (externalKeyId, status, usage).
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("demo-key-1", "ENABLED", r#"["ENCRYPT", "DECRYPT"]"#),
+    ("demo-key-2", "ENABLED", r#"["ENCRYPT", "DECRYPT"]"#),
+    ("demo-decrypt-only", "ENABLED", r#"["DECRYPT"]"#),
+    ("demo-disabled", "DISABLED", r#"["ENCRYPT", "DECRYPT"]"#),
+];
+/// Share service holders (holder 1 is the proxy).
+pub const PARTNERS: [u32; 2] = [2, 3];
+/// Host names of the services on a container network (also in every certificate).
+pub const PROXY_HOST: &str = "xks-proxy";
+/// Validity of the local certificates.
+const CERT_DAYS: i64 = 825;
+
+/// Host name of share service `holder` on a container network.
+#[must_use]
+pub fn share_host(holder: u32) -> String {
+    format!("share-{holder}")
+}
+
+/// Where the services run, which decides their listen and partner addresses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Network {
+    /// All on 127.0.0.1 (`xksctl up` serving in this process).
+    Loopback,
+    /// One container each on a Docker network: listen on 0.0.0.0, partners
+    /// by container name (`share-2`, `share-3`), state mounted at the same place in all.
+    Containers,
+}
+
+/// The state directory of one deployment.
+pub struct State {
+    dir: PathBuf,
+}
+
+impl State {
+    /// Opens `dir`, making the whole deployment first if it does not exist.
+    /// Returns the state and whether it was made now.
+    ///
+    /// # Errors
+    /// The directory exists but is not a complete state, or making it failed
+    /// (then nothing is left behind).
+    pub fn open_or_create(dir: &Path) -> Result<(Self, bool), String> {
+        let state = Self { dir: dir.to_path_buf() };
+        if dir.exists() {
+            state.check()?;
+            return Ok((state, false));
+        }
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
+        let tmp = dir.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let made = create(&tmp).and_then(|()| std::fs::rename(&tmp, dir).map_err(|e| format!("cannot create {}: {e}", dir.display())));
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        Ok((state, true))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let needed = [self.key_set(), self.ca_cert(), self.proxy_dir().join("credentials.sops"), self.identity(1)];
+        match needed.iter().find(|p| !p.is_file()) {
+            None => Ok(()),
+            Some(missing) => Err(format!(
+                "{} exists but is not an xksctl state directory ({} is missing); choose another --state-dir or remove it",
+                self.dir.display(),
+                missing.display()
+            )),
+        }
+    }
+
+    /// The state directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Age identity file of a holder.
+    #[must_use]
+    pub fn identity(&self, holder: u32) -> PathBuf {
+        self.dir.join("identities").join(format!("holder-{holder}.agekey"))
+    }
+
+    /// The public key set.
+    #[must_use]
+    pub fn key_set(&self) -> PathBuf {
+        self.dir.join("keys").join("keyset-g1-e0.json")
+    }
+
+    /// The CA certificate every service and client trusts.
+    #[must_use]
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("pki").join("ca.crt")
+    }
+
+    /// Directory of share service `holder`.
+    #[must_use]
+    pub fn share_dir(&self, holder: u32) -> PathBuf {
+        self.dir.join(share_host(holder))
+    }
+
+    /// Configuration file of share service `holder`.
+    #[must_use]
+    pub fn share_config(&self, holder: u32) -> PathBuf {
+        self.share_dir(holder).join("share-service.toml")
+    }
+
+    /// Directory of the proxy.
+    #[must_use]
+    pub fn proxy_dir(&self) -> PathBuf {
+        self.dir.join("proxy")
+    }
+
+    /// Configuration file of the proxy.
+    #[must_use]
+    pub fn proxy_config(&self) -> PathBuf {
+        self.proxy_dir().join("xks-proxy.toml")
+    }
+
+    /// The file scripts read to drive the running system.
+    #[must_use]
+    pub fn kms_config(&self) -> PathBuf {
+        self.dir.join("kms-config.json")
+    }
+
+    /// The key store's current SigV4 credential, opened with the proxy's identity.
+    ///
+    /// # Errors
+    /// Unreadable or unsealable credentials file.
+    pub fn credential(&self) -> Result<(String, SecretAccessKey), String> {
+        let path = self.proxy_dir().join("credentials.sops");
+        let ids = Identities::parse(&files::read_text(&self.identity(1))?).map_err(|e| e.to_string())?;
+        let text = xks_sops::read_file(&path, Some(&ids)).map_err(|e| format!("{}: {e}", path.display()))?;
+        let creds = xks_proxy::stores::parse_credentials(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        creds.into_iter().last().ok_or_else(|| format!("{} holds no credential", path.display()))
+    }
+
+    /// Writes share service `holder`'s configuration listening on `listen`.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write_share_config(&self, holder: u32, listen: &str) -> Result<PathBuf, String> {
+        let cfg = format!(
+            "# share service {holder}, written by `xksctl up` on every run (edit the state, not this file).\n\
+             listen = \"{listen}\"\n\n\
+             [tls]\ncert = \"tls/server.crt\"\nkey = \"tls/server.key.sops\"\nclient_ca = \"../pki/ca.crt\"\n\
+             # Only the proxy's client certificate is served.\nallowed_clients = [\"dns:{PROXY_HOST}\"]\n\n\
+             [shares]\nkey_sets = [\"../keys/keyset-g1-e0.json\"]\nshare_files = [\"../keys/share-{holder}-g1-e0.sops.json\"]\nholder = {holder}\n\n\
+             [audit]\ndir = \"audit\"\n\n\
+             [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n\n\
+             [secrets]\nage_identity_file = \"../identities/holder-{holder}.agekey\"\n"
+        );
+        let path = self.share_config(holder);
+        files::replace(&path, cfg.as_bytes())?;
+        Ok(path)
+    }
+
+    /// Writes the proxy's configuration: listening on `listen`, partners as
+    /// (holder, address, TLS server name) in order of preference.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn write_proxy_config(&self, listen: &str, partners: &[(u32, String, String)]) -> Result<PathBuf, String> {
+        let mut cfg = format!(
+            "# XKS proxy (holder 1), written by `xksctl up` on every run (edit the state, not this file).\n\
+             listen = \"{listen}\"\nkey_stores = \"key-stores.toml\"\n\n\
+             [front]\nmode = \"tls\"\ncert = \"tls/front.crt\"\nkey = \"tls/front.key.sops\"\n\n\
+             [shares]\nkey_sets = [\"../keys/keyset-g1-e0.json\"]\nshare_files = [\"../keys/share-1-g1-e0.sops.json\"]\nholder = 1\n\n\
+             [partner_tls]\nca = \"../pki/ca.crt\"\nclient_cert = \"tls/client.crt\"\nclient_key = \"tls/client.key.sops\"\n\n\
+             [secrets]\nage_identity_file = \"../identities/holder-1.agekey\"\n"
+        );
+        for (holder, address, server_name) in partners {
+            cfg.push_str(&format!(
+                "\n[[partners]]\nid = \"share-{holder}\"\nholder = {holder}\naddress = \"{address}\"\nserver_name = \"{server_name}\"\n"
+            ));
+        }
+        let path = self.proxy_config();
+        files::replace(&path, cfg.as_bytes())?;
+        Ok(path)
+    }
+
+    /// Writes every service configuration for `network` with the given ports
+    /// (containers: fixed ports, each service on its own host).
+    ///
+    /// # Errors
+    /// A file cannot be written.
+    pub fn write_configs(&self, network: Network, proxy_port: u16, share_ports: [u16; 2]) -> Result<(), String> {
+        let (bind, host_of): (&str, fn(u32) -> String) = match network {
+            Network::Loopback => ("127.0.0.1", |_| "127.0.0.1".to_owned()),
+            Network::Containers => ("0.0.0.0", share_host),
+        };
+        let mut partners = Vec::new();
+        for (holder, port) in PARTNERS.iter().zip(share_ports) {
+            self.write_share_config(*holder, &format!("{bind}:{port}"))?;
+            let name = if network == Network::Loopback { "localhost".to_owned() } else { share_host(*holder) };
+            partners.push((*holder, format!("{}:{port}", host_of(*holder)), name));
+        }
+        self.write_proxy_config(&format!("{bind}:{proxy_port}"), &partners)?;
+        Ok(())
+    }
+
+    /// Writes `kms-config.json` (0600: it holds the SigV4 secret) for a proxy at `endpoint`.
+    ///
+    /// # Errors
+    /// The credential cannot be opened or the file written.
+    pub fn write_kms_config(&self, endpoint: &str, partners: &[(u32, String)]) -> Result<KmsConfig, String> {
+        let (access_key_id, secret) = self.credential()?;
+        let config = KmsConfig {
+            endpoint: endpoint.to_owned(),
+            uri_path: format!("{PREFIX}/kms/xks/v1"),
+            access_key_id,
+            secret,
+            ca_certificate: absolute(&self.ca_cert()),
+            key_ids: KEYS.iter().map(|(id, ..)| (*id).to_owned()).collect(),
+            partners: partners.to_vec(),
+        };
+        files::replace(&self.kms_config(), config.to_json().as_bytes())?;
+        Ok(config)
+    }
+}
+
+/// Creates `dir` and writes new files in it, all or nothing.
+fn put(dir: &Path, outputs: &[(PathBuf, String)]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::sealing::create_all(outputs)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// What a KMS external key store (or a script) needs to call the running proxy.
+pub struct KmsConfig {
+    /// `https://host:port` of the proxy.
+    pub endpoint: String,
+    /// XksProxyUriPath.
+    pub uri_path: String,
+    /// SigV4 access key id.
+    pub access_key_id: String,
+    /// SigV4 secret (XksProxyAuthenticationCredential.RawSecretAccessKey).
+    pub secret: SecretAccessKey,
+    /// The CA that issued the proxy's TLS certificate.
+    pub ca_certificate: PathBuf,
+    /// externalKeyIds of the key store.
+    pub key_ids: Vec<String>,
+    /// The share services: (holder, address).
+    pub partners: Vec<(u32, String)>,
+}
+
+impl KmsConfig {
+    /// The JSON form (`kms-config.json`).
+    #[must_use]
+    pub fn to_json(&self) -> Zeroizing<String> {
+        let v = serde_json::json!({
+            "endpoint": self.endpoint,
+            "uriPath": self.uri_path,
+            "accessKeyId": self.access_key_id,
+            "secretAccessKey": self.secret.expose(),
+            "caCertificate": self.ca_certificate.display().to_string(),
+            "keyIds": self.key_ids,
+            "partners": self.partners.iter().map(|(h, a)| serde_json::json!({"id": share_host(*h), "holder": h, "address": a})).collect::<Vec<_>>(),
+        });
+        let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());
+        s.push('\n');
+        s
+    }
+}
+
+/// Makes a whole deployment in `dir` (which must not exist yet).
+fn create(dir: &Path) -> Result<(), String> {
+    // One age identity per holder, and one for the CA operator.
+    let mut recipients = Vec::new();
+    let mut identities = Vec::new();
+    for name in ["holder-1", "holder-2", "holder-3", "pki-operator"] {
+        let (ids, text) = Identities::generate();
+        identities.push((dir.join("identities").join(format!("{name}.agekey")), text.to_string()));
+        recipients.push(ids.recipients().into_iter().next().ok_or("no recipient generated")?);
+    }
+    put(&dir.join("identities"), &identities)?;
+    let to = |i: usize| -> Result<Vec<Recipient>, String> {
+        recipients.get(i).cloned().map(|r| vec![r]).ok_or_else(|| "no recipient".to_owned())
+    };
+
+    // 2-of-3 dealer ceremony, each share sealed to its holder.
+    let holders = (0..3u32)
+        .map(|i| -> Result<HolderRecipient, String> {
+            let recipient = to(i as usize)?.into_iter().next().ok_or("no recipient")?;
+            Ok(HolderRecipient { holder: xks_threshold::HolderId::new(i + 1).map_err(|e| e.to_string())?, recipient })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys = dir.join("keys");
+    let dealt = ceremony::deal(2, &holders, 1, &keys)?;
+    put(&keys, &dealt.outputs)?;
+
+    // PKI: the CA, a server certificate per share service, the proxy's server and client certificates.
+    let ca = Ca::new("split-key XKS local CA", Validity::days(CERT_DAYS)).map_err(|e| e.to_string())?;
+    put(
+        &dir.join("pki"),
+        &[
+            (dir.join("pki").join("ca.crt"), ca.certificate().cert_pem.clone()),
+            (dir.join("pki").join("ca.key.sops"), pki::seal_key(ca.certificate(), &to(3)?)?),
+        ],
+    )?;
+    let issue = |server: bool, name: &str, host: &str, holder: usize, out: &Path, stem: &str| -> Result<(), String> {
+        let sans = ["localhost", "127.0.0.1", "::1", host];
+        let cert = if server {
+            ca.issue_server(name, &sans, Validity::days(CERT_DAYS))
+        } else {
+            ca.issue_client(name, &[host], Validity::days(CERT_DAYS))
+        }
+        .map_err(|e| e.to_string())?;
+        put(
+            out,
+            &[
+                (out.join(format!("{stem}.crt")), cert.cert_pem.clone()),
+                (out.join(format!("{stem}.key.sops")), pki::seal_key(&cert, &to(holder)?)?),
+            ],
+        )
+    };
+    for holder in PARTNERS {
+        let host = share_host(holder);
+        issue(true, &host, &host, holder as usize - 1, &dir.join(&host).join("tls"), "server")?;
+    }
+    let proxy = dir.join("proxy");
+    issue(true, PROXY_HOST, PROXY_HOST, 0, &proxy.join("tls"), "front")?;
+    issue(false, PROXY_HOST, PROXY_HOST, 0, &proxy.join("tls"), "client")?;
+
+    // The key store: a SigV4 credential sealed to the proxy, and the external keys.
+    let (id, secret) = credentials::generate();
+    let creds = credentials::render(&[(id, secret)], &to(0)?)?;
+    let mut stores = format!(
+        "# The local key store (reloaded on SIGHUP). A key path IS a key: never change or reuse one.\n\
+         [[key_store]]\nname = \"local\"\npath_prefix = \"{PREFIX}\"\ncredentials_file = \"credentials.sops\"\n"
+    );
+    for (id, status, usage) in KEYS {
+        stores
+            .push_str(&format!("\n[[key_store.key]]\nid = \"{id}\"\nkey_path = \"local/{id}\"\nstatus = \"{status}\"\nusage = {usage}\n"));
+    }
+    put(&proxy, &[(proxy.join("credentials.sops"), creds.to_string()), (proxy.join("key-stores.toml"), stores)])?;
+    Ok(())
+}
