@@ -205,6 +205,7 @@ impl State {
              [front]\nmode = \"tls\"\ncert = \"tls/front.crt\"\nkey = \"tls/front.key.sops\"\n\n\
              [shares]\nkey_sets = [\"../keys/keyset-g1-e0.json\"]\nshare_files = [\"../keys/share-1-g1-e0.sops.json\"]\nholder = 1\n\n\
              [partner_tls]\nca = \"../pki/ca.crt\"\nclient_cert = \"tls/client.crt\"\nclient_key = \"tls/client.key.sops\"\n\n\
+             # Deep health every 5 s (GetHealthStatus answers from the last check).\n[health]\ninterval_seconds = 5\n\n\
              [secrets]\nage_identity_file = \"../identities/holder-1.agekey\"\n"
         );
         for (holder, address, server_name) in partners {
@@ -218,20 +219,19 @@ impl State {
     }
 
     /// Writes every service configuration for `network` with the given ports
-    /// (containers: fixed ports, each service on its own host).
+    /// (containers: each service on its own host, named `<name_prefix>share-N`).
     ///
     /// # Errors
     /// A file cannot be written.
-    pub fn write_configs(&self, network: Network, proxy_port: u16, share_ports: [u16; 2]) -> Result<(), String> {
-        let (bind, host_of): (&str, fn(u32) -> String) = match network {
-            Network::Loopback => ("127.0.0.1", |_| "127.0.0.1".to_owned()),
-            Network::Containers => ("0.0.0.0", share_host),
-        };
+    pub fn write_configs(&self, network: Network, name_prefix: &str, proxy_port: u16, share_ports: [u16; 2]) -> Result<(), String> {
+        let bind = if network == Network::Loopback { "127.0.0.1" } else { "0.0.0.0" };
         let mut partners = Vec::new();
         for (holder, port) in PARTNERS.iter().zip(share_ports) {
             self.write_share_config(*holder, &format!("{bind}:{port}"))?;
-            let name = if network == Network::Loopback { "localhost".to_owned() } else { share_host(*holder) };
-            partners.push((*holder, format!("{}:{port}", host_of(*holder)), name));
+            partners.push(match network {
+                Network::Loopback => (*holder, format!("127.0.0.1:{port}"), "localhost".to_owned()),
+                Network::Containers => (*holder, format!("{name_prefix}{}:{port}", share_host(*holder)), share_host(*holder)),
+            });
         }
         self.write_proxy_config(&format!("{bind}:{proxy_port}"), &partners)?;
         Ok(())

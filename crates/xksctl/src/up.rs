@@ -32,6 +32,10 @@ pub struct Args {
     /// Docker network (with --init-only; hosts xks-proxy, share-2, share-3).
     #[arg(long, value_enum, default_value = "loopback")]
     network: Network,
+    /// With --network containers: the containers are named <PREFIX>xks-proxy,
+    /// <PREFIX>share-2, <PREFIX>share-3 (the certificates keep the plain names).
+    #[arg(long, default_value = "")]
+    name_prefix: String,
 }
 
 /// Runs `xksctl up`.
@@ -52,7 +56,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         format!("state {state_dir}: reused (same keys: earlier ciphertext decrypts)")
     });
     if args.init_only {
-        state.write_configs(args.network, args.proxy_port, [p2, p3])?;
+        state.write_configs(args.network, &args.name_prefix, args.proxy_port, [p2, p3])?;
         crate::say(&format!(
             "configurations written: {}, {}, {}",
             state.proxy_config().display(),

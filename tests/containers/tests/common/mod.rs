@@ -1,0 +1,540 @@
+//! The container harness: a deployment made by the static `xksctl`
+//! (`up --init-only --network containers`), the proxy and share services 2
+//! and 3 from the `FROM scratch` images on a private Docker network of their
+//! own, and this process playing KMS (SigV4 over TLS to the proxy's address
+//! on that network; no port is published).
+//!
+//! Preconditions (tests/run makes them): Docker, the images
+//! `split-key-xks/{xks-proxy,share-service}:local` and the static binaries of
+//! `images/build`. Missing ones fail the test with what to do; only
+//! `XKS_SKIP_CONTAINER_TESTS=1` turns the container tests into an announced skip.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs, dead_code, clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use testcontainers::core::{Mount, WaitFor};
+use testcontainers::runners::AsyncRunner as _;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
+use xks_proxy::sigv4::{self, SecretAccessKey};
+
+pub const PROXY: &str = "xks-proxy";
+pub const SHARE_2: &str = "share-2";
+pub const SHARE_3: &str = "share-3";
+pub const PROXY_PORT: u16 = 8443;
+/// KMS's timeout for one call.
+pub const KMS_BUDGET: Duration = Duration::from_millis(250);
+/// Where the state is mounted in every container.
+const STATE: &str = "/state";
+/// The non-root user of the images.
+const IMAGE_USER: u32 = 65532;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The static binaries `images/build` made (and put into the images).
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("XKS_BIN_DIR").map_or_else(|| workspace().join("target/x86_64-unknown-linux-musl/release"), PathBuf::from)
+}
+
+/// Runs the docker CLI; its standard output, or the failure.
+pub fn docker(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("docker").args(args).output().map_err(|e| format!("docker {args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(format!("docker {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Whether the container tests run: yes, or a loud failure, unless explicitly opted out.
+pub fn docker_required() -> bool {
+    let problem = match docker(&["version", "--format", "{{.Server.Version}}"]) {
+        Err(e) => Some(format!("Docker is not usable ({e})")),
+        Ok(_) => ["split-key-xks/xks-proxy:local", "split-key-xks/share-service:local"]
+            .iter()
+            .find(|i| docker(&["image", "inspect", "--format", "{{.Id}}", i]).is_err())
+            .map(|i| format!("image {i} is missing: run images/build"))
+            .or_else(|| (!bin_dir().join("xksctl").is_file()).then(|| format!("{}/xksctl is missing: run images/build", bin_dir().display()))),
+    };
+    match problem {
+        None => true,
+        Some(p) if std::env::var("XKS_SKIP_CONTAINER_TESTS").as_deref() == Ok("1") => {
+            println!("SKIPPED (XKS_SKIP_CONTAINER_TESTS=1): {p}");
+            false
+        }
+        Some(p) => panic!("{p}. The container tests need Docker and the images; set XKS_SKIP_CONTAINER_TESTS=1 to skip them explicitly."),
+    }
+}
+
+fn xksctl(args: &[&str]) -> String {
+    let out = Command::new(bin_dir().join("xksctl")).args(args).env_remove("XKSCTL_STATE_DIR").output().unwrap();
+    assert!(out.status.success(), "xksctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn chown_recursive(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).unwrap();
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            chown_recursive(&e.unwrap().path(), uid);
+        }
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// A deployment of three containers on a network of its own.
+pub struct Cluster {
+    /// Prefix of the container names and of the network.
+    pub prefix: String,
+    pub network: String,
+    pub root: PathBuf,
+    pub state: PathBuf,
+    containers: BTreeMap<&'static str, ContainerAsync<GenericImage>>,
+    /// Run containers as this user (when the test cannot hand the state to the image's user).
+    user: Option<String>,
+    access_key_id: String,
+    secret: String,
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl Cluster {
+    /// Makes the state and starts share-2, share-3 and the proxy.
+    pub async fn start(test: &str) -> Self {
+        let prefix = format!("xkse2e-{test}-{}-", std::process::id());
+        let root = std::env::temp_dir().join(format!("{prefix}dir"));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let state = root.join("state");
+        xksctl(&["up", "--init-only", "--network", "containers", "--name-prefix", &prefix, "--state-dir", state.to_str().unwrap()]);
+        // The images run as a non-root user: hand the state to it (or run as ourselves when we cannot).
+        let user = if running_as_root() {
+            chown_recursive(&state, IMAGE_USER);
+            None
+        } else {
+            let meta = std::fs::metadata(&state).unwrap();
+            Some(format!("{}:{}", std::os::unix::fs::MetadataExt::uid(&meta), std::os::unix::fs::MetadataExt::gid(&meta)))
+        };
+        let (access_key_id, secret) = credential(&state);
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = std::fs::read(state.join("pki/ca.crt")).unwrap();
+        for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let network = format!("{prefix}net");
+        let mut c = Self {
+            prefix,
+            network,
+            root,
+            state,
+            containers: BTreeMap::new(),
+            user,
+            access_key_id,
+            secret,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        };
+        for which in [SHARE_2, SHARE_3, PROXY] {
+            c.create(which).await;
+        }
+        c
+    }
+
+    fn config_of(which: &str) -> String {
+        if which == PROXY { format!("{STATE}/proxy/xks-proxy.toml") } else { format!("{STATE}/{which}/share-service.toml") }
+    }
+
+    /// Creates and starts a container of `which` from its image, waiting for its listening line.
+    pub async fn create(&mut self, which: &'static str) {
+        let (image, ready) =
+            if which == PROXY { ("split-key-xks/xks-proxy", "XKS API listening") } else { ("split-key-xks/share-service", "listening (mTLS)") };
+        let mut req = GenericImage::new(image, "local")
+            .with_wait_for(WaitFor::message_on_stderr(ready))
+            .with_network(self.network.clone())
+            .with_container_name(format!("{}{which}", self.prefix))
+            .with_mount(Mount::bind_mount(self.state.display().to_string(), STATE))
+            .with_cmd(["--config".to_owned(), Self::config_of(which), "--log-format".into(), "json".into()])
+            .with_startup_timeout(Duration::from_secs(60));
+        if let Some(u) = &self.user {
+            req = req.with_user(u.clone());
+        }
+        let container = req.start().await.unwrap_or_else(|e| panic!("{which}: {e}"));
+        self.containers.insert(which, container);
+    }
+
+    pub fn container_name(&self, which: &str) -> String {
+        format!("{}{which}", self.prefix)
+    }
+
+    /// Stops a container (SIGTERM, then it is gone from the network).
+    pub async fn stop(&self, which: &str) {
+        self.containers[which].stop().await.unwrap();
+    }
+
+    /// Starts a stopped container again and waits until it serves.
+    pub async fn restart(&self, which: &str) {
+        let name = self.container_name(which);
+        let before = self.log_of(which).await.matches(if which == PROXY { "XKS API listening" } else { "listening (mTLS)" }).count();
+        self.containers[which].start().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = self.log_of(which).await.matches(if which == PROXY { "XKS API listening" } else { "listening (mTLS)" }).count();
+            if now > before {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} did not come back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Cuts a container off the network (a partition), or heals it.
+    pub fn disconnect(&self, which: &str) {
+        docker(&["network", "disconnect", &self.network, &self.container_name(which)]).unwrap();
+    }
+
+    pub fn connect(&self, which: &str) {
+        docker(&["network", "connect", &self.network, &self.container_name(which)]).unwrap();
+    }
+
+    /// The container's address on the test network.
+    pub fn ip(&self, which: &str) -> String {
+        let f = format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.network);
+        docker(&["inspect", "--format", &f, &self.container_name(which)]).unwrap()
+    }
+
+    /// The host-side interface of the container's link (for tc netem).
+    pub fn host_veth(&self, which: &str) -> String {
+        let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &self.container_name(which)]).unwrap();
+        let iflink = std::fs::read_to_string(format!("/proc/{pid}/root/sys/class/net/eth0/iflink"))
+            .or_else(|_| {
+                // /sys of the container's namespace through nsenter when /proc/<pid>/root has no /sys (FROM scratch).
+                let out = Command::new("nsenter").args(["-t", &pid, "-n", "cat", "/sys/class/net/eth0/iflink"]).output()?;
+                Ok::<_, std::io::Error>(String::from_utf8_lossy(&out.stdout).into_owned())
+            })
+            .unwrap();
+        let index = iflink.trim();
+        for e in std::fs::read_dir("/sys/class/net").unwrap() {
+            let e = e.unwrap();
+            if std::fs::read_to_string(e.path().join("ifindex")).unwrap_or_default().trim() == index {
+                return e.file_name().to_string_lossy().into_owned();
+            }
+        }
+        panic!("no host interface with index {index} for {which}");
+    }
+
+    /// Everything the container wrote (stdout and stderr).
+    pub async fn log_of(&self, which: &str) -> String {
+        let c = &self.containers[which];
+        let mut s = String::from_utf8_lossy(&c.stdout_to_vec().await.unwrap_or_default()).into_owned();
+        s.push_str(&String::from_utf8_lossy(&c.stderr_to_vec().await.unwrap_or_default()));
+        s
+    }
+
+    /// The logs of all three containers.
+    pub async fn logs(&self) -> String {
+        let mut all = String::new();
+        for which in [PROXY, SHARE_2, SHARE_3] {
+            all.push_str(&self.log_of(which).await);
+        }
+        all
+    }
+
+    /// One command to a share service's admin socket (the partner operator's kill switch).
+    pub async fn admin(&self, which: &str, command: &str) -> String {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let mut s = tokio::net::UnixStream::connect(self.state.join(which).join("admin.sock")).await.unwrap();
+        s.write_all(format!("{command}\n").as_bytes()).await.unwrap();
+        let mut line = String::new();
+        tokio::io::BufReader::new(s).read_line(&mut line).await.unwrap();
+        line
+    }
+
+    /// A KMS client of the proxy container.
+    pub fn client(&self) -> Client {
+        let addr: SocketAddr = format!("{}:{PROXY_PORT}", self.ip(PROXY)).parse().unwrap();
+        Client {
+            addr,
+            tls: self.tls.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret: self.secret.clone(),
+            sender: None,
+            n: 0,
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // testcontainers removes the containers and the network; the state is ours.
+        let _ = Command::new("rm").arg("-rf").arg(&self.root).status();
+    }
+}
+
+fn credential(state: &Path) -> (String, String) {
+    // Opened with the proxy's identity, as the proxy does.
+    let out = Command::new(bin_dir().join("xksctl"))
+        .args(["secrets", "unseal", "--input-type", "binary", "-i"])
+        .arg(state.join("identities/holder-1.agekey"))
+        .arg(state.join("proxy/credentials.sops"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let creds = xks_proxy::stores::parse_credentials(&text).unwrap();
+    let (id, secret) = creds.into_iter().next().unwrap();
+    (id, secret.expose().to_owned())
+}
+
+/// KMS: SigV4-signed XKS calls to the proxy over TLS (HTTP/1.1, one connection, reconnecting).
+pub struct Client {
+    pub addr: SocketAddr,
+    tls: tokio_rustls::TlsConnector,
+    access_key_id: String,
+    secret: String,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    n: u64,
+}
+
+pub const URI: &str = "/keystores/local/kms/xks/v1";
+
+pub fn metadata(op: &str, key_id: &str, n: u64) -> serde_json::Value {
+    serde_json::json!({
+        "awsPrincipalArn": "arn:aws:iam::111122223333:role/e2e",
+        "kmsOperation": op,
+        "kmsRequestId": format!("e2e-{n}"),
+        "kmsKeyArn": format!("arn:aws:kms:eu-west-3:111122223333:key/{key_id}"),
+    })
+}
+
+impl Client {
+    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
+        let tcp = tokio::net::TcpStream::connect(self.addr).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        let name = rustls_pki_types::ServerName::try_from("xks-proxy").unwrap();
+        let tls = self.tls.connect(name, tcp).await.map_err(|e| e.to_string())?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
+    /// A raw signed request: (status, body).
+    pub async fn send(&mut self, method: &str, path: &str, body: Vec<u8>, secret: Option<&str>) -> Result<(u16, Vec<u8>), String> {
+        let host = format!("xks-proxy:{PROXY_PORT}");
+        let amz_date = sigv4::format_amz_date(SystemTime::now());
+        let key = SecretAccessKey::new(secret.unwrap_or(&self.secret).to_owned());
+        let auth = sigv4::sign(&self.access_key_id, &key, "eu-west-3", method, path, &host, &amz_date, &body);
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &host)
+            .header("x-amz-date", amz_date)
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            self.sender = Some(self.connect().await?);
+        }
+        let sender = self.sender.as_mut().unwrap();
+        let sent = async {
+            sender.ready().await.map_err(|e| e.to_string())?;
+            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok::<_, String>((status, bytes.to_vec()))
+        };
+        match tokio::time::timeout(Duration::from_secs(5), sent).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                self.sender = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.sender = None;
+                Err("no answer within 5 s".into())
+            }
+        }
+    }
+
+    /// A signed XKS POST; (status, JSON answer). Transport failures are status 0.
+    pub async fn call(&mut self, op_path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        match self.send("POST", &format!("{URI}{op_path}"), body.to_string().into_bytes(), None).await {
+            Ok((s, b)) => (s, serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null)),
+            Err(e) => (0, serde_json::json!({ "transport": e })),
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+
+    pub async fn encrypt(&mut self, key: &str, plaintext: &[u8], aad: &[u8]) -> (u16, serde_json::Value) {
+        let n = self.next();
+        let body = serde_json::json!({
+            "requestMetadata": metadata("Encrypt", key, n),
+            "plaintext": B64.encode(plaintext),
+            "encryptionAlgorithm": "AES_GCM",
+            "additionalAuthenticatedData": B64.encode(aad),
+            "ciphertextDataIntegrityValueAlgorithm": "SHA_256",
+        });
+        self.call(&format!("/keys/{key}/encrypt"), &body).await
+    }
+
+    pub async fn decrypt(&mut self, key: &str, sealed: &serde_json::Value, aad: &[u8]) -> (u16, serde_json::Value) {
+        let n = self.next();
+        let mut body = serde_json::json!({
+            "requestMetadata": metadata("Decrypt", key, n),
+            "ciphertext": sealed["ciphertext"],
+            "encryptionAlgorithm": "AES_GCM",
+            "initializationVector": sealed["initializationVector"],
+            "authenticationTag": sealed["authenticationTag"],
+            "additionalAuthenticatedData": B64.encode(aad),
+        });
+        if let Some(m) = sealed.get("ciphertextMetadata") {
+            body["ciphertextMetadata"] = m.clone();
+        }
+        self.call(&format!("/keys/{key}/decrypt"), &body).await
+    }
+
+    /// Decrypt that must give back `plaintext`.
+    pub async fn assert_decrypts(&mut self, key: &str, sealed: &serde_json::Value, aad: &[u8], plaintext: &[u8]) {
+        let (s, r) = self.decrypt(key, sealed, aad).await;
+        assert_eq!(s, 200, "Decrypt: {r}");
+        assert_eq!(B64.decode(r["plaintext"].as_str().unwrap()).unwrap(), plaintext);
+    }
+
+    pub async fn health(&mut self) -> (u16, serde_json::Value) {
+        let n = self.next();
+        self.call("/health", &serde_json::json!({"requestMetadata": {"kmsRequestId": format!("e2e-{n}"), "kmsOperation": "KmsHealthCheck"}}))
+            .await
+    }
+}
+
+/// Outcomes and latencies of a bounded load.
+#[derive(Default)]
+pub struct Load {
+    pub latencies: Vec<Duration>,
+    /// By outcome: "200", or "<status> <errorName>", or "transport".
+    pub outcomes: BTreeMap<String, u64>,
+    /// Decrypts that returned a plaintext other than the one encrypted (must stay 0).
+    pub wrong: u64,
+}
+
+impl Load {
+    pub fn ok(&self) -> u64 {
+        self.outcomes.get("200").copied().unwrap_or(0)
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.outcomes.iter().filter(|(k, _)| k.as_str() != "200").map(|(_, v)| v).sum()
+    }
+
+    /// The q-quantile latency (nearest rank).
+    pub fn quantile(&self, q: f64) -> Duration {
+        let mut v = self.latencies.clone();
+        v.sort();
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len().max(1));
+        v.get(rank - 1).copied().unwrap_or_default()
+    }
+
+    pub fn max(&self) -> Duration {
+        self.latencies.iter().max().copied().unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        format!(
+            "{} requests, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms, outcomes {:?}",
+            self.latencies.len(),
+            ms(self.quantile(0.5)),
+            ms(self.quantile(0.99)),
+            ms(self.quantile(0.999)),
+            ms(self.max()),
+            self.outcomes
+        )
+    }
+}
+
+/// `workers` KMS clients, each alternating Encrypt and a checked Decrypt of
+/// what it encrypted, until `duration` has passed; every answer is judged.
+pub async fn load(cluster: &Cluster, workers: usize, duration: Duration, key: &'static str) -> Load {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut c = cluster.client();
+        tasks.push(tokio::spawn(async move {
+            let mut l = Load::default();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                i += 1;
+                let plaintext = format!("load-plaintext-{w}-{i}");
+                let t0 = Instant::now();
+                let (s, r) = c.encrypt(key, plaintext.as_bytes(), b"load-aad").await;
+                l.latencies.push(t0.elapsed());
+                *l.outcomes.entry(outcome(s, &r)).or_default() += 1;
+                if s != 200 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                let t0 = Instant::now();
+                let (s, d) = c.decrypt(key, &r, b"load-aad").await;
+                l.latencies.push(t0.elapsed());
+                *l.outcomes.entry(outcome(s, &d)).or_default() += 1;
+                if s == 200 && d["plaintext"].as_str() != Some(&B64.encode(plaintext.as_bytes())) {
+                    l.wrong += 1;
+                }
+            }
+            l
+        }));
+    }
+    let mut all = Load::default();
+    for t in tasks {
+        let l = t.await.unwrap();
+        all.latencies.extend(l.latencies);
+        all.wrong += l.wrong;
+        for (k, v) in l.outcomes {
+            *all.outcomes.entry(k).or_default() += v;
+        }
+    }
+    all
+}
+
+pub fn outcome(status: u16, answer: &serde_json::Value) -> String {
+    match status {
+        200 => "200".into(),
+        0 => "transport".into(),
+        s => format!("{s} {}", answer["errorName"].as_str().unwrap_or("?")),
+    }
+}
+
+/// Asserts that no container log holds any of the plaintexts (raw or Base64).
+pub async fn assert_logs_hold_none_of(cluster: &Cluster, secrets: &[&[u8]]) {
+    let logs = cluster.logs().await;
+    assert!(!logs.is_empty(), "no logs read");
+    for s in secrets {
+        let raw = String::from_utf8_lossy(s);
+        assert!(!logs.contains(raw.as_ref()), "a log holds the plaintext {raw:?}");
+        assert!(!logs.contains(&B64.encode(s)), "a log holds the Base64 plaintext of {raw:?}");
+    }
+}
