@@ -10,6 +10,8 @@
 //! `XKS_SKIP_CONTAINER_TESTS=1` turns the container tests into an announced skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs, dead_code, clippy::print_stdout)]
 
+pub mod relay;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,7 +66,9 @@ pub fn docker_required() -> bool {
             .iter()
             .find(|i| docker(&["image", "inspect", "--format", "{{.Id}}", i]).is_err())
             .map(|i| format!("image {i} is missing: run images/build"))
-            .or_else(|| (!bin_dir().join("xksctl").is_file()).then(|| format!("{}/xksctl is missing: run images/build", bin_dir().display()))),
+            .or_else(|| {
+                (!bin_dir().join("xksctl").is_file()).then(|| format!("{}/xksctl is missing: run images/build", bin_dir().display()))
+            }),
     };
     match problem {
         None => true,
@@ -166,8 +170,11 @@ impl Cluster {
 
     /// Creates and starts a container of `which` from its image, waiting for its listening line.
     pub async fn create(&mut self, which: &'static str) {
-        let (image, ready) =
-            if which == PROXY { ("split-key-xks/xks-proxy", "XKS API listening") } else { ("split-key-xks/share-service", "listening (mTLS)") };
+        let (image, ready) = if which == PROXY {
+            ("split-key-xks/xks-proxy", "XKS API listening")
+        } else {
+            ("split-key-xks/share-service", "listening (mTLS)")
+        };
         let mut req = GenericImage::new(image, "local")
             .with_wait_for(WaitFor::message_on_stderr(ready))
             .with_network(self.network.clone())
@@ -222,24 +229,31 @@ impl Cluster {
         docker(&["inspect", "--format", &f, &self.container_name(which)]).unwrap()
     }
 
-    /// The host-side interface of the container's link (for tc netem).
-    pub fn host_veth(&self, which: &str) -> String {
-        let pid = docker(&["inspect", "--format", "{{.State.Pid}}", &self.container_name(which)]).unwrap();
-        let iflink = std::fs::read_to_string(format!("/proc/{pid}/root/sys/class/net/eth0/iflink"))
-            .or_else(|_| {
-                // /sys of the container's namespace through nsenter when /proc/<pid>/root has no /sys (FROM scratch).
-                let out = Command::new("nsenter").args(["-t", &pid, "-n", "cat", "/sys/class/net/eth0/iflink"]).output()?;
-                Ok::<_, std::io::Error>(String::from_utf8_lossy(&out.stdout).into_owned())
-            })
-            .unwrap();
-        let index = iflink.trim();
-        for e in std::fs::read_dir("/sys/class/net").unwrap() {
-            let e = e.unwrap();
-            if std::fs::read_to_string(e.path().join("ifindex")).unwrap_or_default().trim() == index {
-                return e.file_name().to_string_lossy().into_owned();
-            }
+    /// The host's address on the test network (its bridge's gateway).
+    pub fn gateway(&self) -> String {
+        docker(&["network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", &self.network]).unwrap()
+    }
+
+    /// Points the proxy at `address` for share service `which` (e.g. through a
+    /// relay; the TLS server name stays), restarting the proxy container.
+    pub async fn reroute_partner(&self, which: &str, address: &str) {
+        self.stop(PROXY).await;
+        let path = self.state.join("proxy/xks-proxy.toml");
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let old = format!("address = \"{}{which}:", self.prefix);
+        let start = cfg.find(&old).unwrap_or_else(|| panic!("{old} not in {cfg}"));
+        let end = start + cfg[start..].find('\n').unwrap();
+        let cfg = format!("{}address = \"{address}\"{}", &cfg[..start], &cfg[end..]);
+        std::fs::write(&path, cfg).unwrap();
+        self.hand_over();
+        self.restart(PROXY).await;
+    }
+
+    /// Files the test wrote into the state go to the image's user again.
+    pub fn hand_over(&self) {
+        if self.user.is_none() {
+            chown_recursive(&self.state, IMAGE_USER);
         }
-        panic!("no host interface with index {index} for {which}");
     }
 
     /// Everything the container wrote (stdout and stderr).
@@ -272,14 +286,7 @@ impl Cluster {
     /// A KMS client of the proxy container.
     pub fn client(&self) -> Client {
         let addr: SocketAddr = format!("{}:{PROXY_PORT}", self.ip(PROXY)).parse().unwrap();
-        Client {
-            addr,
-            tls: self.tls.clone(),
-            access_key_id: self.access_key_id.clone(),
-            secret: self.secret.clone(),
-            sender: None,
-            n: 0,
-        }
+        Client { addr, tls: self.tls.clone(), access_key_id: self.access_key_id.clone(), secret: self.secret.clone(), sender: None, n: 0 }
     }
 }
 
@@ -426,8 +433,11 @@ impl Client {
 
     pub async fn health(&mut self) -> (u16, serde_json::Value) {
         let n = self.next();
-        self.call("/health", &serde_json::json!({"requestMetadata": {"kmsRequestId": format!("e2e-{n}"), "kmsOperation": "KmsHealthCheck"}}))
-            .await
+        self.call(
+            "/health",
+            &serde_json::json!({"requestMetadata": {"kmsRequestId": format!("e2e-{n}"), "kmsOperation": "KmsHealthCheck"}}),
+        )
+        .await
     }
 }
 
