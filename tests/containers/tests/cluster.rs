@@ -110,6 +110,50 @@ async fn spec_round_trips_and_error_paths_through_the_containers() {
         .unwrap();
     assert_eq!((s, err(&serde_json::from_slice(&r).unwrap())), (401, "AuthenticationFailedException"));
 
+    // Secondary authorization (spec "Authorization": AccessDeniedException) and the key
+    // store's quota (429 ThrottlingException), switched on by editing the key-store file and
+    // sending SIGHUP to the container: a reload without a restart.
+    std::fs::write(
+        cluster.state.join("proxy/policy.cedar"),
+        "permit(principal, action, resource);\n\
+         @id(\"no-intruder\") forbid(principal, action, resource) when { context.awsPrincipalArn like \"*:role/intruder\" };\n",
+    )
+    .unwrap();
+    let stores_path = cluster.state.join("proxy/key-stores.toml");
+    let stores = std::fs::read_to_string(&stores_path).unwrap();
+    let stores = stores.replacen(
+        "credentials_file = \"credentials.sops\"\n",
+        "credentials_file = \"credentials.sops\"\nauthorization_policy = \"policy.cedar\"\nrequests_per_second = 20\nburst = 20\n",
+        1,
+    );
+    std::fs::write(&stores_path, stores).unwrap();
+    cluster.hand_over();
+    docker(&["kill", "--signal", "HUP", &cluster.container_name(PROXY)]).unwrap();
+    let mut denied =
+        serde_json::json!({"requestMetadata": metadata("Encrypt", "demo-key-1", 4), "plaintext": "AA==", "encryptionAlgorithm": "AES_GCM"});
+    denied["requestMetadata"]["awsPrincipalArn"] = "arn:aws:iam::111122223333:role/intruder".into();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, r) = c.call("/keys/demo-key-1/encrypt", &denied).await;
+        if s == 403 {
+            assert_eq!(err(&r), "AccessDeniedException", "{r}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reloaded policy never denied: {s} {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut throttled = 0;
+    for i in 0..60 {
+        let (s, r) = c
+            .call("/keys/demo-key-1/metadata", &serde_json::json!({"requestMetadata": metadata("DescribeKey", "demo-key-1", 100 + i)}))
+            .await;
+        if s == 429 {
+            assert_eq!(err(&r), "ThrottlingException", "{r}");
+            throttled += 1;
+        }
+    }
+    assert!(throttled > 0, "60 requests at once exceed 20/s with a burst of 20");
+
     // The partner saw the uses: its audit log has records, and verifies.
     let audit = cluster.state.join("share-2/audit");
     let out = Command::new(bin_dir().join("xksctl")).args(["audit", "verify"]).arg(&audit).output().unwrap();
