@@ -102,8 +102,18 @@ async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2]) -> Result<
     let addresses: Vec<(u32, String)> = partners.iter().map(|(h, a, _)| (*h, a.clone())).collect();
     let ready = async {
         let kms = state.write_kms_config(&endpoint, &addresses)?;
-        let target = crate::bench::Target::from_config(&state.kms_config())?;
-        crate::bench::round_trip(target).await.map_err(|e| format!("readiness round trip failed: {e}"))?;
+        // Connections and first proofs warm up; a busy machine may need a few tries.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match crate::bench::round_trip(crate::bench::Target::from_config(&state.kms_config())?).await {
+                Ok(()) => break,
+                Err(e) if std::time::Instant::now() >= deadline => return Err(format!("readiness round trip failed: {e}")),
+                Err(e) => {
+                    eprintln!("readiness round trip failed ({e}); retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        }
         Ok::<_, String>(kms)
     }
     .await;

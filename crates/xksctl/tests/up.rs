@@ -19,7 +19,7 @@ fn start(state: &Path) -> (Child, String) {
     let mut child = xksctl()
         .args(["up", "--state-dir", state.to_str().unwrap(), "--proxy-port", "0", "--share-ports", "0,0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(state.with_extension("stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let mut out = String::new();
@@ -35,7 +35,8 @@ fn start(state: &Path) -> (Child, String) {
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("xksctl up did not become ready:\n{out}");
+    let err = std::fs::read_to_string(state.with_extension("stderr.log")).unwrap_or_default();
+    panic!("xksctl up did not become ready:\n{out}\nstderr:\n{err}");
 }
 
 /// Ctrl-C: the process stops by itself, successfully.
