@@ -120,7 +120,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     let pool = Arc::new(
         Pool::new(&cfg.partners, Arc::new(tls), cfg.pool.clone(), keyring, metrics.clone(), &build.version).map_err(StartError::Other)?,
     );
-    pool.warm_up();
+    pool.warm_up(Duration::from_millis(cfg.pool.connect_timeout_ms)).await;
     let health = Arc::new(HealthMonitor::new(pool.clone(), cfg.health.clone(), metrics.clone()).map_err(StartError::Other)?);
     let app = App(Arc::new(AppInner {
         stores,

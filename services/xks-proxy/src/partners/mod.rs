@@ -179,17 +179,26 @@ impl Pool {
         &self.keyring
     }
 
-    /// Opens the connections to every partner in the background.
-    pub fn warm_up(&self) {
+    /// Opens the connections to every partner, all at once, and waits for them
+    /// for at most `wait`, so the first requests find them warm instead of
+    /// paying for the handshakes inside their budget. A partner that is down
+    /// or slower than `wait` does not hold the start-up: its connections go on
+    /// opening in the background (and on demand later).
+    pub async fn warm_up(&self, wait: Duration) {
+        let mut tasks = tokio::task::JoinSet::new();
         for p in &self.partners {
             let p = p.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 match p.client.warm_up().await {
                     Ok(()) => tracing::info!(partner = %p.id, "partner connections ready"),
                     Err(e) => tracing::warn!(partner = %p.id, error = %e, "partner not reachable yet (will retry on demand)"),
                 }
             });
         }
+        if tokio::time::timeout(wait, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+            tracing::info!(?wait, "not every partner connection is open yet; serving anyway");
+        }
+        tasks.detach_all();
     }
 
     /// Partners in the order to try: closed breakers first, in configured order.
