@@ -249,12 +249,25 @@ impl State {
             access_key_id,
             secret,
             ca_certificate: absolute(&self.ca_cert()),
-            key_ids: KEYS.iter().map(|(id, ..)| (*id).to_owned()).collect(),
+            key_ids: KEYS.iter().filter(|k| is_general(k)).map(|(id, ..)| (*id).to_owned()).collect(),
+            other_keys: KEYS.iter().filter(|k| !is_general(k)).map(|&(id, status, usage)| (id, status, usage)).collect(),
             partners: partners.to_vec(),
         };
         files::replace(&self.kms_config(), config.to_json().as_bytes())?;
         Ok(config)
     }
+}
+
+/// An enabled key for both Encrypt and Decrypt (the others exist to show the
+/// spec's InvalidStateException and InvalidKeyUsageException).
+fn is_general(&(_, status, usage): &(&str, &str, &str)) -> bool {
+    status == "ENABLED" && usage.contains("ENCRYPT") && usage.contains("DECRYPT")
+}
+
+/// The operations of a key, from its TOML list (`["ENCRYPT", "DECRYPT"]`).
+#[must_use]
+pub fn usage_list(usage: &str) -> Vec<&str> {
+    usage.trim_matches(['[', ']']).split(',').map(|u| u.trim().trim_matches('"')).filter(|u| !u.is_empty()).collect()
 }
 
 /// Creates `dir` and writes new files in it, all or nothing.
@@ -279,8 +292,11 @@ pub struct KmsConfig {
     pub secret: SecretAccessKey,
     /// The CA that issued the proxy's TLS certificate.
     pub ca_certificate: PathBuf,
-    /// externalKeyIds of the key store.
+    /// externalKeyIds of the enabled keys for Encrypt and Decrypt (what scripts
+    /// and `xksctl bench` drive).
     pub key_ids: Vec<String>,
+    /// The other keys of the key store: (id, status, usage as a TOML list).
+    pub other_keys: Vec<(&'static str, &'static str, &'static str)>,
     /// The share services: (holder, address).
     pub partners: Vec<(u32, String)>,
 }
@@ -296,6 +312,11 @@ impl KmsConfig {
             "secretAccessKey": self.secret.expose(),
             "caCertificate": self.ca_certificate.display().to_string(),
             "keyIds": self.key_ids,
+            "otherKeys": self.other_keys.iter().map(|(id, status, usage)| serde_json::json!({
+                "id": id,
+                "status": status,
+                "usage": usage_list(usage),
+            })).collect::<Vec<_>>(),
             "partners": self.partners.iter().map(|(h, a)| serde_json::json!({"id": share_host(*h), "holder": h, "address": a})).collect::<Vec<_>>(),
         });
         let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());

@@ -177,7 +177,18 @@ fn print_ready(state: &State, kms: &KmsConfig) {
         format!("XksProxyUriPath      {}", kms.uri_path),
         format!("access key id        {}", kms.access_key_id),
         format!("secret access key    {}", kms.secret.expose()),
-        format!("external key ids     {}", kms.key_ids.join(", ")),
+        format!("external key ids     {} (Encrypt and Decrypt)", kms.key_ids.join(", ")),
+        format!(
+            "                     {} (the spec's error paths)",
+            kms.other_keys
+                .iter()
+                .map(|&(id, status, usage)| match status {
+                    "ENABLED" => format!("{id} ({} only)", crate::deploy::usage_list(usage).join(", ")),
+                    _ => format!("{id} ({status})"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         format!("TLS CA certificate   {}", kms.ca_certificate.display()),
         format!(
             "partners             {}",

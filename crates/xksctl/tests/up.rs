@@ -65,6 +65,20 @@ fn run_printed_curl(out: &str) -> serde_json::Value {
 }
 
 /// Decrypt with curl --aws-sigv4 from what kms-config.json says.
+/// Runs the printed `xksctl bench` line, shortened to one second at a fixed
+/// 50 requests/s (a verdict on errors and latency, not on this machine's speed):
+/// every key in `keyIds` must take Encrypt, so the verdict is PASS.
+fn run_printed_load_test(out: &str) {
+    let line = out.lines().find_map(|l| l.strip_prefix("Load test: xksctl ")).unwrap_or_else(|| panic!("no load test line: {out}"));
+    let mut args: Vec<&str> = line.split_whitespace().collect();
+    assert!(args.ends_with(&["-d", "10"]), "{line}");
+    args.truncate(args.len() - 2);
+    args.extend(["-d", "1", "--warmup", "0", "--rate", "50"]);
+    let bench = Command::new(env!("CARGO_BIN_EXE_xksctl")).args(&args).output().unwrap();
+    let report = String::from_utf8_lossy(&bench.stdout);
+    assert!(bench.status.success() && report.contains("verdict: PASS"), "{report}{}", String::from_utf8_lossy(&bench.stderr));
+}
+
 fn curl_decrypt(state: &Path, sealed: &serde_json::Value) -> serde_json::Value {
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state.join("kms-config.json")).unwrap()).unwrap();
     let body = serde_json::json!({
@@ -115,7 +129,9 @@ fn up_serves_the_whole_system_prints_working_curl_and_reuses_its_state() {
     for field in ["endpoint", "uriPath", "accessKeyId", "secretAccessKey", "caCertificate"] {
         assert!(cfg[field].as_str().is_some_and(|v| !v.is_empty()), "{field}: {cfg}");
     }
-    assert_eq!(cfg["keyIds"][0], "demo-key-1");
+    assert_eq!(cfg["keyIds"], serde_json::json!(["demo-key-1", "demo-key-2"]), "Encrypt-and-Decrypt keys only: {cfg}");
+    assert_eq!(cfg["otherKeys"][0], serde_json::json!({"id": "demo-decrypt-only", "status": "ENABLED", "usage": ["DECRYPT"]}));
+    assert_eq!(cfg["otherKeys"][1], serde_json::json!({"id": "demo-disabled", "status": "DISABLED", "usage": ["ENCRYPT", "DECRYPT"]}));
     assert_eq!(cfg["partners"].as_array().unwrap().len(), 2, "{cfg}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(state.join("kms-config.json")).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "kms-config.json holds the secret: owner only");
@@ -123,6 +139,7 @@ fn up_serves_the_whole_system_prints_working_curl_and_reuses_its_state() {
     assert_eq!(sealed["ciphertextMetadata"], "AQAAAAE=", "version 1, generation 1: {sealed}");
     let opened = curl_decrypt(&state, &sealed);
     assert_eq!(opened["plaintext"], "SGVsbG8gV29ybGQh", "{opened}");
+    run_printed_load_test(&out);
     interrupt(child);
 
     // Every secret in the state is sealed: no share or private key in plaintext.
