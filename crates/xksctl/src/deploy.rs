@@ -36,12 +36,32 @@ use crate::{ceremony, credentials, files, pki};
 
 /// Key store path prefix: KMS's XksProxyUriPath is `<PREFIX>/kms/xks/v1`.
 pub const PREFIX: &str = "/keystores/local";
-/// The external keys of the local key store: (externalKeyId, status, usage).
-pub const KEYS: &[(&str, &str, &str)] = &[
-    ("demo-key-1", "ENABLED", r#"["ENCRYPT", "DECRYPT"]"#),
-    ("demo-key-2", "ENABLED", r#"["ENCRYPT", "DECRYPT"]"#),
-    ("demo-decrypt-only", "ENABLED", r#"["DECRYPT"]"#),
-    ("demo-disabled", "DISABLED", r#"["ENCRYPT", "DECRYPT"]"#),
+/// One external key of the local key store.
+#[derive(Debug)]
+pub struct DemoKey {
+    /// externalKeyId (and the last part of its key path).
+    pub id: &'static str,
+    /// `ENABLED` or `DISABLED`, as in the key-store file.
+    pub status: &'static str,
+    /// The operations it allows, as in the key-store file.
+    pub usage: &'static [&'static str],
+}
+
+impl DemoKey {
+    /// Enabled for both Encrypt and Decrypt (the others exist to show the
+    /// spec's InvalidStateException and InvalidKeyUsageException).
+    #[must_use]
+    pub fn is_general(&self) -> bool {
+        self.status == "ENABLED" && self.usage.contains(&"ENCRYPT") && self.usage.contains(&"DECRYPT")
+    }
+}
+
+/// The external keys of the local key store.
+pub const KEYS: &[DemoKey] = &[
+    DemoKey { id: "demo-key-1", status: "ENABLED", usage: &["ENCRYPT", "DECRYPT"] },
+    DemoKey { id: "demo-key-2", status: "ENABLED", usage: &["ENCRYPT", "DECRYPT"] },
+    DemoKey { id: "demo-decrypt-only", status: "ENABLED", usage: &["DECRYPT"] },
+    DemoKey { id: "demo-disabled", status: "DISABLED", usage: &["ENCRYPT", "DECRYPT"] },
 ];
 /// Share service holders (holder 1 is the proxy).
 pub const PARTNERS: [u32; 2] = [2, 3];
@@ -249,25 +269,13 @@ impl State {
             access_key_id,
             secret,
             ca_certificate: absolute(&self.ca_cert()),
-            key_ids: KEYS.iter().filter(|k| is_general(k)).map(|(id, ..)| (*id).to_owned()).collect(),
-            other_keys: KEYS.iter().filter(|k| !is_general(k)).map(|&(id, status, usage)| (id, status, usage)).collect(),
+            key_ids: KEYS.iter().filter(|k| k.is_general()).map(|k| k.id.to_owned()).collect(),
+            other_keys: KEYS.iter().filter(|k| !k.is_general()).collect(),
             partners: partners.to_vec(),
         };
         files::replace(&self.kms_config(), config.to_json().as_bytes())?;
         Ok(config)
     }
-}
-
-/// An enabled key for both Encrypt and Decrypt (the others exist to show the
-/// spec's InvalidStateException and InvalidKeyUsageException).
-fn is_general(&(_, status, usage): &(&str, &str, &str)) -> bool {
-    status == "ENABLED" && usage.contains("ENCRYPT") && usage.contains("DECRYPT")
-}
-
-/// The operations of a key, from its TOML list (`["ENCRYPT", "DECRYPT"]`).
-#[must_use]
-pub fn usage_list(usage: &str) -> Vec<&str> {
-    usage.trim_matches(['[', ']']).split(',').map(|u| u.trim().trim_matches('"')).filter(|u| !u.is_empty()).collect()
 }
 
 /// Creates `dir` and writes new files in it, all or nothing.
@@ -295,8 +303,8 @@ pub struct KmsConfig {
     /// externalKeyIds of the enabled keys for Encrypt and Decrypt (what scripts
     /// and `xksctl bench` drive).
     pub key_ids: Vec<String>,
-    /// The other keys of the key store: (id, status, usage as a TOML list).
-    pub other_keys: Vec<(&'static str, &'static str, &'static str)>,
+    /// The other keys of the key store.
+    pub other_keys: Vec<&'static DemoKey>,
     /// The share services: (holder, address).
     pub partners: Vec<(u32, String)>,
 }
@@ -312,11 +320,7 @@ impl KmsConfig {
             "secretAccessKey": self.secret.expose(),
             "caCertificate": self.ca_certificate.display().to_string(),
             "keyIds": self.key_ids,
-            "otherKeys": self.other_keys.iter().map(|(id, status, usage)| serde_json::json!({
-                "id": id,
-                "status": status,
-                "usage": usage_list(usage),
-            })).collect::<Vec<_>>(),
+            "otherKeys": self.other_keys.iter().map(|k| serde_json::json!({"id": k.id, "status": k.status, "usage": k.usage})).collect::<Vec<_>>(),
             "partners": self.partners.iter().map(|(h, a)| serde_json::json!({"id": share_host(*h), "holder": h, "address": a})).collect::<Vec<_>>(),
         });
         let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -391,9 +395,11 @@ fn create(dir: &Path) -> Result<(), String> {
         "# The local key store (reloaded on SIGHUP). A key path IS a key: never change or reuse one.\n\
          [[key_store]]\nname = \"local\"\npath_prefix = \"{PREFIX}\"\ncredentials_file = \"credentials.sops\"\n"
     );
-    for (id, status, usage) in KEYS {
-        stores
-            .push_str(&format!("\n[[key_store.key]]\nid = \"{id}\"\nkey_path = \"local/{id}\"\nstatus = \"{status}\"\nusage = {usage}\n"));
+    for DemoKey { id, status, usage } in KEYS {
+        let usage = usage.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+        stores.push_str(&format!(
+            "\n[[key_store.key]]\nid = \"{id}\"\nkey_path = \"local/{id}\"\nstatus = \"{status}\"\nusage = [{usage}]\n"
+        ));
     }
     put(&proxy, &[(proxy.join("credentials.sops"), creds.to_string()), (proxy.join("key-stores.toml"), stores)])?;
     Ok(())

@@ -103,9 +103,10 @@ async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2]) -> Result<
     let ready = async {
         let kms = state.write_kms_config(&endpoint, &addresses)?;
         // Connections and first proofs warm up; a busy machine may need a few tries.
+        let target = std::sync::Arc::new(crate::bench::Target::from_config(&state.kms_config())?);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            match crate::bench::round_trip(crate::bench::Target::from_config(&state.kms_config())?).await {
+            match crate::bench::round_trip(target.clone()).await {
                 Ok(()) => break,
                 Err(e) if std::time::Instant::now() >= deadline => return Err(format!("readiness round trip failed: {e}")),
                 Err(e) => {
@@ -182,9 +183,9 @@ fn print_ready(state: &State, kms: &KmsConfig) {
             "                     {} (the spec's error paths)",
             kms.other_keys
                 .iter()
-                .map(|&(id, status, usage)| match status {
-                    "ENABLED" => format!("{id} ({} only)", crate::deploy::usage_list(usage).join(", ")),
-                    _ => format!("{id} ({status})"),
+                .map(|k| match k.status {
+                    "ENABLED" => format!("{} ({} only)", k.id, k.usage.join(", ")),
+                    status => format!("{} ({status})", k.id),
                 })
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -64,7 +64,6 @@ fn run_printed_curl(out: &str) -> serde_json::Value {
     serde_json::from_slice(&res.stdout).unwrap()
 }
 
-/// Decrypt with curl --aws-sigv4 from what kms-config.json says.
 /// Runs the printed `xksctl bench` line, shortened to one second at a fixed
 /// 50 requests/s (a verdict on errors and latency, not on this machine's speed):
 /// every key in `keyIds` must take Encrypt, so the verdict is PASS.
@@ -79,6 +78,7 @@ fn run_printed_load_test(out: &str) {
     assert!(bench.status.success() && report.contains("verdict: PASS"), "{report}{}", String::from_utf8_lossy(&bench.stderr));
 }
 
+/// Decrypt with curl --aws-sigv4 from what kms-config.json says.
 fn curl_decrypt(state: &Path, sealed: &serde_json::Value) -> serde_json::Value {
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state.join("kms-config.json")).unwrap()).unwrap();
     let body = serde_json::json!({

@@ -298,8 +298,7 @@ async fn setup(id: usize, mut workload: Workload, connector: Connector, needs_se
 ///
 /// # Errors
 /// What went wrong, e.g. `"Encrypt: 503 DependencyTimeoutException"`.
-pub async fn round_trip(target: Target) -> Result<(), String> {
-    let target = Arc::new(target);
+pub async fn round_trip(target: Arc<Target>) -> Result<(), String> {
     let mut sender = Connector::new(&target, false)?.connect().await?;
     let mut workload = Workload::new(target, 0, 32, 16);
     let (status, body) = exchange(&mut sender, workload.encrypt(0)).await?;
