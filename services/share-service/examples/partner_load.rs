@@ -81,9 +81,9 @@ max_connections = 4096
 max_in_flight = 4096
 max_requests_per_second = 1000000
 [anomaly]
-max_per_key_path = 0
-max_total = 0
+# Load beyond KMS's quota on purpose: the rules run (their cost is measured) but only alert.
 auto_lock = false
+baseline_auto_lock = false
 [admin]
 socket = "admin.sock"
 state_file = "controls.json"

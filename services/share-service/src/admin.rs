@@ -4,14 +4,16 @@
 //!
 //! | command | effect |
 //! |---|---|
-//! | `status` | lock state, denied key paths, audit head |
+//! | `status` | lock state, denied and locked key paths, audit head |
 //! | `lock [reason]` | refuse every request from now on (423) |
-//! | `unlock` | serve again (also clears an automatic anomaly lock) |
+//! | `unlock` | serve again: clears the service lock and every automatic key-path lock, re-arms the anomaly rules |
+//! | `unlock <key path>` | clears one automatic key-path lock, re-arms its rules |
 //! | `deny <key path>` | refuse one key path (403) |
 //! | `allow <key path>` | stop refusing it |
 //!
-//! Every action is written to the audit log as an `admin` record and takes
-//! effect before the reply. Example: `echo lock | socat - UNIX-CONNECT:admin.sock`.
+//! Every action takes effect before the reply and is written to the audit log
+//! as an `admin` record, also when persisting the state file fails (the
+//! record then says so). Example: `echo lock | socat - UNIX-CONNECT:admin.sock`.
 
 use std::path::{Path, PathBuf};
 
@@ -66,35 +68,50 @@ pub fn spawn(path: &Path, app: App, mut shutdown: tokio::sync::watch::Receiver<b
 pub async fn handle(app: &App, line: &str) -> serde_json::Value {
     let s = &app.0;
     let (cmd, arg) = line.split_once(' ').map_or((line, ""), |(c, a)| (c, a.trim()));
-    let result = match cmd {
-        "status" => Ok(None),
-        "lock" => s.controls.lock(if arg.is_empty() { "locked by the operator" } else { arg }).map(|_| Some(("lock", None))),
-        "unlock" => s.controls.unlock().map(|_| Some(("unlock", None))),
-        "deny" | "allow" => match KeyPath::new(arg) {
+    let key_path = |arg: &str| KeyPath::new(arg).map(|p| p.as_str().to_owned());
+    let (what, key_path, applied) = match (cmd, arg) {
+        ("status", _) => (None, None, Ok(())),
+        ("lock", _) => (Some("lock"), None, s.controls.lock(if arg.is_empty() { "locked by the operator" } else { arg }).map(drop)),
+        ("unlock", "") => {
+            let r = s.controls.unlock().map(drop);
+            s.anomaly.rearm(None);
+            (Some("unlock"), None, r)
+        }
+        ("unlock" | "deny" | "allow", _) => match key_path(arg) {
             Err(e) => return serde_json::json!({ "ok": false, "error": e.to_string() }),
             Ok(p) => {
-                let r = if cmd == "deny" { s.controls.deny(p.as_str()) } else { s.controls.allow(p.as_str()) };
-                r.map(|_| Some((cmd, Some(p.as_str().to_owned()))))
+                let (what, r) = match cmd {
+                    "unlock" => {
+                        let r = s.controls.unlock_key_path(&p);
+                        s.anomaly.rearm(Some(&p));
+                        ("unlock-key-path", r)
+                    }
+                    "deny" => ("deny", s.controls.deny(&p)),
+                    _ => ("allow", s.controls.allow(&p)),
+                };
+                (Some(what), Some(p), r.map(drop))
             }
         },
         _ => {
-            return serde_json::json!({ "ok": false, "error": "unknown command; use status, lock [reason], unlock, deny <key path>, allow <key path>" });
+            return serde_json::json!({ "ok": false, "error": "unknown command; use status, lock [reason], unlock [key path], deny <key path>, allow <key path>" });
         }
     };
-    let action = match result {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "persisting control state failed (the change is in effect until restart)");
-            return serde_json::json!({ "ok": false, "error": format!("in effect, but not persisted: {e}") });
-        }
-    };
-    if let Some((what, key_path)) = action {
-        tracing::warn!(action = what, key_path = key_path.as_deref().unwrap_or(""), "operator control changed");
-        let mut entry = Entry::new(RecordKind::Admin, "admin", what);
+    if let Some(what) = what {
+        // The change is in effect either way; the audit record says whether it survives a restart.
+        let outcome = match &applied {
+            Ok(()) => what.to_owned(),
+            Err(_) => format!("{what} (not persisted)"),
+        };
+        tracing::warn!(action = %outcome, key_path = key_path.as_deref().unwrap_or(""), "operator control changed");
+        let mut entry = Entry::new(RecordKind::Admin, "admin", &outcome);
         entry.key_path = key_path;
         if let Err(e) = s.audit.record(entry).await {
             tracing::error!(error = %e, "admin action not audited");
         }
+    }
+    if let Err(e) = applied {
+        tracing::error!(error = %e, "persisting control state failed (the change is in effect until restart)");
+        return serde_json::json!({ "ok": false, "error": format!("in effect, but not persisted: {e}") });
     }
     let state = s.controls.snapshot();
     let head = s.audit.head();
@@ -102,6 +119,7 @@ pub async fn handle(app: &App, line: &str) -> serde_json::Value {
         "ok": true,
         "locked": state.locked,
         "denied": state.denied,
+        "lockedKeyPaths": state.locked_key_paths,
         "auditHealthy": s.audit.is_healthy(),
         "auditHead": { "seq": head.seq, "hash": head.hash },
     })

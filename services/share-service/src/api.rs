@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use xks_audit::{Entry, RecordKind};
 use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath};
 
-use crate::anomaly::Detector;
+use crate::anomaly::{Detector, LockScope, Scope};
 use crate::audit::Audit;
 use crate::config::Limits;
 use crate::controls::Controls;
@@ -182,8 +182,90 @@ impl App {
         }
     }
 
+    /// `POST /v1/partial`, in named steps. Refusals come first: a locked
+    /// service, or a denied key path, is answered before the rate, in-flight,
+    /// content-type and parse checks and without waiting for the refusal's
+    /// audit record to be durable (nothing is released), so a refusal is never
+    /// turned into an overload answer that a proxy could fail over on.
     async fn partial(&self, client: &ClientIdentity, headers: &HeaderMap, body: Body, start: Instant) -> Result<String, ApiError> {
-        let s = &self.0;
+        let parsed = self.read_request(body).await;
+        let request = parsed.as_ref().ok();
+        if let Some((_, key_path, _)) = request {
+            self.watch_rate(key_path).await;
+        }
+        if let Some(refusal) = self.refusal(request.map(|(_, key_path, _)| key_path)) {
+            let mut entry = self.audit_entry(client, request);
+            entry.latency_us = Some(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+            entry.outcome = refusal.outcome.as_str().to_owned();
+            self.0.audit.record_detached(entry);
+            return Err(refusal);
+        }
+        let _permit = self.admit(headers)?;
+        let (req, key_path, set) = parsed?;
+        let evaluated = self.evaluate(&req, &key_path, &set);
+        let mut entry = self.audit_entry(client, Some(&(req, key_path, set)));
+        entry.latency_us = Some(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+        entry.outcome = match &evaluated {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.outcome.as_str().to_owned(),
+        };
+        let request_id = entry.request_id.clone().unwrap_or_default();
+        // The record must be durable before a partial (or any other answer) leaves.
+        if let Err(e) = self.0.audit.record(entry).await {
+            tracing::error!(%request_id, error = %e, "audit record not durable: request refused");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "audit log unavailable; nothing was released",
+                Outcome::AuditFailed,
+            ));
+        }
+        let partial = evaluated?;
+        tracing::debug!(%request_id, client = %client.name, "partial released");
+        partial
+            .to_json()
+            .map(|j| j.to_string())
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))
+    }
+
+    /// Reads the body (bounded) and parses it strictly.
+    async fn read_request(&self, body: Body) -> Result<(PartialRequest, KeyPath, CombiningSet), ApiError> {
+        let max = self.0.limits.max_body_bytes;
+        let bytes = to_bytes(body, max).await.map_err(|_| {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("body exceeds {max} bytes"), Outcome::Invalid)
+        })?;
+        PartialRequest::parse(&bytes)
+    }
+
+    /// The operator's refusal of this request, if any: the lock covers every
+    /// request (even one that does not parse), a deny its key path.
+    fn refusal(&self, key_path: Option<&KeyPath>) -> Option<ApiError> {
+        let c = &self.0.controls;
+        if c.is_locked() {
+            return Some(ApiError::new(StatusCode::LOCKED, "locked", "the share service is locked by its operator", Outcome::Locked));
+        }
+        let key_path = key_path?;
+        if c.is_denied(key_path.as_str()) {
+            return Some(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "key_path_denied",
+                "this key path is denied by the share service operator",
+                Outcome::Denied,
+            ));
+        }
+        if c.is_key_path_locked(key_path.as_str()) {
+            return Some(ApiError::new(
+                StatusCode::LOCKED,
+                "key_path_locked",
+                "this key path is locked (anomaly); the share service operator unlocks it",
+                Outcome::Locked,
+            ));
+        }
+        None
+    }
+
+    /// The rate, in-flight and content-type bounds, in that order.
+    fn admit(&self, headers: &HeaderMap) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
         if !self.take_token() {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -192,7 +274,7 @@ impl App {
                 Outcome::RateLimited,
             ));
         }
-        let _permit = s.in_flight.try_acquire().map_err(|_| {
+        let permit = self.0.in_flight.try_acquire().map_err(|_| {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests in flight", Outcome::Overloaded)
         })?;
         let json_ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
@@ -204,91 +286,79 @@ impl App {
                 Outcome::Invalid,
             ));
         }
-        let bytes = to_bytes(body, s.limits.max_body_bytes).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("body exceeds {} bytes", s.limits.max_body_bytes),
-                Outcome::Invalid,
-            )
-        })?;
-        let (req, key_path, set) = PartialRequest::parse(&bytes)?;
+        Ok(permit)
+    }
 
-        // Anomaly detection counts every well-formed request, refused or not.
-        for a in s.anomaly.observe(key_path.as_str()) {
+    /// Anomaly detection counts every well-formed request, refused or not,
+    /// and may lock the service or the key path (docs/share-service.md).
+    async fn watch_rate(&self, key_path: &KeyPath) {
+        let s = &self.0;
+        let path = key_path.as_str();
+        let refused_here = s.controls.is_denied(path) || s.controls.is_key_path_locked(path);
+        for a in s.anomaly.observe(path, refused_here) {
             s.metrics.anomalies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(scope = %a.scope, count = a.count, limit = a.limit, window_seconds = a.window_seconds, auto_lock = s.anomaly.auto_lock(), "request rate anomaly");
-            if s.anomaly.auto_lock() && !s.controls.is_locked() {
-                let reason = format!("anomaly: {} requests in {} s for {} (limit {})", a.count, a.window_seconds, a.scope, a.limit);
-                if let Err(e) = s.controls.lock(&reason) {
-                    tracing::error!(error = %e, "persisting the automatic lock failed (the lock is in effect)");
-                }
-                let mut entry = Entry::new(RecordKind::Admin, "anomaly-detector", "lock");
-                entry.key_path = Some(key_path.as_str().to_owned());
-                let _ = s.audit.record(entry).await;
-                tracing::error!(%reason, "service locked automatically; unlock through the admin socket");
+            tracing::error!(scope = %a.scope, rule = a.rule.as_str(), rate_per_window = a.rate_per_window, limit = a.limit, window_seconds = a.window_seconds, lock = a.lock, "request rate anomaly");
+            if !a.lock {
+                continue;
             }
+            let reason = format!(
+                "anomaly ({} rule): {} requests per {} s for {} (limit {})",
+                a.rule.as_str(),
+                a.rate_per_window,
+                a.window_seconds,
+                a.scope,
+                a.limit
+            );
+            let scoped = matches!(a.scope, Scope::KeyPath(_)) && s.anomaly.config().lock_scope == LockScope::Tripped;
+            let (applied, what) = if scoped {
+                (s.controls.lock_key_path(path, &reason), "lock-key-path")
+            } else if s.controls.is_locked() {
+                continue;
+            } else {
+                (s.controls.lock(&reason), "lock")
+            };
+            if let Err(e) = applied {
+                tracing::error!(error = %e, "persisting the automatic lock failed (the lock is in effect)");
+            }
+            let mut entry = Entry::new(RecordKind::Admin, "anomaly-detector", what);
+            entry.key_path = Some(path.to_owned());
+            if let Err(e) = s.audit.record(entry).await {
+                tracing::error!(error = %e, "automatic lock not audited");
+            }
+            tracing::error!(%reason, scoped, "locked automatically; unlock through the admin socket");
         }
+    }
 
-        let mut entry = Entry::new(RecordKind::Partial, client.name.clone(), "");
-        entry.request_id = Some(req.request_id.clone());
-        entry.key_path = Some(key_path.as_str().to_owned());
-        entry.generation = Some(req.generation);
-        entry.epoch = Some(req.epoch);
-        entry.set = Some(set.to_label());
-        entry.proof = Some(req.proof);
-
-        let refusal = if s.controls.is_locked() {
-            Some(ApiError::new(StatusCode::LOCKED, "locked", "the share service is locked by its operator", Outcome::Locked))
-        } else if s.controls.is_denied(key_path.as_str()) {
-            Some(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "key_path_denied",
-                "this key path is denied by the share service operator",
-                Outcome::Denied,
-            ))
-        } else {
-            None
-        };
-        let key = match (refusal, s.store.key(req.generation, req.epoch)) {
-            (Some(e), _) => Err(e),
-            (None, None) => Err(ApiError::new(
+    /// The share's weighted partial for the request (with a proof if asked).
+    fn evaluate(&self, req: &PartialRequest, key_path: &KeyPath, set: &CombiningSet) -> Result<xks_threshold::Partial, ApiError> {
+        let s = &self.0;
+        let key = s.store.key(req.generation, req.epoch).ok_or_else(|| {
+            ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_key_set",
                 format!("no share for generation {} epoch {}", req.generation, req.epoch),
                 Outcome::UnknownKeySet,
-            )),
-            (None, Some(k)) => Ok(k),
-        };
-        let evaluated = key.and_then(|k| {
-            let point = s
-                .store
-                .point(&key_path)
-                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))?;
-            k.evaluate(&point, &set, req.proof, &mut rand_core::OsRng).map_err(|e| ApiError::invalid(e.to_string()))
-        });
-        entry.latency_us = Some(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
-        entry.outcome = match &evaluated {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => e.outcome.as_str().to_owned(),
-        };
-        let request_id = req.request_id;
-        // The record must be durable before anything (partial or refusal) is answered.
-        if let Err(e) = s.audit.record(entry).await {
-            tracing::error!(%request_id, error = %e, "audit record not durable: request refused");
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "audit log unavailable; nothing was released",
-                Outcome::AuditFailed,
-            ));
+            )
+        })?;
+        let point = s
+            .store
+            .point(key_path)
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))?;
+        key.evaluate(&point, set, req.proof, &mut rand_core::OsRng).map_err(|e| ApiError::invalid(e.to_string()))
+    }
+
+    /// The audit record of a partial request (outcome and latency filled in by the caller).
+    fn audit_entry(&self, client: &ClientIdentity, request: Option<&(PartialRequest, KeyPath, CombiningSet)>) -> Entry {
+        let mut entry = Entry::new(RecordKind::Partial, client.name.clone(), "");
+        if let Some((req, key_path, set)) = request {
+            entry.request_id = Some(req.request_id.clone());
+            entry.key_path = Some(key_path.as_str().to_owned());
+            entry.generation = Some(req.generation);
+            entry.epoch = Some(req.epoch);
+            entry.set = Some(set.to_label());
+            entry.proof = Some(req.proof);
         }
-        let partial = evaluated?;
-        tracing::debug!(%request_id, key_path = %key_path, client = %client.name, "partial released");
-        partial
-            .to_json()
-            .map(|j| j.to_string())
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))
+        entry
     }
 }
 
@@ -345,6 +415,13 @@ async fn self_test(State(app): State<App>, Extension(client): Extension<Arc<Clie
 
 async fn metrics(State(app): State<App>) -> Response {
     let s = &app.0;
-    let text = s.metrics.render(s.controls.is_locked(), s.controls.snapshot().denied.len(), s.audit.head().seq, s.audit.is_healthy());
+    let controls = s.controls.snapshot();
+    let text = s.metrics.render(
+        s.controls.is_locked(),
+        controls.denied.len(),
+        controls.locked_key_paths.len(),
+        s.audit.head().seq,
+        s.audit.is_healthy(),
+    );
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

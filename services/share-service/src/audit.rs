@@ -93,6 +93,23 @@ impl Audit {
         self.head.lock().map(|h| h.clone()).unwrap_or(Head { seq: 0, hash: String::new() })
     }
 
+    /// Queues a record without waiting for it to be durable: for refusals,
+    /// which release nothing and must not wait behind an fsync. A record that
+    /// cannot be queued is reported in the service log.
+    pub fn record_detached(&self, entry: Entry) {
+        if !self.is_healthy() {
+            return;
+        }
+        let (done, _) = oneshot::channel();
+        if let Err(e) = self.tx.try_send(Job { entry, done }) {
+            let why = match e {
+                mpsc::TrySendError::Full(_) => "queue full",
+                mpsc::TrySendError::Disconnected(_) => "writer stopped",
+            };
+            tracing::warn!(why, "audit record of a refusal not queued");
+        }
+    }
+
     /// Appends a record and waits until it is durable.
     ///
     /// # Errors

@@ -124,23 +124,54 @@ impl Default for Limits {
     }
 }
 
+pub use crate::anomaly::LockScope;
+
 /// `[anomaly]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnomalyConfig {
     /// Window length.
     pub window_seconds: u64,
-    /// Per-key-path threshold (0 = off).
-    pub max_per_key_path: u64,
-    /// Overall threshold (0 = off).
-    pub max_total: u64,
-    /// Lock automatically.
+    /// KMS's request quota per external key store (requests per second).
+    pub kms_quota_per_second: f64,
+    /// Key stores whose traffic reaches this service (each has its own quota).
+    pub key_stores: u32,
+    /// Margin over the quota before the quota rule trips.
+    pub quota_headroom: f64,
+    /// Lock automatically when the quota rule trips.
     pub auto_lock: bool,
+    /// Baseline rule: times a key path's long-run average (0 = off).
+    pub baseline_factor: f64,
+    /// Baseline rule: requests per window below which it never trips.
+    pub baseline_min_requests: u64,
+    /// Time constant of the long-run average, hours.
+    pub baseline_hours: f64,
+    /// A key path is judged by its baseline only after being seen this long, hours.
+    pub baseline_learning_hours: f64,
+    /// Lock (the key path) automatically when the baseline rule trips.
+    pub baseline_auto_lock: bool,
+    /// What an automatic lock covers.
+    pub lock_scope: LockScope,
+    /// Key paths never counted (the proxies' deep health checks).
+    pub exempt_key_paths: Vec<String>,
 }
 
 impl Default for AnomalyConfig {
     fn default() -> Self {
-        Self { window_seconds: 60, max_per_key_path: 60_000, max_total: 600_000, auto_lock: true }
+        Self {
+            window_seconds: 60,
+            kms_quota_per_second: 1800.0,
+            key_stores: 1,
+            quota_headroom: 1.5,
+            auto_lock: true,
+            baseline_factor: 50.0,
+            baseline_min_requests: 1000,
+            baseline_hours: 24.0,
+            baseline_learning_hours: 1.0,
+            baseline_auto_lock: false,
+            lock_scope: LockScope::Tripped,
+            exempt_key_paths: vec!["xks-proxy/health-check".into()],
+        }
     }
 }
 
@@ -220,8 +251,19 @@ impl Config {
         if self.audit.max_batch == 0 || self.audit.max_file_bytes < 4096 {
             return bad("audit.max_batch must be > 0 and audit.max_file_bytes >= 4096");
         }
-        if self.anomaly.window_seconds == 0 {
-            return bad("anomaly.window_seconds must be > 0");
+        let a = &self.anomaly;
+        if a.window_seconds == 0 || a.window_seconds > 3600 {
+            return bad("anomaly.window_seconds must be between 1 and 3600");
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        let at_least = |v: f64, min: f64| v.is_finite() && v >= min;
+        if !positive(a.kms_quota_per_second) || a.key_stores == 0 || !at_least(a.quota_headroom, 1.0) {
+            return bad(
+                "anomaly.kms_quota_per_second and key_stores must be > 0 and quota_headroom >= 1 (traffic KMS may send must never trip the quota rule)",
+            );
+        }
+        if !at_least(a.baseline_factor, 0.0) || !positive(a.baseline_hours) || !at_least(a.baseline_learning_hours, 0.0) {
+            return bad("anomaly.baseline_factor and baseline_learning_hours must be >= 0, baseline_hours > 0");
         }
         for c in &self.tls.allowed_clients {
             if !(c.starts_with("dns:") || c.starts_with("uri:") || c.starts_with("sha256:")) {

@@ -1,7 +1,8 @@
-//! The operator's kill switch: lock everything, or deny single key paths.
+//! The operator's kill switch: lock everything, or deny single key paths; and
+//! the anomaly detector's automatic locks (of everything, or of one key path).
 //! Checked on every request; persisted so a restart does not undo a lock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,6 +18,9 @@ pub struct ControlState {
     pub locked: Option<String>,
     /// Key paths refused.
     pub denied: BTreeSet<String>,
+    /// Key paths locked automatically, with the reason.
+    #[serde(default)]
+    pub locked_key_paths: BTreeMap<String, String>,
 }
 
 /// Lock and deny-list, cheap to check.
@@ -24,6 +28,7 @@ pub struct ControlState {
 pub struct Controls {
     locked: AtomicBool,
     any_denied: AtomicBool,
+    any_key_path_locked: AtomicBool,
     state: Mutex<ControlState>,
     file: PathBuf,
 }
@@ -43,6 +48,7 @@ impl Controls {
         Ok(Self {
             locked: AtomicBool::new(state.locked.is_some()),
             any_denied: AtomicBool::new(!state.denied.is_empty()),
+            any_key_path_locked: AtomicBool::new(!state.locked_key_paths.is_empty()),
             state: Mutex::new(state),
             file: file.to_owned(),
         })
@@ -58,6 +64,11 @@ impl Controls {
         self.any_denied.load(Ordering::SeqCst) && self.state.lock().map_or(true, |s| s.denied.contains(key_path))
     }
 
+    /// Whether a key path is locked on its own (automatic lock).
+    pub fn is_key_path_locked(&self, key_path: &str) -> bool {
+        self.any_key_path_locked.load(Ordering::SeqCst) && self.state.lock().map_or(true, |s| s.locked_key_paths.contains_key(key_path))
+    }
+
     /// A snapshot of the state.
     pub fn snapshot(&self) -> ControlState {
         self.state.lock().map(|s| s.clone()).unwrap_or_default()
@@ -69,6 +80,7 @@ impl Controls {
         // Effective immediately, even if persisting fails (the error is reported).
         self.locked.store(s.locked.is_some(), Ordering::SeqCst);
         self.any_denied.store(!s.denied.is_empty(), Ordering::SeqCst);
+        self.any_key_path_locked.store(!s.locked_key_paths.is_empty(), Ordering::SeqCst);
         persist(&self.file, &s)?;
         Ok(s.clone())
     }
@@ -81,12 +93,35 @@ impl Controls {
         self.update(|s| s.locked = Some(reason.to_owned()))
     }
 
-    /// Unlocks.
+    /// Unlocks everything: the service lock and every key-path lock (not the denies).
     ///
     /// # Errors
     /// Persisting failed.
     pub fn unlock(&self) -> std::io::Result<ControlState> {
-        self.update(|s| s.locked = None)
+        self.update(|s| {
+            s.locked = None;
+            s.locked_key_paths.clear();
+        })
+    }
+
+    /// Locks one key path (an automatic lock scoped to what tripped).
+    ///
+    /// # Errors
+    /// Persisting failed (the lock is in effect nonetheless).
+    pub fn lock_key_path(&self, key_path: &str, reason: &str) -> std::io::Result<ControlState> {
+        self.update(|s| {
+            s.locked_key_paths.insert(key_path.to_owned(), reason.to_owned());
+        })
+    }
+
+    /// Unlocks one key path.
+    ///
+    /// # Errors
+    /// Persisting failed.
+    pub fn unlock_key_path(&self, key_path: &str) -> std::io::Result<ControlState> {
+        self.update(|s| {
+            s.locked_key_paths.remove(key_path);
+        })
     }
 
     /// Denies one key path.

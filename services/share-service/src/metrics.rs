@@ -106,7 +106,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition.
-    pub fn render(&self, locked: bool, denied: usize, audit_seq: u64, audit_healthy: bool) -> String {
+    pub fn render(&self, locked: bool, denied: usize, locked_key_paths: usize, audit_seq: u64, audit_healthy: bool) -> String {
         let mut s = String::with_capacity(4096);
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(s, "# HELP share_requests_total Partial requests by outcome.\n# TYPE share_requests_total counter");
@@ -133,6 +133,12 @@ impl Metrics {
         };
         gauge(&mut s, "share_locked", "1 while the operator's (or the anomaly) lock is on.", i64::from(locked));
         gauge(&mut s, "share_denied_key_paths", "Key paths currently denied.", i64::try_from(denied).unwrap_or(i64::MAX));
+        gauge(
+            &mut s,
+            "share_locked_key_paths",
+            "Key paths currently locked on their own (anomaly).",
+            i64::try_from(locked_key_paths).unwrap_or(i64::MAX),
+        );
         gauge(&mut s, "share_audit_healthy", "0 once the audit log failed: requests are refused.", i64::from(audit_healthy));
         gauge(
             &mut s,

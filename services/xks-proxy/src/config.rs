@@ -213,9 +213,19 @@ pub struct Limits {
     pub max_aad_bytes: usize,
     /// Allowed SigV4 clock skew (spec: requests more than 5 minutes off SHOULD fail).
     pub max_clock_skew_seconds: u64,
-    /// Concurrent connections; further connections are closed at once.
+    /// Concurrent connections; beyond, the oldest unauthenticated one is closed
+    /// (or, when all are authenticated, the new one).
     pub max_connections: usize,
-    /// Requests processed at once; further requests get 429 ThrottlingException.
+    /// Connections that have not yet authenticated a request; beyond, the oldest is closed.
+    pub max_unauthenticated_connections: usize,
+    /// Time from accept to the first request that passes SigV4 (TLS handshake
+    /// included); then the connection is closed.
+    pub unauthenticated_timeout_ms: u64,
+    /// A connection with no request in progress for this long is closed gracefully.
+    pub idle_timeout_ms: u64,
+    /// Time allowed to receive a request body.
+    pub body_timeout_ms: u64,
+    /// Authenticated requests processed at once; further requests get 429 ThrottlingException.
     pub max_in_flight: usize,
 }
 
@@ -227,6 +237,10 @@ impl Default for Limits {
             max_aad_bytes: 65_535,
             max_clock_skew_seconds: 300,
             max_connections: 4096,
+            max_unauthenticated_connections: 1024,
+            unauthenticated_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            body_timeout_ms: 5_000,
             max_in_flight: 2048,
         }
     }
@@ -349,6 +363,18 @@ impl Config {
         }
         if l.max_connections == 0 || l.max_in_flight == 0 {
             return bad("limits.max_connections and limits.max_in_flight must be positive");
+        }
+        if l.max_unauthenticated_connections == 0 || l.max_unauthenticated_connections > l.max_connections {
+            return bad("limits.max_unauthenticated_connections must be between 1 and limits.max_connections");
+        }
+        for (name, ms) in [
+            ("unauthenticated_timeout_ms", l.unauthenticated_timeout_ms),
+            ("idle_timeout_ms", l.idle_timeout_ms),
+            ("body_timeout_ms", l.body_timeout_ms),
+        ] {
+            if !(100..=600_000).contains(&ms) {
+                return Err(ConfigError::Invalid(format!("limits.{name} must be between 100 and 600000")));
+            }
         }
         if self.fleet.proxy_fleet_size == 0 {
             return bad("fleet.proxy_fleet_size must be greater than zero");

@@ -14,7 +14,7 @@ use xks_threshold::KeyPoint;
 
 use crate::config::HealthConfig;
 use crate::metrics::Metrics;
-use crate::partners::Pool;
+use crate::partners::{AttemptError, Pool};
 
 /// Spec `ekmFleetDetails.healthStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,16 +51,70 @@ pub struct PartnerHealth {
     pub latency: Option<Duration>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Its operator refuses (lock): not a technical failure.
+    pub refused: bool,
+    /// It did not answer in time.
+    pub timed_out: bool,
+}
+
+/// Whether a t-of-n combination can serve requests now, following the pool's
+/// own rules: partners in configured order, a technical failure skipped, a
+/// refusal never routed around (docs/xks-proxy.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The proxy's share combines with this partner's; its status (ACTIVE or
+    /// DEGRADED) is the proxy's own entry.
+    Serving(Status),
+    /// The first partner that answers refuses: every request would fail with
+    /// InvalidStateException.
+    Blocked {
+        /// Partner id.
+        partner: String,
+    },
+    /// No partner can take part.
+    Unavailable {
+        /// Every partner timed out (DependencyTimeoutException rather than InternalException).
+        timed_out: bool,
+    },
 }
 
 /// One complete check.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
+    /// When it started asking the partners.
+    pub started: Instant,
     /// When it finished.
     pub at: Instant,
     /// Per partner, in configured order.
     pub partners: Vec<PartnerHealth>,
 }
+
+impl Snapshot {
+    /// What the check says about serving now.
+    pub fn verdict(&self) -> Verdict {
+        for p in &self.partners {
+            if p.refused {
+                return Verdict::Blocked { partner: p.id.clone() };
+            }
+            if p.status != Status::Unavailable {
+                return Verdict::Serving(p.status);
+            }
+        }
+        Verdict::Unavailable { timed_out: !self.partners.is_empty() && self.partners.iter().all(|p| p.timed_out) }
+    }
+
+    /// `id: status` per partner, for error messages (printable ASCII).
+    pub fn summary(&self) -> String {
+        self.partners
+            .iter()
+            .map(|p| format!("{}: {}", p.id, if p.refused { "REFUSED" } else { p.status.as_str() }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The request id of health checks in the partner's audit log.
+pub const HEALTH_REQUEST_ID: &str = "xks-proxy-health-check";
 
 /// Results older than this are never reported (spec: at most one minute).
 pub const MAX_AGE: Duration = Duration::from_secs(60);
@@ -110,18 +164,20 @@ impl HealthMonitor {
         self.check().await
     }
 
-    /// Checks every partner now (one check at a time; concurrent callers share it).
+    /// Checks every partner now (one check at a time; a caller that waited
+    /// for a check which started after it shares that check's result).
     pub async fn check(&self) -> Snapshot {
         let started = Instant::now();
         let _guard = self.check_lock.lock().await;
         if let Ok(g) = self.last.read()
             && let Some(s) = g.as_ref()
-            && s.at > started
+            && s.started >= started
         {
             return s.clone();
         }
+        let started = Instant::now();
         let Some(generation) = self.pool.keyring().current().map(|g| g.key_set().generation()) else {
-            return Snapshot { at: Instant::now(), partners: vec![] };
+            return Snapshot { started, at: Instant::now(), partners: vec![] };
         };
         let timeout = Duration::from_millis(self.cfg.degraded_latency_ms.saturating_mul(10).clamp(250, 5000));
         let mut tasks = JoinSet::new();
@@ -129,34 +185,43 @@ impl HealthMonitor {
             let (pool, p, point) = (self.pool.clone(), p.clone(), self.point.clone());
             tasks.spawn(async move {
                 let t0 = Instant::now();
-                let r = pool.attempt(&p, generation, &point, "xks-proxy-health-check", true, timeout).await;
+                let r = pool.attempt(&p, generation, &point, HEALTH_REQUEST_ID, true, timeout).await;
+                pool.observe(&p, point.path().as_str(), &r);
+                let (refused, timed_out) = (matches!(r, Err(AttemptError::Refused(_))), matches!(r, Err(AttemptError::Timeout)));
                 let round_trip = r.map_err(|e| e.to_string()).and_then(|key| {
                     let probe = b"xks-proxy deep health check";
                     let env = key.encrypt(probe, b"", &mut rand_core::OsRng).map_err(|e| e.to_string())?;
                     let back = key.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, b"").map_err(|e| e.to_string())?;
                     if back.as_slice() == probe { Ok(()) } else { Err("round trip mismatch".to_owned()) }
                 });
-                (i, t0.elapsed(), round_trip)
+                (i, t0.elapsed(), round_trip, refused, timed_out)
             });
         }
         let mut partners: Vec<PartnerHealth> = self
             .pool
             .partners()
             .iter()
-            .map(|p| PartnerHealth { id: p.id.clone(), model: p.model.clone(), status: Status::Unavailable, latency: None, error: None })
+            .map(|p| PartnerHealth {
+                id: p.id.clone(),
+                model: p.model.clone(),
+                status: Status::Unavailable,
+                latency: None,
+                error: None,
+                refused: false,
+                timed_out: false,
+            })
             .collect();
         while let Some(joined) = tasks.join_next().await {
-            let Ok((i, latency, result)) = joined else { continue };
+            let Ok((i, latency, result, refused, timed_out)) = joined else { continue };
             let (Some(entry), Some(p)) = (partners.get_mut(i), self.pool.partners().get(i)) else { continue };
             entry.latency = Some(latency);
+            (entry.refused, entry.timed_out) = (refused, timed_out);
             match result {
                 Ok(()) => {
-                    p.breaker.success();
                     entry.status =
                         if latency > Duration::from_millis(self.cfg.degraded_latency_ms) { Status::Degraded } else { Status::Active };
                 }
                 Err(e) => {
-                    p.breaker.failure();
                     tracing::warn!(partner = %p.id, error = %e, "deep health check failed");
                     entry.error = Some(e);
                 }
@@ -171,7 +236,7 @@ impl HealthMonitor {
                 m.breaker_open.store(u64::from(p.breaker.is_open()), Ordering::Relaxed);
             }
         }
-        let snap = Snapshot { at: Instant::now(), partners };
+        let snap = Snapshot { started, at: Instant::now(), partners };
         if let Ok(mut g) = self.last.write() {
             *g = Some(snap.clone());
         }

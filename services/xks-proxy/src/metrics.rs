@@ -85,15 +85,18 @@ pub enum AttemptOutcome {
     Transport,
     /// An error status from the partner.
     Status,
-    /// Refused by the partner's operator (lock, deny).
+    /// Refused by the partner's operator (lock, deny, anomaly lock).
     Refused,
     /// A partial that failed verification (proof or commitment).
     Invalid,
-    /// Cancelled because another partner answered first.
+    /// Cancelled because another partner answered first, or because a
+    /// partner preferred over this one refused.
     Cancelled,
+    /// This proxy's own failure while asking (not counted against the partner).
+    Local,
 }
 
-const ATTEMPT_OUTCOMES: [AttemptOutcome; 7] = [
+const ATTEMPT_OUTCOMES: [AttemptOutcome; 8] = [
     AttemptOutcome::Ok,
     AttemptOutcome::Timeout,
     AttemptOutcome::Transport,
@@ -101,6 +104,7 @@ const ATTEMPT_OUTCOMES: [AttemptOutcome; 7] = [
     AttemptOutcome::Refused,
     AttemptOutcome::Invalid,
     AttemptOutcome::Cancelled,
+    AttemptOutcome::Local,
 ];
 
 impl AttemptOutcome {
@@ -114,6 +118,7 @@ impl AttemptOutcome {
             AttemptOutcome::Refused => "refused",
             AttemptOutcome::Invalid => "invalid_partial",
             AttemptOutcome::Cancelled => "cancelled",
+            AttemptOutcome::Local => "local",
         }
     }
     fn index(self) -> usize {
@@ -124,13 +129,15 @@ impl AttemptOutcome {
 /// Per-partner counters.
 #[derive(Debug, Default)]
 pub struct PartnerMetrics {
-    attempts: [AtomicU64; 7],
+    attempts: [AtomicU64; 8],
     /// Attempt latency.
     pub latency: Histogram,
     /// 0 ACTIVE, 1 DEGRADED, 2 UNAVAILABLE (last deep health check).
     pub health: AtomicU64,
     /// 1 when the breaker is open.
     pub breaker_open: AtomicU64,
+    /// 1 while a refusal of the partner's (lock, deny) is in force.
+    pub refusing: AtomicU64,
 }
 
 impl PartnerMetrics {
@@ -160,8 +167,12 @@ pub struct Metrics {
     pub reloads_ok: AtomicU64,
     /// Failed reloads.
     pub reloads_failed: AtomicU64,
-    /// Connections refused at the connection bound.
+    /// Connections refused at the connection bound (every open one authenticated).
     pub connections_refused: AtomicU64,
+    /// Unauthenticated connections closed to make room for a new one.
+    pub connections_evicted: AtomicU64,
+    /// Unauthenticated connections closed at `unauthenticated_timeout_ms`.
+    pub connections_timed_out: AtomicU64,
     /// TLS handshake failures on the front.
     pub handshake_failures: AtomicU64,
     partners: Vec<(String, PartnerMetrics)>,
@@ -177,6 +188,8 @@ impl Metrics {
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
+            connections_evicted: AtomicU64::new(0),
+            connections_timed_out: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
             partners: partner_ids.iter().map(|id| (id.clone(), PartnerMetrics::default())).collect(),
         }
@@ -250,7 +263,13 @@ impl Metrics {
         for (id, m) in &self.partners {
             let _ = writeln!(out, "xks_partner_breaker_open{{partner=\"{id}\"}} {}", m.breaker_open.load(Ordering::Relaxed));
         }
-        let counters: [(&str, &str, u64); 5] = [
+        out.push_str(
+            "# HELP xks_partner_refusing 1 while a refusal of the partner's operator (lock, deny, anomaly lock) is in force.\n# TYPE xks_partner_refusing gauge\n",
+        );
+        for (id, m) in &self.partners {
+            let _ = writeln!(out, "xks_partner_refusing{{partner=\"{id}\"}} {}", m.refusing.load(Ordering::Relaxed));
+        }
+        let counters: [(&str, &str, u64); 7] = [
             ("xks_hedged_total", "Requests answered by a partner other than the first one tried.", self.hedged.load(Ordering::Relaxed)),
             ("xks_reloads_total", "Successful key-store reloads.", self.reloads_ok.load(Ordering::Relaxed)),
             (
@@ -260,8 +279,18 @@ impl Metrics {
             ),
             (
                 "xks_connections_refused_total",
-                "Connections closed at the connection bound.",
+                "Connections closed at the connection bound (every open connection authenticated).",
                 self.connections_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "xks_connections_evicted_total",
+                "Unauthenticated connections closed to make room for a new connection.",
+                self.connections_evicted.load(Ordering::Relaxed),
+            ),
+            (
+                "xks_connections_timed_out_total",
+                "Connections closed because no request authenticated in time.",
+                self.connections_timed_out.load(Ordering::Relaxed),
             ),
             ("xks_tls_handshake_failures_total", "Failed TLS handshakes on the front.", self.handshake_failures.load(Ordering::Relaxed)),
         ];

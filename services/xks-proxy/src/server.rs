@@ -11,9 +11,8 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
@@ -21,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::{App, AppInner};
 use crate::build::BuildInfo;
 use crate::config::{Config, FrontMode};
+use crate::conn::{Bounds, Connections};
 use crate::health::HealthMonitor;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
@@ -152,9 +152,18 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     tracing::info!(%addr, mode, mtls = cfg.front.client_ca.is_some(), "XKS API listening");
 
     let mut tasks = Vec::new();
-    let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections));
+    let l = &cfg.limits;
+    let connections = Connections::new(
+        Bounds {
+            max_connections: l.max_connections,
+            max_unauthenticated: l.max_unauthenticated_connections,
+            unauthenticated_timeout: Duration::from_millis(l.unauthenticated_timeout_ms),
+            idle_timeout: Duration::from_millis(l.idle_timeout_ms),
+        },
+        metrics.clone(),
+    );
     let handshake_timeout = Duration::from_millis(cfg.front.handshake_timeout_ms);
-    tasks.push(tokio::spawn(accept_loop(listener, acceptor, app.clone(), conn_limit, handshake_timeout, shutdown_rx.clone())));
+    tasks.push(tokio::spawn(accept_loop(listener, acceptor, app.clone(), connections, handshake_timeout, shutdown_rx.clone())));
 
     let mut metrics_addr = None;
     if let Some(m) = cfg.metrics_listen {
@@ -170,11 +179,11 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     app: App,
-    conn_limit: Arc<Semaphore>,
+    connections: Arc<Connections>,
     handshake_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(http_builder(connections.bounds()));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -187,50 +196,67 @@ async fn accept_loop(
                 }
             },
         };
-        let Ok(permit) = conn_limit.clone().try_acquire_owned() else {
-            app.0.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+        let Some(admitted) = connections.admit() else {
             drop(tcp);
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let watcher = graceful.watcher();
+        let (acceptor, app, builder, shutdown) = (acceptor.clone(), app.clone(), builder.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let _permit = permit;
+            let marker = admitted.marker();
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.handle(req).await) }
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            match acceptor {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(tcp), svc).into_owned();
-                    let _ = watcher.watch(conn).await;
+                let (app, marker) = (app.clone(), marker.clone());
+                async move {
+                    let _in_request = marker.state().request();
+                    Ok::<_, Infallible>(app.handle(req, &marker).await)
                 }
+            });
+            match acceptor {
+                None => admitted.drive(builder.serve_connection(TokioIo::new(tcp), svc), shutdown).await,
                 Some(acceptor) => {
-                    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::info!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(%peer, "TLS handshake timed out");
-                            return;
-                        }
+                    let tls = tokio::select! {
+                        r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => match r {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(e)) => {
+                                tracing::info!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        },
+                        () = admitted.evicted() => return,
                     };
-                    let conn = builder.serve_connection(TokioIo::new(tls), svc).into_owned();
-                    let _ = watcher.watch(conn).await;
+                    admitted.drive(builder.serve_connection(TokioIo::new(tls), svc), shutdown).await;
                 }
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+    if !connections.closed(Duration::from_secs(10)).await {
         tracing::warn!("some connections did not finish within 10 s");
     }
 }
+
+/// HTTP/1.1 and HTTP/2 settings of the XKS listener: hyper's timer, so that an
+/// HTTP/1.1 request head must arrive within the idle timeout of the previous
+/// response; HTTP/2 pings find dead peers; a bounded number of streams.
+fn http_builder(b: &Bounds) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(b.idle_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .max_concurrent_streams(H2_MAX_STREAMS);
+    builder
+}
+
+/// Streams one HTTP/2 connection may have open (KMS multiplexes; the
+/// in-flight bound applies across connections).
+const H2_MAX_STREAMS: u32 = 256;
 
 async fn metrics_loop(listener: TcpListener, app: App, mut shutdown: watch::Receiver<bool>) {
     loop {

@@ -150,6 +150,128 @@ async fn hedging_around_a_slow_primary() {
     assert!(d.proxy().app.0.metrics.hedged.load(Ordering::Relaxed) > 0);
 }
 
+/// Counts the share service's audit records with this outcome.
+fn audited(d: &mut Deployment, holder: u32, outcome: &str) -> usize {
+    let files = xks_audit::log_files(&d.node(holder).dir.join("audit")).unwrap();
+    let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    text.matches(&format!("\"outcome\":\"{outcome}\"")).count()
+}
+
+/// Issue 15 §1, first path: deep health checks meet share-2's lock. A refusal
+/// is not a circuit-breaker failure, so share-3 is never put first; and it is
+/// sticky, so while share-2 refuses no request is served by share-3. With
+/// share-3 live, zero uses succeed; every attempt is in share-2's audit log;
+/// the unlock takes effect on the very next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_meeting_a_lock_never_route_around_it() {
+    let opts = Options { proxy_extra: "[pool]\nbreaker_failures = 1\n".into(), ..Options::default() };
+    let mut d = Deployment::start("refuse-health", opts).await;
+    let mut c = d.client();
+    let (s, enc) = c.encrypt(KEY, b"sealed before the lock", None, false).await;
+    assert_eq!(s, 200, "{enc}");
+    d.admin(2, "lock incident-7").await;
+    // Two health checks (1 s interval) meet the lock; one failure would open the breaker.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let share3_before = d.proxy().app.0.metrics.partner("share-3").unwrap().count(AttemptOutcome::Ok);
+    let mut served = 0;
+    for _ in 0..60 {
+        let (s, r) = c.decrypt(KEY, &enc, None).await;
+        if s == 200 {
+            served += 1;
+        } else {
+            assert_eq!((s, r["errorName"].as_str()), (400, Some("InvalidStateException")), "{r}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(served, 0, "uses served while share-2 refused");
+    assert_eq!(d.proxy().app.0.metrics.partner("share-3").unwrap().count(AttemptOutcome::Ok), share3_before, "share-3 was not chosen");
+    let share2 = d.proxy().app.0.pool.partners()[0].clone();
+    assert!(!share2.breaker.is_open(), "a refusal is not a breaker failure");
+    assert!(d.proxy().app.0.metrics.render(1, 0).contains("xks_partner_refusing{partner=\"share-2\"} 1"));
+    d.admin(2, "unlock").await;
+    let (s, r) = c.decrypt(KEY, &enc, None).await;
+    assert_eq!((s, b64(&r["plaintext"])), (200, b"sealed before the lock".to_vec()), "{r}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(audited(&mut d, 2, "locked") >= 60, "every refused use is in share-2's audit log");
+}
+
+/// Issue 15 §1, second path: share-2's refusal arrives after `hedge_after_ms`
+/// (a far partner) and share-3's partial arrived first: the hedge does not
+/// win. Each key path is met for the first time (nothing sticky yet), so every
+/// request exercises the race itself; then a lock, also first met in a race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hedge_never_beats_a_refusal() {
+    let keys: String = (0..8).map(|i| format!("[[key_store.key]]\nid = \"far-{i}\"\nkey_path = \"tenant-a/far-{i}\"\n")).collect();
+    // Budget and attempt timeout well above the slow link (25 ms per chunk each
+    // way), so that the refusal arrives in time on a loaded machine.
+    let opts = Options {
+        proxy_extra: "[pool]\nbudget_ms = 245\nattempt_timeout_ms = 240\nhedge_after_ms = 5\n".into(),
+        keys_extra: keys,
+        ..Options::default()
+    };
+    let mut d = Deployment::start("refuse-hedge", opts).await;
+    let far = delaying_relay(d.node(2).addr, Duration::from_millis(25)).await;
+    d.node(2).addr = far;
+    d.write_proxy_config();
+    d.start_proxy().await;
+    let mut c = d.client();
+    let (s, r) = c.encrypt("far-0", b"hedged", None, false).await;
+    assert_eq!(s, 200, "{r}");
+    for i in 0..8 {
+        d.admin(2, &format!("deny tenant-a/far-{i}")).await;
+    }
+    for i in 0..8 {
+        let (s, r) = c.encrypt(&format!("far-{i}"), b"must not be sealed", None, false).await;
+        assert_eq!((s, r["errorName"].as_str()), (400, Some("InvalidStateException")), "far-{i}: {r}");
+    }
+    d.admin(2, "lock incident-8").await;
+    let (s, enc) = c.encrypt(KEY, b"must not be sealed", None, false).await;
+    assert_eq!((s, enc["errorName"].as_str()), (400, Some("InvalidStateException")), "{enc}");
+    for _ in 0..5 {
+        assert_eq!(c.encrypt(KEY, b"must not be sealed", None, false).await.0, 400);
+    }
+    d.admin(2, "unlock").await;
+    for i in 0..8 {
+        d.admin(2, &format!("allow tenant-a/far-{i}")).await;
+        let (s, r) = c.encrypt(&format!("far-{i}"), b"sealed after the allow", None, false).await;
+        assert_eq!(s, 200, "far-{i}: {r}");
+    }
+}
+
+/// Issue 15 §1, third path: a locked share-2 under more load than its rate
+/// bound answers its refusal, never 429; nothing fails over to share-3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_partner_under_load_is_not_failed_over() {
+    let mut d = Deployment::start("refuse-load", Options::default()).await;
+    let mut c = d.client();
+    let (s, enc) = c.encrypt(KEY, b"sealed before the lock", None, false).await;
+    assert_eq!(s, 200, "{enc}");
+    let addr = d.node(2).addr.to_string();
+    std::fs::write(d.node(2).dir.join("share-service.toml"), share_service_toml(2, &addr) + "[limits]\nmax_requests_per_second = 5\n")
+        .unwrap();
+    d.stop_share(2).await;
+    d.start_share(2).await;
+    d.admin(2, "lock incident-9").await;
+    let served = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (mut c, served, enc) = (d.client(), served.clone(), enc.clone());
+        workers.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                if c.decrypt(KEY, &enc, None).await.0 == 200 {
+                    served.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(served.load(Ordering::Relaxed), 0, "uses served while share-2 refused");
+    let m = d.proxy().app.0.metrics.partner("share-2").unwrap();
+    assert_eq!(m.count(AttemptOutcome::Status), 0, "share-2 never answered 429/503");
+}
+
 /// A Byzantine partner (a real share service holding a share of a *different*
 /// key set under the same holder id, generation and epoch) never produces a
 /// wrong ciphertext: its partials fail verification, the request is served by

@@ -347,6 +347,50 @@ async fn spec_health_status() {
     assert!(r["ekmFleetDetails"].as_array().unwrap().iter().all(|e| e["healthStatus"] == "ACTIVE"), "{r}");
 }
 
+/// Spec GetHealthStatus: "a successful check provides strong assurance that an
+/// encrypt, decrypt or getKeyMetadata request issued immediately after will
+/// succeed". When no combination of shares can serve, the answer is the error
+/// an Encrypt would get (issue 15 §4): InvalidStateException while the
+/// preferred partner refuses (even with share-3 live: the proxy does not
+/// route around it), DependencyTimeout/Internal when no partner answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_health_status_is_no_200_when_nothing_can_be_served() {
+    let mut d = Deployment::start("health-down", Options::default()).await;
+    let mut c = d.client();
+    let (_, enc) = c.encrypt(KEY, b"x", None, false).await;
+    let check = |d: &Deployment| {
+        let h = d.proxy().app.0.health.clone();
+        async move { h.check().await }
+    };
+    for locked in [vec![2], vec![2, 3]] {
+        for h in &locked {
+            d.admin(*h, "lock drill").await;
+        }
+        check(&d).await;
+        let (s, r) = c.health().await;
+        assert_eq!((s, r["errorName"].as_str()), (400, Some("InvalidStateException")), "{locked:?} {r}");
+        assert!(r["errorMessage"].as_str().unwrap().contains("share-2: REFUSED"), "{r}");
+        assert_eq!(c.decrypt(KEY, &enc, None).await.0, 400, "and an Encrypt/Decrypt indeed fails");
+        for h in &locked {
+            d.admin(*h, "unlock").await;
+        }
+    }
+    // Only the standby refuses: the primary serves, the proxy's own entry is ACTIVE.
+    d.admin(3, "lock standby drill").await;
+    check(&d).await;
+    let (s, r) = c.health().await;
+    let status: Vec<&str> = r["ekmFleetDetails"].as_array().unwrap().iter().map(|e| e["healthStatus"].as_str().unwrap()).collect();
+    assert_eq!((s, status), (200, vec!["ACTIVE", "ACTIVE", "UNAVAILABLE"]), "{r}");
+    assert_eq!(c.decrypt(KEY, &enc, None).await.0, 200);
+    d.admin(3, "unlock").await;
+    d.stop_share(2).await;
+    d.stop_share(3).await;
+    check(&d).await;
+    let (s, r) = c.health().await;
+    assert!(s == 500 || s == 503, "{s} {r}");
+    assert!(["InternalException", "DependencyTimeoutException"].contains(&r["errorName"].as_str().unwrap()), "{r}");
+}
+
 /// Spec "Authorization": optional secondary authorization over requestMetadata
 /// (Cedar), AccessDeniedException for denied requests, never applied to GetHealthStatus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

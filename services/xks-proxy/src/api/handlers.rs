@@ -9,7 +9,7 @@ use super::request::{self, Kind};
 use super::{App, Ctx};
 use crate::authz::{Action, Input};
 use crate::error::{ErrorName, XksError};
-use crate::health::Status;
+use crate::health::Verdict;
 use crate::partners::PoolError;
 use crate::stores::{ExternalKey, KeyStatus, KeyStore, Usage};
 
@@ -83,10 +83,26 @@ pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> 
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
     }
     let snap = app.0.health.current().await;
+    // Spec GetHealthStatus: a 200 must assure that an Encrypt issued right
+    // after succeeds; when no combination can serve, the error KMS would get
+    // from that Encrypt is the answer (docs/xks-proxy.md, "Deep health").
+    let own = match snap.verdict() {
+        Verdict::Serving(status) => status,
+        Verdict::Blocked { partner } => {
+            return Err(XksError::new(
+                ErrorName::InvalidStateException,
+                format!("key use is blocked by the operator of partner {partner} (kill switch); partners: {}", snap.summary()),
+            ));
+        }
+        Verdict::Unavailable { timed_out } => {
+            let name = if timed_out { ErrorName::DependencyTimeoutException } else { ErrorName::InternalException };
+            return Err(XksError::new(name, format!("no partner share service can take part; partners: {}", snap.summary())));
+        }
+    };
     let mut fleet = vec![serde_json::json!({
         "id": format!("share-{} (xks-proxy)", app.0.pool.keyring().holder()),
         "model": format!("split-key-xks xks-proxy {} local share", app.0.version),
-        "healthStatus": Status::Active.as_str(),
+        "healthStatus": own.as_str(),
     })];
     for p in &snap.partners {
         fleet.push(serde_json::json!({ "id": p.id, "model": p.model, "healthStatus": p.status.as_str() }));

@@ -1,8 +1,11 @@
-//! The request path of the XKS API: route → method → overload bound → body
-//! (bounded) → SigV4 → key-store quota → the API handler; one log line and
-//! one metric per request. Every refusal is an [`XksError`] rendered by the
-//! one table in [`crate::error`]; no framework default ever reaches KMS.
+//! The request path of the XKS API: body (bounded in size and time, read
+//! before any answer) → route → method → SigV4 → in-flight bound → key-store
+//! quota → the API handler; one log line and one metric per request. Every
+//! refusal is an [`XksError`] rendered by the one table in [`crate::error`];
+//! no framework default ever reaches KMS. Nothing is held for a request
+//! before it authenticates but its connection (see [`crate::conn`]).
 
+pub mod body;
 pub mod handlers;
 pub mod request;
 pub mod route;
@@ -10,13 +13,14 @@ pub mod route;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::config::{FleetConfig, Limits};
+use crate::conn::AuthMarker;
 use crate::error::{ErrorName, XksError};
 use crate::health::HealthMonitor;
 use crate::metrics::{Metrics, Operation};
@@ -109,8 +113,20 @@ fn operation(api: &Api) -> Operation {
 }
 
 impl App {
-    /// Serves one request of the XKS listener.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Serves one request of the XKS listener (of the connection `conn`).
+    pub async fn handle(&self, req: Request<Incoming>, conn: &AuthMarker) -> Response<Full<Bytes>> {
+        let head = req.method() == Method::HEAD;
+        let mut response = self.respond(req, conn).await;
+        if head {
+            // Never a body in answer to HEAD (HTTP/2 clients treat one as a protocol error).
+            let len = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+            response.headers_mut().insert(hyper::header::CONTENT_LENGTH, hyper::header::HeaderValue::from(len));
+            *response.body_mut() = Full::new(Bytes::new());
+        }
+        response
+    }
+
+    async fn respond(&self, req: Request<Incoming>, conn: &AuthMarker) -> Response<Full<Bytes>> {
         let start = Instant::now();
         if req.uri().path() == "/ping" {
             return if req.method() == Method::GET || req.method() == Method::HEAD {
@@ -124,7 +140,7 @@ impl App {
         let mut ctx = Ctx::default();
         let route = route::parse(req.uri().path());
         let op = route.as_ref().map(|(_, a)| operation(a)).unwrap_or(Operation::Other);
-        let result = self.process(req, route, &mut ctx).await;
+        let result = self.process(req, route, conn, &mut ctx).await;
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (response, outcome) = match result {
             Ok(body) => (json(StatusCode::OK, body), None),
@@ -173,8 +189,16 @@ impl App {
         response
     }
 
-    async fn process(&self, req: Request<Incoming>, route: Option<(String, Api)>, ctx: &mut Ctx) -> Result<String, Refusal> {
+    async fn process(
+        &self,
+        req: Request<Incoming>,
+        route: Option<(String, Api)>,
+        conn: &AuthMarker,
+        ctx: &mut Ctx,
+    ) -> Result<String, Refusal> {
         let s = &self.0;
+        let (parts, body) = req.into_parts();
+        let body = body::read(body, s.limits.max_body_bytes, Duration::from_millis(s.limits.body_timeout_ms)).await;
         let (prefix, api) = route.ok_or_else(|| XksError::of(ErrorName::InvalidUriPathException))?;
         let stores = s.stores.get();
         let store = stores.by_prefix(&prefix).ok_or_else(|| XksError::of(ErrorName::InvalidUriPathException))?.clone();
@@ -182,25 +206,19 @@ impl App {
         if let Api::Metadata(id) | Api::Encrypt(id) | Api::Decrypt(id) = &api {
             ctx.key_id = Some(id.clone());
         }
-        if req.method() != Method::POST {
+        if parts.method != Method::POST {
             return Err(Refusal::MethodNotAllowed);
         }
-        let _permit = s
-            .in_flight
-            .try_acquire()
-            .map_err(|_| XksError::new(ErrorName::ThrottlingException, "the proxy is at its in-flight request limit"))?;
-        let (parts, body) = req.into_parts();
-        let body = Limited::new(body, s.limits.max_body_bytes).collect().await.map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                XksError::new(
-                    ErrorName::UnsupportedOperationException,
-                    format!("request body exceeds {} bytes (limits.max_body_bytes)", s.limits.max_body_bytes),
-                )
-            } else {
-                XksError::validation("request body could not be read")
+        let body = body.map_err(|e| match e {
+            body::BodyError::TooLarge => XksError::new(
+                ErrorName::UnsupportedOperationException,
+                format!("request body exceeds {} bytes (limits.max_body_bytes)", s.limits.max_body_bytes),
+            ),
+            body::BodyError::Timeout => {
+                XksError::validation(format!("request body not received within {} ms (limits.body_timeout_ms)", s.limits.body_timeout_ms))
             }
+            body::BodyError::Unreadable => XksError::validation("request body could not be read"),
         })?;
-        let body = body.to_bytes();
         let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
         let signed = sigv4::Request {
             method: parts.method.as_str(),
@@ -214,6 +232,11 @@ impl App {
         let auth = sigv4::verify(&signed, |id| store.secret(id), sigv4::SERVICE, SystemTime::now(), skew)
             .map_err(|e| XksError::new(ErrorName::AuthenticationFailedException, format!("SigV4: {e}")))?;
         ctx.access_key_id = Some(auth.access_key_id.clone());
+        conn.authenticated();
+        let _permit = s
+            .in_flight
+            .try_acquire()
+            .map_err(|_| XksError::new(ErrorName::ThrottlingException, "the proxy is at its in-flight request limit"))?;
         if !store.region_allowed(&auth.region) {
             return Err(XksError::new(ErrorName::AuthenticationFailedException, "SigV4: region not accepted by this key store").into());
         }

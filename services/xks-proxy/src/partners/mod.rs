@@ -1,30 +1,33 @@
 //! The partner pool: obtains a *verified* partner partial for a key path and
 //! combines it with the proxy's own, within a budget below KMS's 250 ms.
 //!
-//! Per request:
+//! Per request ([`race`]):
 //! - partners are tried in configured order (share 2 primary, share 3
 //!   standby), those with an open circuit breaker last;
 //! - when the current partner has not answered after `hedge_after_ms`, or
 //!   fails (timeout, transport, error status, invalid partial), the next
-//!   partner is asked within the same request; the first verified partial
-//!   wins and the others are cancelled. Any two holders give the same key;
+//!   partner is asked within the same request. Any two holders give the same
+//!   key;
 //! - a partial is used only once proven: by its DLEQ proof, or by matching the
 //!   commitment of an earlier partial from the same partner whose proof
 //!   verified (docs/xks-proxy.md). A failure is logged at ERROR with the
 //!   partner id;
-//! - a deliberate refusal (the partner operator's lock or key-path deny) is
-//!   honoured: the request fails, it is not routed around.
+//! - a deliberate refusal (the partner operator's lock, key-path deny or
+//!   anomaly lock) is honoured ([`refusal`]): it is final for the request,
+//!   sticky for the partner, never a breaker failure, and a partner the proxy
+//!   prefers less never answers in place of one that may still refuse.
 
 pub mod breaker;
 pub mod client;
+mod race;
+pub mod refusal;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::StatusCode;
 use hyper::body::Bytes;
-use tokio::task::JoinSet;
 use xks_threshold::{Combiner, DataKey, HolderId, KeyPoint, Partial, PartialCommitment, VerifiedPartial};
 
 use crate::config::{PartnerConfig, PoolConfig};
@@ -32,6 +35,7 @@ use crate::keyring::Keyring;
 use crate::metrics::{AttemptOutcome, Metrics};
 use breaker::Breaker;
 use client::PartnerClient;
+use refusal::{Refusal, Refusals};
 
 /// One partner share service.
 #[derive(Debug)]
@@ -46,6 +50,10 @@ pub struct Partner {
     pub client: PartnerClient,
     /// Circuit breaker.
     pub breaker: Breaker,
+    /// Position in the configured order (0 = most preferred).
+    pub rank: usize,
+    /// Refusals in force.
+    pub refusals: Refusals,
 }
 
 /// Why one partner attempt failed.
@@ -57,10 +65,12 @@ pub enum AttemptError {
     Transport(String),
     /// An error status (with the partner's error code).
     Status(u16, String),
-    /// The partner's operator refuses (lock, deny).
-    Refused(String),
+    /// The partner's operator refuses (lock, deny, anomaly lock).
+    Refused(Refusal),
     /// The partial failed verification.
     Invalid(String),
+    /// This proxy failed (its keyring), not the partner.
+    Local(String),
 }
 
 impl AttemptError {
@@ -71,6 +81,7 @@ impl AttemptError {
             AttemptError::Status(..) => AttemptOutcome::Status,
             AttemptError::Refused(_) => AttemptOutcome::Refused,
             AttemptError::Invalid(_) => AttemptOutcome::Invalid,
+            AttemptError::Local(_) => AttemptOutcome::Local,
         }
     }
 }
@@ -83,6 +94,7 @@ impl std::fmt::Display for AttemptError {
             AttemptError::Status(s, c) => write!(f, "status {s} {c}"),
             AttemptError::Refused(r) => write!(f, "refused: {r}"),
             AttemptError::Invalid(e) => write!(f, "invalid partial: {e}"),
+            AttemptError::Local(e) => write!(f, "local: {e}"),
         }
     }
 }
@@ -138,7 +150,7 @@ impl Pool {
         version: &str,
     ) -> Result<Self, String> {
         let mut out = Vec::new();
-        for p in partners {
+        for (rank, p) in partners.iter().enumerate() {
             let holder = HolderId::new(p.holder).map_err(|e| format!("partner {}: {e}", p.id))?;
             if holder == keyring.holder() {
                 return Err(format!("partner {} has the proxy's own holder id {holder}", p.id));
@@ -164,6 +176,8 @@ impl Pool {
                 model: p.model.clone().unwrap_or_else(|| format!("split-key-xks share-service {version}, holder {holder}")),
                 client,
                 breaker: Breaker::new(cfg.breaker_failures, Duration::from_millis(cfg.breaker_open_ms)),
+                rank,
+                refusals: Refusals::default(),
             }));
         }
         Ok(Self { partners: out, cfg, keyring, metrics })
@@ -201,9 +215,14 @@ impl Pool {
         tasks.detach_all();
     }
 
-    /// Partners in the order to try: closed breakers first, in configured order.
-    fn order(&self) -> Vec<Arc<Partner>> {
-        let (mut closed, open): (Vec<_>, Vec<_>) = self.partners.iter().cloned().partition(|p| !p.breaker.is_open());
+    /// The partners this request may use, in launch order: configured order
+    /// cut after the first partner that refuses `key_path` (a partner the
+    /// proxy prefers less is never chosen over a refusal; that partner stays
+    /// in, so its answer can lift the refusal), closed breakers first.
+    fn candidates(&self, key_path: &str) -> Vec<Arc<Partner>> {
+        let cut = self.partners.iter().position(|p| p.refusals.covering(key_path).is_some()).map_or(self.partners.len(), |i| i + 1);
+        let allowed = self.partners.get(..cut).unwrap_or(&self.partners);
+        let (mut closed, open): (Vec<_>, Vec<_>) = allowed.iter().cloned().partition(|p| !p.breaker.is_open());
         closed.extend(open);
         closed
     }
@@ -217,103 +236,49 @@ impl Pool {
         if self.keyring.generation(generation).is_none() {
             return Err(PoolError::Unavailable(format!("no share for key generation {generation}")));
         }
-        let start = Instant::now();
-        let deadline = tokio::time::Instant::from_std(start + Duration::from_millis(self.cfg.budget_ms));
-        let hedge_after = Duration::from_millis(self.cfg.hedge_after_ms);
-        let order = self.order();
-        let request_id: Arc<str> = Arc::from(request_id);
-        let mut tasks: JoinSet<(usize, Instant, Result<DataKey, AttemptError>)> = JoinSet::new();
-        // Indices into `order` of attempts started and not finished.
-        let mut in_flight: Vec<usize> = Vec::new();
-        let mut next = 0usize;
-        let mut last_launch = tokio::time::Instant::now();
-        let mut errors: Vec<(String, AttemptError)> = Vec::new();
+        let candidates = self.candidates(point.path().as_str());
+        race::Race::new(self.clone(), candidates, generation, point.clone(), Arc::from(request_id)).run().await
+    }
 
-        // Starts the next partner in `order`, if any is left.
-        let mut launch_next = |tasks: &mut JoinSet<_>, in_flight: &mut Vec<usize>, last_launch: &mut tokio::time::Instant| {
-            let i = next;
-            let Some(p) = order.get(i) else { return };
-            next += 1;
-            let (pool, p, point, rid) = (self.clone(), p.clone(), point.clone(), request_id.clone());
-            tasks.spawn(async move {
-                let t0 = Instant::now();
-                (i, t0, pool.attempt(&p, generation, &point, &rid, false, pool.attempt_timeout()).await)
-            });
-            in_flight.push(i);
-            *last_launch = tokio::time::Instant::now();
-        };
-        launch_next(&mut tasks, &mut in_flight, &mut last_launch);
+    /// Counts one request attempt in the partner's metrics and records its
+    /// outcome ([`Pool::observe`]).
+    fn settle(&self, p: &Partner, key_path: &str, result: &Result<DataKey, AttemptError>, micros: u64) {
+        if let Some(m) = self.metrics.partner(&p.id) {
+            m.attempt(result.as_ref().map_or_else(AttemptError::outcome, |_| AttemptOutcome::Ok), micros);
+        }
+        self.observe(p, key_path, result);
+    }
 
-        loop {
-            let hedge_at = last_launch + hedge_after;
-            let more = in_flight.len() + errors.len() < order.len();
-            tokio::select! {
-                joined = tasks.join_next(), if !tasks.is_empty() => {
-                    let Some(joined) = joined else { continue };
-                    let Ok((i, t0, result)) = joined else {
-                        errors.push(("?".into(), AttemptError::Transport("attempt task failed".into())));
-                        continue;
-                    };
-                    in_flight.retain(|j| *j != i);
-                    let Some(p) = order.get(i) else { continue };
-                    let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    let pm = self.metrics.partner(&p.id);
-                    match result {
-                        Ok(key) => {
-                            p.breaker.success();
-                            if let Some(m) = pm {
-                                m.attempt(AttemptOutcome::Ok, micros);
-                                m.breaker_open.store(0, Ordering::Relaxed);
-                            }
-                            // Hedges still running are cancelled (dropping `tasks`); they count as attempts.
-                            for q in in_flight.iter().filter_map(|j| order.get(*j)) {
-                                if let Some(m) = self.metrics.partner(&q.id) {
-                                    m.attempt(AttemptOutcome::Cancelled, 0);
-                                }
-                            }
-                            let hedged = i != 0;
-                            if hedged {
-                                self.metrics.hedged.fetch_add(1, Ordering::Relaxed);
-                            }
-                            return Ok(Derived { key, partner: p.id.clone(), hedged });
-                        }
-                        Err(e) => {
-                            if let Some(m) = pm {
-                                m.attempt(e.outcome(), micros);
-                            }
-                            if let AttemptError::Refused(reason) = &e {
-                                tracing::warn!(partner = %p.id, %reason, "partner refused (operator lock or deny): request fails, not routed around");
-                                return Err(PoolError::Refused { partner: p.id.clone(), reason: reason.clone() });
-                            }
-                            if matches!(e, AttemptError::Invalid(_)) {
-                                tracing::error!(partner = %p.id, error = %e, "partner returned a partial that failed verification; not used");
-                            } else {
-                                tracing::warn!(partner = %p.id, error = %e, "partner attempt failed");
-                            }
-                            self.record_failure(p);
-                            errors.push((p.id.clone(), e));
-                            launch_next(&mut tasks, &mut in_flight, &mut last_launch);
-                            if tasks.is_empty() {
-                                return Err(summarize(&errors));
-                            }
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(hedge_at), if more => {
-                    launch_next(&mut tasks, &mut in_flight, &mut last_launch);
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    for q in in_flight.iter().filter_map(|j| order.get(*j)) {
-                        if let Some(m) = self.metrics.partner(&q.id) {
-                            m.attempt(AttemptOutcome::Timeout, micros);
-                        }
-                        self.record_failure(q);
-                    }
-                    tracing::warn!(budget_ms = self.cfg.budget_ms, errors = ?errors.iter().map(|(p, e)| format!("{p}: {e}")).collect::<Vec<_>>(), "no verified partial within the budget");
-                    return Err(PoolError::Timeout);
+    /// Records what an answer (of a request or of a health check) says about
+    /// the partner: its breaker, its refusals, a log line for failures. A
+    /// refusal is never a breaker failure; a local error is not the partner's.
+    pub fn observe(&self, p: &Partner, key_path: &str, result: &Result<DataKey, AttemptError>) {
+        match result {
+            Ok(_) => {
+                p.breaker.success();
+                p.refusals.answered(key_path);
+                if let Some(m) = self.metrics.partner(&p.id) {
+                    m.breaker_open.store(0, Ordering::Relaxed);
                 }
             }
+            Err(e) => match e {
+                AttemptError::Refused(r) => {
+                    p.refusals.record(key_path, r);
+                    tracing::warn!(partner = %p.id, reason = %r, "partner refused (operator lock, deny or anomaly lock): honoured, not routed around");
+                }
+                AttemptError::Local(_) => tracing::error!(partner = %p.id, error = %e, "local failure while asking a partner"),
+                AttemptError::Invalid(_) => {
+                    tracing::error!(partner = %p.id, error = %e, "partner returned a partial that failed verification; not used");
+                    self.record_failure(p);
+                }
+                AttemptError::Timeout | AttemptError::Transport(_) | AttemptError::Status(..) => {
+                    tracing::warn!(partner = %p.id, error = %e, "partner attempt failed");
+                    self.record_failure(p);
+                }
+            },
+        }
+        if let Some(m) = self.metrics.partner(&p.id) {
+            m.refusing.store(u64::from(p.refusals.any()), Ordering::Relaxed);
         }
     }
 
@@ -345,8 +310,8 @@ impl Pool {
         force_proof: bool,
         timeout: Duration,
     ) -> Result<DataKey, AttemptError> {
-        let internal = |e: xks_threshold::Error| AttemptError::Transport(format!("local: {e}"));
-        let g = self.keyring.generation(generation).ok_or_else(|| AttemptError::Transport("unknown generation".into()))?;
+        let internal = |e: xks_threshold::Error| AttemptError::Local(e.to_string());
+        let g = self.keyring.generation(generation).ok_or_else(|| AttemptError::Local("unknown generation".into()))?;
         let set = self.keyring.set_with(p.holder).map_err(internal)?;
         let combiner = self.keyring.combiner(g, &set).map_err(internal)?;
         let commitment = if force_proof { None } else { self.keyring.commitment(p.holder, g, &set, point) };
@@ -377,6 +342,8 @@ impl Pool {
 /// by its DLEQ proof, or (when `commitment` is given) by matching a commitment
 /// to a partial whose proof was verified earlier. A refusal (423 locked,
 /// 403 denied) is reported as such so the caller does not route around it.
+/// The partner's error code is kept only as printable ASCII, at most 64
+/// characters (it reaches the log).
 /// Pure (no I/O), so the fuzzer drives it with arbitrary answers.
 ///
 /// # Errors
@@ -392,11 +359,11 @@ pub fn read_response(
     if status != StatusCode::OK {
         let code = serde_json::from_slice::<serde_json::Value>(bytes)
             .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(64).collect::<String>()))
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(sanitize_code))
             .unwrap_or_default();
-        return Err(match status {
-            StatusCode::LOCKED | StatusCode::FORBIDDEN => AttemptError::Refused(format!("{} {code}", status.as_u16())),
-            s => AttemptError::Status(s.as_u16(), code),
+        return Err(match Refusal::from_answer(status, &code) {
+            Some(r) => AttemptError::Refused(r),
+            None => AttemptError::Status(status.as_u16(), code),
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| AttemptError::Invalid("response is not UTF-8".into()))?;
@@ -410,9 +377,8 @@ pub fn read_response(
     }
 }
 
-fn summarize(errors: &[(String, AttemptError)]) -> PoolError {
-    if !errors.is_empty() && errors.iter().all(|(_, e)| *e == AttemptError::Timeout) {
-        return PoolError::Timeout;
-    }
-    PoolError::Failed(errors.iter().map(|(p, e)| format!("{p}: {e}")).collect::<Vec<_>>().join("; "))
+/// A partner's error code as it may be logged: printable ASCII without
+/// spaces, at most 64 characters; anything else becomes `?`.
+fn sanitize_code(code: &str) -> String {
+    code.chars().take(64).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }
