@@ -108,6 +108,10 @@ pub struct AuditConfig {
 pub struct Limits {
     /// Concurrent connections.
     pub max_connections: usize,
+    /// Connections still in their TLS handshake; beyond, the oldest is closed.
+    pub max_handshaking_connections: usize,
+    /// A connection with no request in progress for this long is closed gracefully.
+    pub idle_timeout_ms: u64,
     /// Concurrent requests.
     pub max_in_flight: usize,
     /// Body size.
@@ -120,7 +124,15 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_connections: 1024, max_in_flight: 512, max_body_bytes: 4096, max_requests_per_second: 20_000, request_timeout_ms: 5000 }
+        Self {
+            max_connections: 1024,
+            max_handshaking_connections: 256,
+            idle_timeout_ms: 300_000,
+            max_in_flight: 512,
+            max_body_bytes: 4096,
+            max_requests_per_second: 20_000,
+            request_timeout_ms: 5000,
+        }
     }
 }
 
@@ -244,6 +256,12 @@ impl Config {
         let l = &self.limits;
         if l.max_connections == 0 || l.max_in_flight == 0 || l.max_requests_per_second == 0 {
             return bad("limits.max_connections, max_in_flight and max_requests_per_second must be > 0");
+        }
+        if l.max_handshaking_connections == 0 || l.max_handshaking_connections > l.max_connections {
+            return bad("limits.max_handshaking_connections must be between 1 and limits.max_connections");
+        }
+        if !(1000..=3_600_000).contains(&l.idle_timeout_ms) {
+            return bad("limits.idle_timeout_ms must be between 1000 and 3600000");
         }
         if !(256..=1 << 20).contains(&l.max_body_bytes) {
             return bad("limits.max_body_bytes must be between 256 and 1048576");

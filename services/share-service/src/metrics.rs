@@ -2,7 +2,10 @@
 //! fixed set; key paths and client identities never become labels).
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use xks_listener::Connections;
 
 /// How a request ended. The label values of `share_requests_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +67,7 @@ impl Outcome {
 const BOUNDS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
 
 /// All counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     requests: [AtomicU64; 9],
     latency: [AtomicU64; 12],
@@ -76,15 +79,33 @@ pub struct Metrics {
     pub audit_records: AtomicU64,
     /// fsync batches.
     pub audit_batches: AtomicU64,
-    /// Open TLS connections.
-    pub connections: AtomicI64,
-    /// Connections refused (over the limit).
-    pub connections_refused: AtomicU64,
+    /// The listener's connections.
+    connections: Arc<Connections>,
     /// Failed TLS handshakes (including refused client certificates).
     pub handshake_failures: AtomicU64,
 }
 
 impl Metrics {
+    /// Zeroed counters for the listener's `connections`.
+    pub fn new(connections: Arc<Connections>) -> Self {
+        Self {
+            requests: Default::default(),
+            latency: Default::default(),
+            latency_count: AtomicU64::new(0),
+            latency_sum_us: AtomicU64::new(0),
+            anomalies: AtomicU64::new(0),
+            audit_records: AtomicU64::new(0),
+            audit_batches: AtomicU64::new(0),
+            connections,
+            handshake_failures: AtomicU64::new(0),
+        }
+    }
+
+    /// The listener's connections.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
     /// Counts a finished request.
     pub fn request(&self, outcome: Outcome, micros: u64) {
         if let Some(c) = self.requests.get(outcome.index()) {
@@ -149,12 +170,25 @@ impl Metrics {
         counter(&mut s, "share_anomalies_total", "Rate thresholds crossed.", r(&self.anomalies));
         counter(&mut s, "share_audit_records_total", "Audit records written by this process.", r(&self.audit_records));
         counter(&mut s, "share_audit_fsync_batches_total", "Group-commit batches (one fsync each).", r(&self.audit_batches));
-        gauge(&mut s, "share_connections", "Open TLS connections.", self.connections.load(Ordering::Relaxed));
+        gauge(&mut s, "share_connections", "Open connections.", i64::try_from(self.connections.open()).unwrap_or(i64::MAX));
+        let c = self.connections.counters();
         counter(
             &mut s,
             "share_connections_refused_total",
-            "Connections closed at accept (over max_connections).",
-            r(&self.connections_refused),
+            "Connections closed at accept (max_connections reached, every connection past its handshake).",
+            r(&c.refused),
+        );
+        counter(
+            &mut s,
+            "share_connections_evicted_total",
+            "Connections still in their TLS handshake closed to make room for a new one.",
+            r(&c.evicted),
+        );
+        counter(
+            &mut s,
+            "share_connections_idle_closed_total",
+            "Connections closed after limits.idle_timeout_ms without a request.",
+            r(&c.idle_closed),
         );
         counter(
             &mut s,

@@ -1,6 +1,8 @@
-//! Start-up and the connection loop: bounded connections, TLS handshake with
-//! timeout, HTTP/1.1 and HTTP/2 on the same port, the client identity attached
-//! to every request, graceful shutdown that lets in-flight requests finish.
+//! Start-up and the connection loop: bounded connections (a connection still
+//! in its mutual TLS handshake is evictable, [`xks_listener`]), TLS handshake
+//! with timeout, HTTP/1.1 and HTTP/2 on the same port with idle and header
+//! timeouts, the client identity attached to every request, graceful shutdown
+//! that lets in-flight requests finish.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,15 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use xks_audit::{Entry, RecordKind, WriterConfig};
+use xks_listener::{Bounds, Connections};
 
 use crate::anomaly::Detector;
 use crate::api::{App, AppInner, router};
@@ -88,7 +89,14 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     if let Some(reason) = controls.snapshot().locked {
         tracing::warn!(%reason, "starting LOCKED (persisted operator or anomaly lock); unlock through the admin socket");
     }
-    let metrics = Arc::new(Metrics::default());
+    let l = &cfg.limits;
+    let connections = Connections::new(Bounds {
+        max_connections: l.max_connections,
+        max_unauthenticated: l.max_handshaking_connections,
+        unauthenticated_timeout: Duration::from_millis(cfg.tls.handshake_timeout_ms),
+        idle_timeout: Duration::from_millis(l.idle_timeout_ms),
+    });
+    let metrics = Arc::new(Metrics::new(connections.clone()));
     let (audit, note) = Audit::start(
         WriterConfig { dir: cfg.audit.dir.clone(), max_file_bytes: cfg.audit.max_file_bytes },
         cfg.audit.max_batch,
@@ -125,10 +133,9 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     spawn_checkpoints(audit, cfg.audit.checkpoint_seconds, shutdown_rx.clone());
     tracing::info!(%addr, admin_socket = %admin_socket.display(), "listening (mTLS)");
 
-    let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections));
     let handshake_timeout = Duration::from_millis(cfg.tls.handshake_timeout_ms);
     let router = router(app.clone());
-    let task = tokio::spawn(accept_loop(listener, acceptor, router, conn_limit, handshake_timeout, metrics, shutdown_rx));
+    let task = tokio::spawn(accept_loop(listener, acceptor, router, connections, handshake_timeout, metrics, shutdown_rx));
     Ok(Running { addr, admin_socket, app, shutdown, task })
 }
 
@@ -136,12 +143,12 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: axum::Router,
-    conn_limit: Arc<Semaphore>,
+    connections: Arc<Connections>,
     handshake_timeout: Duration,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(xks_listener::http_builder(connections.bounds()));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -154,19 +161,19 @@ async fn accept_loop(
                 }
             },
         };
-        let Ok(permit) = conn_limit.clone().try_acquire_owned() else {
-            metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+        let Some(admitted) = connections.admit() else {
             drop(tcp);
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let metrics = metrics.clone();
-        let watcher = graceful.watcher();
+        let (acceptor, router, metrics, builder, shutdown) =
+            (acceptor.clone(), router.clone(), metrics.clone(), builder.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => r,
+                () = admitted.evicted() => return,
+            };
+            let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
@@ -183,20 +190,27 @@ async fn accept_loop(
                 Some(der) => Arc::new(ClientIdentity::from_der(der)),
                 None => return, // unreachable: client certificates are mandatory
             };
-            metrics.connections.fetch_add(1, Ordering::Relaxed);
+            // Mutual TLS is this service's authentication.
+            admitted.authenticated();
+            let marker = admitted.marker();
             let svc = router.map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(identity.clone());
                 req
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(svc)).into_owned();
-            let _ = watcher.watch(conn).await;
-            metrics.connections.fetch_sub(1, Ordering::Relaxed);
+            let svc = TowerToHyperService::new(svc);
+            let svc = hyper::service::service_fn(move |req| {
+                let (svc, marker) = (svc.clone(), marker.clone());
+                async move {
+                    let _in_request = marker.state().request();
+                    hyper::service::Service::call(&svc, req).await
+                }
+            });
+            admitted.drive(builder.serve_connection(TokioIo::new(tls), svc), shutdown).await;
         });
     }
     drop(listener);
     tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+    if !connections.closed(Duration::from_secs(10)).await {
         tracing::warn!("some connections did not finish within 10 s");
     }
 }

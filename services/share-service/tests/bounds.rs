@@ -47,16 +47,28 @@ async fn during_a_refresh_both_epochs_are_answered_as_asked() {
     assert!(keys[1].decrypt(&e.ciphertext, &e.metadata, &e.iv, &e.tag, b"").is_ok(), "refresh keeps the key");
 }
 
+/// Issue 15 §2 at the share service: connections that never complete the
+/// mutual TLS handshake cannot keep the proxy out (the oldest is evicted);
+/// only when every open connection is authenticated is a new one refused.
 #[tokio::test]
 async fn connection_and_request_rate_bounds_hold() {
-    let d = Deployment::start("bounds", "", "[limits]\nmax_connections = 2\nmax_requests_per_second = 5\n").await;
-    // Two connections are served; the third is closed at accept.
+    let limits = "[limits]\nmax_connections = 3\nmax_handshaking_connections = 1\nmax_requests_per_second = 5\n";
+    let d = Deployment::start("bounds", "", limits).await;
+    let mut strangers = vec![];
+    for _ in 0..10 {
+        strangers.push(tokio::net::TcpStream::connect(d.addr()).await.unwrap());
+    }
     let mut a = d.client();
     let mut b = d.client();
-    assert_eq!(a.request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
-    assert_eq!(b.request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
+    let mut c = d.client();
+    for client in [&mut a, &mut b, &mut c] {
+        assert_eq!(client.request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
+    }
+    // Three authenticated connections: the fourth is closed at accept.
     assert!(d.client().request("GET", "/v1/health", None, vec![]).await.is_err());
-    assert!(d.running().app.0.metrics.connections_refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let counters = d.running().app.0.metrics.connections().counters();
+    assert!(counters.refused.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(counters.evicted.load(std::sync::atomic::Ordering::Relaxed) >= 10, "every stranger made room");
     // A burst over 5 requests/s gets 429 with a JSON body.
     let mut statuses = vec![];
     for _ in 0..12 {

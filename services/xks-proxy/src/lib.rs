@@ -18,7 +18,6 @@ pub mod api;
 pub mod authz;
 pub mod build;
 pub mod config;
-pub mod conn;
 pub mod error;
 pub mod front;
 pub mod health;

@@ -3,7 +3,10 @@
 //! principals never become labels.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use xks_listener::Connections;
 
 use crate::error::ErrorName;
 
@@ -167,12 +170,8 @@ pub struct Metrics {
     pub reloads_ok: AtomicU64,
     /// Failed reloads.
     pub reloads_failed: AtomicU64,
-    /// Connections refused at the connection bound (every open one authenticated).
-    pub connections_refused: AtomicU64,
-    /// Unauthenticated connections closed to make room for a new one.
-    pub connections_evicted: AtomicU64,
-    /// Unauthenticated connections closed at `unauthenticated_timeout_ms`.
-    pub connections_timed_out: AtomicU64,
+    /// The XKS listener's connections.
+    connections: Arc<Connections>,
     /// TLS handshake failures on the front.
     pub handshake_failures: AtomicU64,
     partners: Vec<(String, PartnerMetrics)>,
@@ -180,16 +179,14 @@ pub struct Metrics {
 
 impl Metrics {
     /// Metrics for the configured partner ids.
-    pub fn new(partner_ids: &[String]) -> Self {
+    pub fn new(partner_ids: &[String], connections: Arc<Connections>) -> Self {
         Self {
             requests: (0..OPERATIONS.len() * (ErrorName::ALL.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
             latency: Default::default(),
             hedged: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
-            connections_refused: AtomicU64::new(0),
-            connections_evicted: AtomicU64::new(0),
-            connections_timed_out: AtomicU64::new(0),
+            connections,
             handshake_failures: AtomicU64::new(0),
             partners: partner_ids.iter().map(|id| (id.clone(), PartnerMetrics::default())).collect(),
         }
@@ -269,7 +266,8 @@ impl Metrics {
         for (id, m) in &self.partners {
             let _ = writeln!(out, "xks_partner_refusing{{partner=\"{id}\"}} {}", m.refusing.load(Ordering::Relaxed));
         }
-        let counters: [(&str, &str, u64); 7] = [
+        let c = self.connections.counters();
+        let counters: [(&str, &str, u64); 8] = [
             ("xks_hedged_total", "Requests answered by a partner other than the first one tried.", self.hedged.load(Ordering::Relaxed)),
             ("xks_reloads_total", "Successful key-store reloads.", self.reloads_ok.load(Ordering::Relaxed)),
             (
@@ -280,17 +278,22 @@ impl Metrics {
             (
                 "xks_connections_refused_total",
                 "Connections closed at the connection bound (every open connection authenticated).",
-                self.connections_refused.load(Ordering::Relaxed),
+                c.refused.load(Ordering::Relaxed),
             ),
             (
                 "xks_connections_evicted_total",
                 "Unauthenticated connections closed to make room for a new connection.",
-                self.connections_evicted.load(Ordering::Relaxed),
+                c.evicted.load(Ordering::Relaxed),
             ),
             (
                 "xks_connections_timed_out_total",
                 "Connections closed because no request authenticated in time.",
-                self.connections_timed_out.load(Ordering::Relaxed),
+                c.timed_out.load(Ordering::Relaxed),
+            ),
+            (
+                "xks_connections_idle_closed_total",
+                "Connections closed after idle_timeout_ms without a request.",
+                c.idle_closed.load(Ordering::Relaxed),
             ),
             ("xks_tls_handshake_failures_total", "Failed TLS handshakes on the front.", self.handshake_failures.load(Ordering::Relaxed)),
         ];
@@ -298,6 +301,11 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
         let _ = writeln!(out, "# HELP xks_key_stores Configured key stores.\n# TYPE xks_key_stores gauge\nxks_key_stores {key_stores}");
+        let _ = writeln!(
+            out,
+            "# HELP xks_connections Open connections on the XKS listener.\n# TYPE xks_connections gauge\nxks_connections {}",
+            self.connections.open()
+        );
         let _ = writeln!(out, "# HELP xks_in_flight Requests being processed.\n# TYPE xks_in_flight gauge\nxks_in_flight {in_flight}");
         out
     }

@@ -11,16 +11,16 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
+use xks_listener::{Bounds, Connections};
 
 use crate::api::{App, AppInner};
 use crate::build::BuildInfo;
 use crate::config::{Config, FrontMode};
-use crate::conn::{Bounds, Connections};
 use crate::health::HealthMonitor;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
@@ -109,7 +109,14 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         tracing::info!(key_store = %s.name, uri_path = %s.uri_path(), keys = s.key_count(), credentials = s.credential_count(), "key store");
     }
     let partner_ids: Vec<String> = cfg.partners.iter().map(|p| p.id.clone()).collect();
-    let metrics = Arc::new(Metrics::new(&partner_ids));
+    let l = &cfg.limits;
+    let connections = Connections::new(Bounds {
+        max_connections: l.max_connections,
+        max_unauthenticated: l.max_unauthenticated_connections,
+        unauthenticated_timeout: Duration::from_millis(l.unauthenticated_timeout_ms),
+        idle_timeout: Duration::from_millis(l.idle_timeout_ms),
+    });
+    let metrics = Arc::new(Metrics::new(&partner_ids, connections.clone()));
     let tls = crate::partners::client::client_config(
         &cfg.partner_tls.ca,
         &cfg.partner_tls.client_cert,
@@ -152,16 +159,6 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     tracing::info!(%addr, mode, mtls = cfg.front.client_ca.is_some(), "XKS API listening");
 
     let mut tasks = Vec::new();
-    let l = &cfg.limits;
-    let connections = Connections::new(
-        Bounds {
-            max_connections: l.max_connections,
-            max_unauthenticated: l.max_unauthenticated_connections,
-            unauthenticated_timeout: Duration::from_millis(l.unauthenticated_timeout_ms),
-            idle_timeout: Duration::from_millis(l.idle_timeout_ms),
-        },
-        metrics.clone(),
-    );
     let handshake_timeout = Duration::from_millis(cfg.front.handshake_timeout_ms);
     tasks.push(tokio::spawn(accept_loop(listener, acceptor, app.clone(), connections, handshake_timeout, shutdown_rx.clone())));
 
@@ -183,7 +180,7 @@ async fn accept_loop(
     handshake_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let builder = Arc::new(http_builder(connections.bounds()));
+    let builder = Arc::new(xks_listener::http_builder(connections.bounds()));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -238,25 +235,6 @@ async fn accept_loop(
         tracing::warn!("some connections did not finish within 10 s");
     }
 }
-
-/// HTTP/1.1 and HTTP/2 settings of the XKS listener: hyper's timer, so that an
-/// HTTP/1.1 request head must arrive within the idle timeout of the previous
-/// response; HTTP/2 pings find dead peers; a bounded number of streams.
-fn http_builder(b: &Bounds) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(b.idle_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .max_concurrent_streams(H2_MAX_STREAMS);
-    builder
-}
-
-/// Streams one HTTP/2 connection may have open (KMS multiplexes; the
-/// in-flight bound applies across connections).
-const H2_MAX_STREAMS: u32 = 256;
 
 async fn metrics_loop(listener: TcpListener, app: App, mut shutdown: watch::Receiver<bool>) {
     loop {

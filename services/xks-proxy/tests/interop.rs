@@ -238,3 +238,88 @@ fn aws_signing_test_suite_vectors() {
     }
     assert!(checked >= 30, "only {checked} vectors applied");
 }
+
+/// Issue 15 §3: every error answered before the body would have been needed
+/// (404 InvalidUriPath, 405, 501 too large, 401, 429) reaches curl intact, over
+/// HTTP/2 and HTTP/1.1, 50 times each: the body is read (or, when too large,
+/// drained) before the answer, so no stream is reset under the client. And a
+/// HEAD over HTTP/2 gets headers only (a DATA frame would be a protocol error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_errors_reach_curl_over_http2_and_http1() {
+    let opts = Options { tls_front: true, store_extra: "requests_per_second = 1\nburst = 1\n".into(), ..Options::default() };
+    let d = Deployment::start("curl-early", opts).await;
+    let ca = d.dir.join("ca.crt").display().to_string();
+    let base = format!("https://localhost:{}", d.proxy().addr.port());
+    let big = d.dir.join("big.json");
+    std::fs::write(&big, format!("{{\"pad\":\"{}\"}}", "A".repeat(300_000))).unwrap();
+    let health = json!({"requestMetadata": {"kmsRequestId": "1", "kmsOperation": "KmsHealthCheck"}}).to_string();
+    let user = format!("{AKID}:{SECRET}");
+    let big_arg = format!("@{}", big.display());
+    let cases: Vec<(&str, Vec<String>, u16, &str)> = vec![
+        (
+            "unknown prefix",
+            vec!["-X".into(), "POST".into(), "--data".into(), health.clone(), format!("{base}/nope/kms/xks/v1/health")],
+            404,
+            "InvalidUriPathException",
+        ),
+        ("GET", vec![format!("{base}{PREFIX}/kms/xks/v1/health")], 405, "MethodNotAllowed"),
+        (
+            "too large",
+            vec!["-X".into(), "POST".into(), "--data-binary".into(), big_arg, format!("{base}{PREFIX}/kms/xks/v1/health")],
+            501,
+            "UnsupportedOperationException",
+        ),
+        (
+            "unsigned",
+            vec!["-X".into(), "POST".into(), "--data".into(), health.clone(), format!("{base}{PREFIX}/kms/xks/v1/health")],
+            401,
+            "AuthenticationFailedException",
+        ),
+        (
+            "over the quota",
+            vec![
+                "--aws-sigv4".into(),
+                "aws:amz:eu-west-1:kms-xks-proxy".into(),
+                "--user".into(),
+                user,
+                "-X".into(),
+                "POST".into(),
+                "--data".into(),
+                health,
+                format!("{base}{PREFIX}/kms/xks/v1/health"),
+            ],
+            429,
+            "ThrottlingException",
+        ),
+    ];
+    for version in ["--http2", "--http1.1"] {
+        for (what, args, status, name) in &cases {
+            let (ca, args, v) = (ca.clone(), args.clone(), version.to_owned());
+            let answers = tokio::task::spawn_blocking(move || {
+                (0..50)
+                    .map(|_| {
+                        let mut all = vec![v.as_str(), "--cacert", &ca, "-H", "Content-Type:application/json"];
+                        all.extend(args.iter().map(String::as_str));
+                        curl(&all)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap();
+            for (s, r) in answers {
+                if *status == 429 && s == 200 {
+                    continue; // the quota's one token per second
+                }
+                assert_eq!((s, r["errorName"].as_str()), (*status, Some(*name)), "{version} {what}: {r}");
+            }
+        }
+        let (ca, url, v) = (ca.clone(), format!("{base}/ping"), version.to_owned());
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("curl").args(["--silent", "--show-error", "-I", &v, "--cacert", &ca, &url]).output().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "{version} HEAD /ping: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(" 200"), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+}

@@ -3,7 +3,7 @@
 //! quota → the API handler; one log line and one metric per request. Every
 //! refusal is an [`XksError`] rendered by the one table in [`crate::error`];
 //! no framework default ever reaches KMS. Nothing is held for a request
-//! before it authenticates but its connection (see [`crate::conn`]).
+//! before it authenticates but its connection (see [`xks_listener`]).
 
 pub mod body;
 pub mod handlers;
@@ -20,7 +20,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::config::{FleetConfig, Limits};
-use crate::conn::AuthMarker;
 use crate::error::{ErrorName, XksError};
 use crate::health::HealthMonitor;
 use crate::metrics::{Metrics, Operation};
@@ -29,6 +28,7 @@ use crate::sigv4;
 use crate::stores::Reloadable;
 use request::RequestMetadata;
 use route::Api;
+use xks_listener::AuthMarker;
 
 /// Shared state (cheap to clone).
 #[derive(Clone, Debug)]

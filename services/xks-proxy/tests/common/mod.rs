@@ -332,6 +332,11 @@ impl XksClient {
         self.sender = Some(sender);
     }
 
+    /// Whether the connection has been closed (by the server).
+    pub fn is_closed(&self) -> bool {
+        self.sender.as_ref().is_none_or(|s| s.is_closed())
+    }
+
     /// Sends a raw request with the given headers (no signing).
     pub async fn raw(&mut self, method: &str, path: &str, headers: &[(String, String)], body: Vec<u8>) -> (u16, serde_json::Value) {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {

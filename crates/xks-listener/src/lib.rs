@@ -1,9 +1,11 @@
-//! Connection admission and lifetimes on the XKS listener: no client that has
-//! not authenticated can hold resources that signed KMS traffic needs
-//! (docs/xks-proxy.md, "Connections and timeouts").
+//! Connection admission and lifetimes for the listeners of both services: no
+//! client that has not authenticated can hold what authenticated traffic
+//! needs (docs/xks-proxy.md and docs/share-service.md, "Connections and
+//! timeouts").
 //!
-//! - A connection is *unauthenticated* from accept until one of its requests
-//!   passes SigV4. At most `max_unauthenticated_connections` are; a new
+//! - A connection is *unauthenticated* from accept until the service says
+//!   otherwise (the XKS proxy: one of its requests passed SigV4; the share
+//!   service: the mutual TLS handshake completed). At most `max_unauthenticated_connections` are; a new
 //!   connection beyond that, or beyond `max_connections`, evicts the oldest
 //!   unauthenticated one (it had the most time to authenticate) instead of
 //!   being refused. Only when every open connection is authenticated is a
@@ -13,6 +15,8 @@
 //! - Any connection with no request in progress for `idle_timeout_ms` is shut
 //!   down gracefully (HTTP/1.1 keep-alive, HTTP/2).
 //! - A request body must arrive within `body_timeout_ms` (in the API layer).
+//!
+//! [`http_builder`] gives both services the same HTTP/1.1 and HTTP/2 settings.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,11 +25,24 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::sync::{Notify, watch};
 
-use crate::metrics::Metrics;
+/// What happened to connections (each service renders them as metrics).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Refused at the bound (every open connection authenticated).
+    pub refused: AtomicU64,
+    /// Unauthenticated connections closed to make room for a new one.
+    pub evicted: AtomicU64,
+    /// Unauthenticated connections closed at the unauthenticated timeout.
+    pub timed_out: AtomicU64,
+    /// Connections closed (gracefully) at the idle timeout.
+    pub idle_closed: AtomicU64,
+}
 
-/// The bounds, from `[limits]`.
+/// The bounds, from each service's `[limits]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Bounds {
     /// Open connections at most.
@@ -47,6 +64,8 @@ pub struct ConnState {
     /// Milliseconds after `accepted` when the last request finished.
     idle_since_ms: AtomicU64,
     evicted: Notify,
+    /// Already taken off the open count by its eviction.
+    released: AtomicBool,
 }
 
 impl ConnState {
@@ -57,6 +76,7 @@ impl ConnState {
             active: AtomicUsize::new(0),
             idle_since_ms: AtomicU64::new(0),
             evicted: Notify::new(),
+            released: AtomicBool::new(false),
         }
     }
 
@@ -120,7 +140,7 @@ struct Registry {
 pub struct Connections {
     bounds: Bounds,
     registry: Mutex<Registry>,
-    metrics: Arc<Metrics>,
+    counters: Counters,
     all_closed: Notify,
 }
 
@@ -135,8 +155,13 @@ pub struct Admitted {
 
 impl Connections {
     /// An empty registry.
-    pub fn new(bounds: Bounds, metrics: Arc<Metrics>) -> Arc<Self> {
-        Arc::new(Self { bounds, registry: Mutex::new(Registry::default()), metrics, all_closed: Notify::new() })
+    pub fn new(bounds: Bounds) -> Arc<Self> {
+        Arc::new(Self { bounds, registry: Mutex::new(Registry::default()), counters: Counters::default(), all_closed: Notify::new() })
+    }
+
+    /// What happened to connections so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The bounds.
@@ -151,11 +176,14 @@ impl Connections {
         let Ok(mut r) = self.registry.lock() else { return None };
         while r.unauthenticated.len() >= self.bounds.max_unauthenticated || r.open >= self.bounds.max_connections {
             let Some((_, oldest)) = r.unauthenticated.pop_first() else {
-                self.metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
                 return None;
             };
+            // It no longer counts from now: its task closes it on the notice.
+            oldest.released.store(true, Ordering::Release);
+            r.open = r.open.saturating_sub(1);
             oldest.evicted.notify_one();
-            self.metrics.connections_evicted.fetch_add(1, Ordering::Relaxed);
+            self.counters.evicted.fetch_add(1, Ordering::Relaxed);
         }
         r.next_id += 1;
         r.open += 1;
@@ -191,6 +219,12 @@ impl Admitted {
         self.state.evicted.notified().await;
     }
 
+    /// The connection is authenticated (the share service: after the mutual
+    /// TLS handshake).
+    pub fn authenticated(&self) {
+        self.marker().authenticated();
+    }
+
     /// A handle the request path uses to mark the connection authenticated.
     pub fn marker(&self) -> AuthMarker {
         AuthMarker { id: self.id, state: self.state.clone(), connections: self.connections.clone() }
@@ -208,11 +242,12 @@ impl Admitted {
         loop {
             let wake = match self.state.next_check(&b) {
                 Check::Close => {
-                    self.connections.metrics.connections_timed_out.fetch_add(1, Ordering::Relaxed);
+                    self.connections.counters.timed_out.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 Check::Idle if !closing => {
                     closing = true;
+                    self.connections.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
                     conn.as_mut().shutdown_gracefully();
                     Instant::now() + b.idle_timeout
                 }
@@ -236,7 +271,9 @@ impl Drop for Admitted {
     fn drop(&mut self) {
         if let Ok(mut r) = self.connections.registry.lock() {
             r.unauthenticated.remove(&self.id);
-            r.open = r.open.saturating_sub(1);
+            if !self.state.released.swap(true, Ordering::AcqRel) {
+                r.open = r.open.saturating_sub(1);
+            }
             if r.open == 0 {
                 self.connections.all_closed.notify_waiters();
             }
@@ -288,5 +325,63 @@ where
 {
     fn shutdown_gracefully(self: Pin<&mut Self>) {
         self.graceful_shutdown();
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 settings of both listeners: hyper's timer, so that an
+/// HTTP/1.1 request head must arrive within the idle timeout of the previous
+/// response (or of the connection's start); HTTP/2 pings find dead peers; a
+/// bounded number of concurrent streams per connection.
+pub fn http_builder(b: &Bounds) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(b.idle_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .max_concurrent_streams(H2_MAX_STREAMS);
+    builder
+}
+
+/// Streams one HTTP/2 connection may have open at once.
+pub const H2_MAX_STREAMS: u32 = 256;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn bounds(max: usize, unauth: usize) -> Bounds {
+        Bounds {
+            max_connections: max,
+            max_unauthenticated: unauth,
+            unauthenticated_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_oldest_unauthenticated_connection_makes_room_and_authenticated_ones_stay() {
+        let c = Connections::new(bounds(3, 2));
+        let a = c.admit().unwrap();
+        a.authenticated();
+        let b = c.admit().unwrap();
+        let d = c.admit().unwrap();
+        // Three open (max): a fourth evicts b, the oldest unauthenticated one.
+        let e = c.admit().unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(50), b.evicted()).await.is_ok(), "b evicted");
+        assert!(tokio::time::timeout(Duration::from_millis(50), d.evicted()).await.is_err(), "d kept");
+        assert_eq!(c.counters().evicted.load(Ordering::Relaxed), 1);
+        drop(b);
+        d.authenticated();
+        e.authenticated();
+        // All three authenticated: a new connection is refused, none evicted.
+        assert!(c.admit().is_none());
+        assert_eq!(c.counters().refused.load(Ordering::Relaxed), 1);
+        assert!(tokio::time::timeout(Duration::from_millis(50), a.evicted()).await.is_err());
+        drop((a, d, e));
+        assert_eq!(c.open(), 0);
+        assert!(c.closed(Duration::from_millis(10)).await);
     }
 }
