@@ -18,6 +18,8 @@
 //!
 //! [`http_builder`] gives both services the same HTTP/1.1 and HTTP/2 settings.
 
+pub mod process;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;

@@ -20,10 +20,20 @@ impl FromStr for Recipient {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
-        age::x25519::Recipient::from_str(s)
-            .map(Self)
-            .map_err(|_| Error::Recipient(format!("not an age X25519 recipient (age1…): {}", s.chars().take(80).collect::<String>())))
+        age::x25519::Recipient::from_str(s).map(Self).map_err(|_| Error::Recipient(describe_non_recipient(s)))
     }
+}
+
+/// What an error may say about a string that is not a recipient: never the
+/// string itself when it looks like a secret (an age identity pasted where
+/// its recipient belongs), otherwise a bounded prefix of it.
+fn describe_non_recipient(s: &str) -> String {
+    if s.to_ascii_uppercase().contains("AGE-SECRET-KEY-") {
+        return "an age SECRET key (AGE-SECRET-KEY-…) was given where a recipient (age1…) is expected; it is not repeated here. \
+                Give its recipient instead (age-keygen -y), and treat that secret key as exposed if it was pasted anywhere shared"
+            .to_owned();
+    }
+    format!("not an age X25519 recipient (age1…): {}", s.chars().take(12).collect::<String>())
 }
 
 impl fmt::Display for Recipient {
@@ -153,6 +163,20 @@ pub(crate) fn unwrap(enc: &str, ids: &Identities) -> Result<Option<DataKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15 §6: an age secret key given as a recipient is never echoed.
+    #[test]
+    fn a_secret_key_given_as_recipient_is_not_echoed() {
+        let (_, text) = Identities::generate();
+        let secret = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap_or_default().to_owned();
+        assert!(!secret.is_empty());
+        for given in [secret.trim().to_owned(), secret.trim().to_lowercase(), format!("  {}  ", secret.trim())] {
+            let e = given.parse::<Recipient>().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("SECRET key"), "{e}");
+            let body = secret.trim().trim_start_matches("AGE-SECRET-KEY-");
+            assert!(!e.contains(&body[..20]) && !e.to_uppercase().contains(&body[..20].to_uppercase()), "{e}");
+        }
+    }
 
     #[test]
     fn wrap_unwrap_and_foreign_identity() -> Result<()> {

@@ -205,3 +205,16 @@ fn decrypt(
     ok.map_err(|_| Error::Decryption)?;
     Ok(buf)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Issue 15 §6: the AES-256 cipher behind every envelope wipes its round
+    /// keys (the first two of which are K itself) when dropped: the `aes`
+    /// crate's `zeroize` feature is on (this does not compile without it).
+    #[test]
+    fn the_aes_cipher_is_zeroized_on_drop() {
+        fn zeroized_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        zeroized_on_drop::<aes::Aes256>();
+        zeroized_on_drop::<aes::Aes256Enc>();
+    }
+}

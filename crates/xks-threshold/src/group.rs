@@ -120,11 +120,12 @@ mod fast {
         AffinePoint::from_encoded_point(&e).into()
     }
 
-    fn to_uncompressed(p: &AffinePoint) -> Option<[u8; 65]> {
+    /// The point's bytes, zeroized on drop (partials and S pass through here).
+    fn to_uncompressed(p: &AffinePoint) -> Option<Zeroizing<[u8; 65]>> {
         if bool::from(p.is_identity()) {
             return None;
         }
-        p.to_encoded_point(false).as_bytes().try_into().ok()
+        p.to_encoded_point(false).as_bytes().try_into().ok().map(Zeroizing::new)
     }
 
     fn scalar_bytes(k: &Scalar) -> Zeroizing<[u8; 32]> {
@@ -132,22 +133,23 @@ mod fast {
     }
 
     pub(super) fn mul(p: &AffinePoint, k: &Scalar) -> Option<AffinePoint> {
-        from_uncompressed(&xks_awslc::mul(&to_uncompressed(p)?, &scalar_bytes(k))?)
+        from_uncompressed(&Zeroizing::new(xks_awslc::mul(&*to_uncompressed(p)?, &scalar_bytes(k))?))
     }
 
     pub(super) fn mul_base(k: &Scalar) -> Option<AffinePoint> {
-        from_uncompressed(&xks_awslc::mul_base(&scalar_bytes(k))?)
+        from_uncompressed(&Zeroizing::new(xks_awslc::mul_base(&scalar_bytes(k))?))
     }
 
     pub(super) fn mul_base_add(a: &Scalar, b: &Scalar, p: &AffinePoint) -> Option<AffinePoint> {
-        from_uncompressed(&xks_awslc::mul_base_add(&scalar_bytes(a), &scalar_bytes(b), &to_uncompressed(p)?)?)
+        from_uncompressed(&Zeroizing::new(xks_awslc::mul_base_add(&scalar_bytes(a), &scalar_bytes(b), &*to_uncompressed(p)?)?))
     }
 
+    /// The sum of partials is S: every intermediate buffer is zeroized.
     pub(super) fn sum(points: &[AffinePoint]) -> Option<AffinePoint> {
         let (first, rest) = points.split_first()?;
         let mut acc = to_uncompressed(first)?;
         for p in rest {
-            acc = xks_awslc::add(&acc, &to_uncompressed(p)?)?;
+            acc = Zeroizing::new(xks_awslc::add(&acc, &*to_uncompressed(p)?)?);
         }
         from_uncompressed(&acc)
     }

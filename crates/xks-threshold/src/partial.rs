@@ -117,11 +117,14 @@ impl Partial {
     /// # Errors
     /// [`Error::Malformed`], [`Error::UnsupportedVersion`], or point/scalar errors.
     pub fn from_json(json: &str) -> Result<Self> {
-        let w: PartialWire = serde_json::from_str(json).map_err(|e| malformed("partial", &e))?;
+        let mut w: PartialWire = serde_json::from_str(json).map_err(|e| malformed("partial", &e))?;
         if w.version != FORMAT_VERSION {
+            w.partial.zeroize();
             return Err(Error::UnsupportedVersion { what: "partial", version: w.version });
         }
-        let point = Zeroizing::new(hex::decode(&w.partial).map_err(|_| Error::InvalidPoint)?);
+        let decoded = hex::decode(&w.partial);
+        w.partial.zeroize();
+        let point = Zeroizing::new(decoded.map_err(|_| Error::InvalidPoint)?);
         let proof = w.proof.as_deref().map(hex::decode).transpose().map_err(|_| Error::InvalidScalar)?;
         Self::from_parts(w.holder, w.generation, w.epoch, w.set, &point, proof.as_deref())
     }

@@ -38,7 +38,7 @@ async fn deploy(name: &str) -> Deployment {
     write(&dir.join("share-2/share.json"), shares[1].to_json().unwrap().as_bytes());
     write(
         &dir.join("share-2/share-service.toml"),
-        "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"server.crt\"\nkey = \"server.key\"\nclient_ca = \"../ca.crt\"\n\
+        "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"server.crt\"\nkey = \"server.key\"\nclient_ca = \"../ca.crt\"\nallow_any_client = true\n\
          [shares]\nkey_sets = [\"keyset.json\"]\nshare_files = [\"share.json\"]\nholder = 2\n[audit]\ndir = \"audit\"\n\
          [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n",
     );

@@ -71,6 +71,7 @@ fn setup(dir: &Path) -> (CertifiedKey, String) {
 cert = "server.crt"
 key = "server.key"
 client_ca = "ca.crt"
+allowed_clients = ["uri:spiffe://xks/proxy"]
 [shares]
 key_sets = ["keyset.json"]
 share_files = ["share.json"]

@@ -24,7 +24,8 @@ use xks_threshold::KeyPath;
 
 use crate::api::App;
 
-/// Binds the socket (replacing a stale one) with mode 0600 and serves it.
+/// Binds the socket (replacing a stale one) with mode 0600 and serves it to
+/// this service's own user (and root) only.
 ///
 /// # Errors
 /// The socket cannot be created.
@@ -34,11 +35,11 @@ pub fn spawn(path: &Path, app: App, mut shutdown: tokio::sync::watch::Receiver<b
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let listener = UnixListener::bind(path)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    let listener = bind_private(path)?;
+    let owner = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)?.uid()
+    };
     let owned = path.to_owned();
     tokio::spawn(async move {
         loop {
@@ -46,6 +47,11 @@ pub fn spawn(path: &Path, app: App, mut shutdown: tokio::sync::watch::Receiver<b
                 _ = shutdown.changed() => break,
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
+                    let peer = stream.peer_cred().map(|c| c.uid());
+                    if !peer.as_ref().is_ok_and(|uid| peer_allowed(*uid, owner)) {
+                        tracing::warn!(peer_uid = ?peer.ok(), owner_uid = owner, "admin socket: connection from another user refused");
+                        continue;
+                    }
                     let app = app.clone();
                     tokio::spawn(async move {
                         let (r, mut w) = stream.into_split();
@@ -62,6 +68,31 @@ pub fn spawn(path: &Path, app: App, mut shutdown: tokio::sync::watch::Receiver<b
         }
     });
     Ok(owned)
+}
+
+/// Binds in a fresh 0700 directory beside `path`, restricts the socket to
+/// 0600, then moves it into place: the socket is never reachable with looser
+/// permissions, whatever the umask.
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let staging = dir.join(format!(".admin-socket-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
+    let bound = (|| {
+        let tmp = staging.join("s");
+        let listener = UnixListener::bind(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    bound
+}
+
+/// Whether a peer may use the admin socket: the service's own user, or root.
+fn peer_allowed(peer_uid: u32, owner_uid: u32) -> bool {
+    peer_uid == owner_uid || peer_uid == 0
 }
 
 /// Executes one admin command and returns the JSON reply.
@@ -123,4 +154,28 @@ pub async fn handle(app: &App, line: &str) -> serde_json::Value {
         "auditHealthy": s.audit.is_healthy(),
         "auditHead": { "seq": head.seq, "hash": head.hash },
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// Issue 15 §6: only the service's own user (or root) may use the socket,
+    /// and the socket is created with its final permissions.
+    #[tokio::test]
+    async fn only_the_owner_reaches_the_socket_and_it_is_never_looser_than_0600() {
+        assert!(peer_allowed(1000, 1000) && peer_allowed(0, 1000));
+        assert!(!peer_allowed(1001, 1000));
+        let dir = std::env::temp_dir().join(format!("admin-bind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let path = dir.join("admin.sock");
+        let _listener = bind_private(&path).unwrap_or_else(|e| panic!("{e}"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        assert_eq!(mode, 0o600);
+        let left: Vec<_> = std::fs::read_dir(&dir).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert_eq!(left, vec![std::ffi::OsString::from("admin.sock")], "no staging directory left behind");
+    }
 }

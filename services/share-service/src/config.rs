@@ -67,6 +67,10 @@ pub struct TlsConfig {
     /// Allowed client identities (`dns:`, `uri:`, `sha256:`).
     #[serde(default)]
     pub allowed_clients: Vec<String>,
+    /// Serve any certificate from `client_ca` when `allowed_clients` is empty
+    /// (off: an empty list is refused at start-up).
+    #[serde(default)]
+    pub allow_any_client: bool,
     /// Handshake timeout.
     #[serde(default = "d_handshake")]
     pub handshake_timeout_ms: u64,
@@ -282,6 +286,11 @@ impl Config {
         }
         if !at_least(a.baseline_factor, 0.0) || !positive(a.baseline_hours) || !at_least(a.baseline_learning_hours, 0.0) {
             return bad("anomaly.baseline_factor and baseline_learning_hours must be >= 0, baseline_hours > 0");
+        }
+        if self.tls.allowed_clients.is_empty() && !self.tls.allow_any_client {
+            return bad(
+                "tls.allowed_clients is empty: pin the proxy's identity (e.g. [\"dns:xks-proxy\"] or its certificate's \"sha256:<hex>\"), or set tls.allow_any_client = true to serve any certificate the client CA issued",
+            );
         }
         for c in &self.tls.allowed_clients {
             if !(c.starts_with("dns:") || c.starts_with("uri:") || c.starts_with("sha256:")) {

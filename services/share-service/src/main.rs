@@ -34,6 +34,11 @@ fn main() -> ExitCode {
     }
     let build = BuildInfo::current();
     tracing::info!(version = %build.version, executable_sha256 = %build.executable_sha256, "share-service starting");
+    // Before any secret is loaded: a core dump would hold shares and keys.
+    if let Err(e) = xks_listener::process::disable_core_dumps() {
+        tracing::error!(error = %e, "cannot disable core dumps; refusing to start");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -98,6 +98,12 @@ fn environment_overrides_the_file_and_invalid_values_are_refused_at_start() {
         assert!(err.contains("max_body_bytes"), "{err}");
         Ok(())
     });
+    // Issue 15 §6: no pinned client identity, and not explicitly allowed: refused.
+    let (dir, ..) = common::write_files("config-unpinned", "allowed_clients = []", "");
+    let err = share_service::Config::load(&dir.join("share-service.toml")).unwrap_err().to_string();
+    assert!(err.contains("allowed_clients is empty") && err.contains("allow_any_client"), "{err}");
+    let (dir, ..) = common::write_files("config-any", "allowed_clients = []\nallow_any_client = true", "");
+    assert!(share_service::Config::load(&dir.join("share-service.toml")).is_ok());
     std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + "\nunknown_key = 1\n").unwrap();
     let err = share_service::Config::load(&path).unwrap_err().to_string();
     assert!(err.contains("unknown_key"), "{err}");

@@ -79,8 +79,8 @@ async fn clients_without_a_valid_listed_certificate_are_refused_at_the_handshake
     // Listing by certificate fingerprint: only that exact certificate is served.
     let mut d2 = Deployment::start("mtls-fp", "", "").await;
     let toml = std::fs::read_to_string(d2.dir.join("share-service.toml")).unwrap();
-    let listed = format!("client_ca = \"tls/ca.crt\"\nallowed_clients = [\"sha256:{}\"]", d2.client.fingerprint());
-    std::fs::write(d2.dir.join("share-service.toml"), toml.replace("client_ca = \"tls/ca.crt\"", &listed)).unwrap();
+    let listed = format!("allowed_clients = [\"sha256:{}\"]", d2.client.fingerprint());
+    std::fs::write(d2.dir.join("share-service.toml"), toml.replace("allowed_clients = [\"uri:spiffe://xks/proxy\"]", &listed)).unwrap();
     d2.restart().await;
     let ca2 = d2.ca.certificate().cert_pem.clone();
     assert_eq!(d2.client().request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
@@ -225,6 +225,24 @@ async fn refusals_come_before_rate_overload_and_parse_checks() {
     let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert_eq!(text.matches("\"outcome\":\"denied\"").count(), 10, "every denied request is audited");
     assert_eq!(text.matches("\"outcome\":\"locked\"").count(), 23, "every locked request is audited");
+}
+
+/// Issue 15 §6: an operator action whose state file cannot be written still
+/// takes effect and is still audited (the record says it was not persisted).
+#[tokio::test]
+async fn an_admin_action_that_cannot_be_persisted_is_in_effect_and_audited() {
+    let d = Deployment::start("unpersisted", "", "").await;
+    let mut c = d.client();
+    assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 200);
+    // The state file's place is taken by a non-empty directory: the atomic rename fails.
+    std::fs::create_dir_all(d.dir.join("controls.json/in-the-way")).unwrap();
+    let r = d.admin("lock drill").await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("in effect, but not persisted"), "{r}");
+    assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 423, "the lock is in effect");
+    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    assert!(text.contains("\"outcome\":\"lock (not persisted)\""), "{text}");
 }
 
 /// Issue 15 §5, at the service: a flood above the (here tiny) KMS quota on one

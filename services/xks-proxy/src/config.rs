@@ -81,6 +81,10 @@ pub struct FrontConfig {
     /// Time allowed for a TLS handshake.
     #[serde(default = "d_handshake")]
     pub handshake_timeout_ms: u64,
+    /// The host names this proxy serves (the host of KMS's `XksProxyUriEndpoint`);
+    /// a signed request for any other Host is refused. Empty: any.
+    #[serde(default)]
+    pub server_names: Vec<String>,
 }
 
 /// Front modes.

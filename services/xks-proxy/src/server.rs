@@ -138,6 +138,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         in_flight: Semaphore::new(cfg.limits.max_in_flight),
         fleet: cfg.fleet.clone(),
         version: build.version.clone(),
+        server_names: cfg.front.server_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
     }));
 
     let acceptor = match cfg.front.mode {

@@ -155,9 +155,22 @@ async fn spec_authentication_sigv4_and_credential_rotation() {
     let (s, _) = c.raw("POST", &path, &[("content-type".into(), "application/json".into())], body.clone()).await;
     assert_eq!(s, 401, "unsigned");
     let mut wrong = XksClient::new(d.proxy().addr, AKID, SECRET2, None);
-    assert_eq!(wrong.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 401, "wrong secret");
+    let (s, wrong_secret) = wrong.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await;
+    assert_eq!(s, 401, "wrong secret");
     let mut second = XksClient::new(d.proxy().addr, AKID2, SECRET2, None);
-    assert_eq!(second.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 401, "not yet configured");
+    let (s, unknown_id) = second.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await;
+    assert_eq!(s, 401, "not yet configured");
+    // Issue 15 §6: an unknown access key id and a wrong signature look the same.
+    assert_eq!(unknown_id, wrong_secret);
+    // Issue 15 §6: two Authorization headers (the first valid) are refused.
+    let mut twice = c.signed_headers("POST", &path, &body, SystemTime::now());
+    twice.push((
+        "authorization".into(),
+        "AWS4-HMAC-SHA256 Credential=AKIAOTHER/20260101/eu-west-1/kms-xks-proxy/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+            .into(),
+    ));
+    let (s, r) = c.raw("POST", &path, &twice, body.clone()).await;
+    assert_eq!((s, err(&r)), (401, "AuthenticationFailedException"), "{r}");
     // Another store's credential does not open this store.
     let mut root = XksClient::new(d.proxy().addr, "ROOTKEYID22222222222222", SECRET2, None);
     assert_eq!(root.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 401);
@@ -426,6 +439,39 @@ async fn spec_secondary_authorization() {
     assert_eq!((s, err(&r)), (403, "AccessDeniedException"));
     assert!(r["errorMessage"].as_str().unwrap().contains("no-s3"), "{r}");
     assert_eq!(c.health().await.0, 200, "health is excluded from secondary authorization");
+    // Issue 15 §6: a denied principal learns nothing about which keys exist.
+    let mut m = metadata("Encrypt");
+    m["awsPrincipalArn"] = "arn:aws:iam::123456789012:user/Bob".into();
+    let (s, r) = c
+        .post(
+            &format!("{PREFIX}/kms/xks/v1/keys/no-such-key/encrypt"),
+            &json!({"requestMetadata": m, "plaintext": "AA==", "encryptionAlgorithm": "AES_GCM"}),
+        )
+        .await;
+    assert_eq!((s, err(&r)), (403, "AccessDeniedException"), "{r}");
+    let (s, r) = c.encrypt("no-such-key", b"x", None, false).await;
+    assert_eq!((s, err(&r)), (404, "KeyNotFoundException"), "an allowed principal is told");
+}
+
+/// Issue 15 §6: with `front.server_names` set, a request signed for another
+/// Host (a request replayed from another endpoint) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_another_host_are_refused() {
+    let opts = Options { proxy_extra: String::new(), ..Options::default() };
+    let mut d = Deployment::start("hostnames", opts).await;
+    let toml = std::fs::read_to_string(d.dir.join("proxy/xks-proxy.toml")).unwrap();
+    std::fs::write(
+        d.dir.join("proxy/xks-proxy.toml"),
+        toml.replace("mode = \"plain\"", "mode = \"plain\"\nserver_names = [\"XKS.example.test\"]"),
+    )
+    .unwrap();
+    d.start_proxy().await;
+    let mut c = d.client();
+    let (s, r) = c.encrypt(KEY, b"x", None, false).await;
+    assert_eq!((s, err(&r)), (401, "AuthenticationFailedException"), "signed for localhost: {r}");
+    c.host = format!("xks.example.test:{}", d.proxy().addr.port());
+    let (s, r) = c.encrypt(KEY, b"x", None, false).await;
+    assert_eq!(s, 200, "{r}");
 }
 
 /// Spec "Error codes" 429: per key-store quota → ThrottlingException.

@@ -117,7 +117,7 @@ pub async fn share_service(
     std::fs::create_dir_all(&d).unwrap();
     let (cert, key) = pki.issue("server", &format!("share-{holder}"), "localhost", identity, &d);
     let cfg = format!(
-        "listen = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n\
+        "listen = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\nallow_any_client = true\n\
          [shares]\nkey_sets = [{}]\nshare_files = [{}]\nholder = {holder}\n[audit]\ndir = \"audit\"\n\
          [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n[secrets]\nage_identity_file = {:?}\n",
         p(&cert),

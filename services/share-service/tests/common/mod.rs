@@ -46,10 +46,16 @@ pub fn write_files(name: &str, extra_tls: &str, extra: &str) -> (PathBuf, Ca, Ce
     let (key_set, shares) = dealer::generate(2, 3, 1, &mut ChaCha20Rng::seed_from_u64(7)).unwrap();
     std::fs::write(dir.join("keys/keyset-gen1.json"), key_set.to_json().unwrap()).unwrap();
     std::fs::write(dir.join("keys/share-gen1.json"), shares[1].to_json().unwrap().as_bytes()).unwrap();
+    let pinned = if extra_tls.contains("allowed_clients") || extra_tls.contains("allow_any_client") {
+        ""
+    } else {
+        "allowed_clients = [\"uri:spiffe://xks/proxy\"]"
+    };
     let toml = format!(
         r#"
 listen = "127.0.0.1:0"
 [tls]
+{pinned}
 cert = "tls/server.crt"
 key = "tls/server.key"
 client_ca = "tls/ca.crt"

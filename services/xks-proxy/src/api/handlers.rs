@@ -45,7 +45,7 @@ fn pool_error(e: PoolError) -> XksError {
     }
 }
 
-/// Looks the key up, authorizes, and checks status and usage (in the spec's order).
+/// Authorizes (secondary authorization, if configured), then looks the key up.
 fn key_for<'s>(
     ctx: &mut Ctx,
     store: &'s KeyStore,
@@ -53,7 +53,8 @@ fn key_for<'s>(
     action: Action,
     md: &request::RequestMetadata,
 ) -> Result<&'s std::sync::Arc<ExternalKey>, XksError> {
-    let key = store.key(id).ok_or_else(|| XksError::of(ErrorName::KeyNotFoundException))?;
+    // Authorization first: a principal the policy denies learns nothing, not
+    // even whether the key exists (403, never 404).
     if let Some(policy) = &store.policy {
         let input = Input {
             key_store: &store.name,
@@ -72,12 +73,12 @@ fn key_for<'s>(
             return Err(XksError::new(ErrorName::AccessDeniedException, format!("secondary authorization: {denied}")));
         }
     }
-    Ok(key)
+    store.key(id).ok_or_else(|| XksError::of(ErrorName::KeyNotFoundException))
 }
 
 /// GetHealthStatus (never subject to secondary authorization).
 pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> Result<String, XksError> {
-    let md = request::parse_metadata_only(body, Kind::Health)?;
+    let md = request::parse_metadata_only(body, Kind::Health).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&md);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
@@ -120,7 +121,7 @@ pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> 
 
 /// GetKeyMetadata.
 pub fn metadata(ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let md = request::parse_metadata_only(body, Kind::Metadata)?;
+    let md = request::parse_metadata_only(body, Kind::Metadata).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&md);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
@@ -143,7 +144,7 @@ fn usable(key: &ExternalKey, usage: Usage) -> Result<(), XksError> {
 /// Encrypt: derive with a verified partner partial, AES-256-GCM under the
 /// newest generation, CDIV computed first, then a verifying decrypt (Appendix C).
 pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let req = request::parse_encrypt(body, &app.0.limits)?;
+    let req = request::parse_encrypt(body, &app.0.limits).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&req.metadata);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
@@ -195,7 +196,7 @@ pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body:
 /// Decrypt: the generation comes from ciphertextMetadata; any tampering of
 /// ciphertext, IV, tag, AAD or metadata fails the GCM tag.
 pub async fn decrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let req = request::parse_decrypt(body, &app.0.limits)?;
+    let req = request::parse_decrypt(body, &app.0.limits).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&req.metadata);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));

@@ -53,6 +53,8 @@ pub struct AppInner {
     pub fleet: FleetConfig,
     /// Version string.
     pub version: String,
+    /// `front.server_names`, lower-case (empty: any Host).
+    pub server_names: Vec<String>,
 }
 
 /// What the log line of a request says (filled in as the request proceeds).
@@ -84,12 +86,34 @@ pub struct Ctx {
 
 impl Ctx {
     fn set_metadata(&mut self, m: &RequestMetadata) {
-        self.kms_request_id.clone_from(&m.kms_request_id);
-        self.kms_operation.clone_from(&m.kms_operation);
-        self.principal.clone_from(&m.aws_principal_arn);
-        self.kms_key_arn.clone_from(&m.kms_key_arn);
-        self.via.clone_from(&m.kms_via_service);
+        self.kms_request_id = m.kms_request_id.as_deref().map(loggable);
+        self.kms_operation = m.kms_operation.as_deref().map(loggable);
+        self.principal = m.aws_principal_arn.as_deref().map(loggable);
+        self.kms_key_arn = m.kms_key_arn.as_deref().map(loggable);
+        self.via = m.kms_via_service.as_deref().map(loggable);
     }
+
+    /// For a body that failed validation: whatever metadata it carries.
+    fn set_metadata_lenient(&mut self, body: &[u8]) {
+        if let Some(m) = request::metadata_lenient(body) {
+            self.set_metadata(&m);
+        }
+    }
+}
+
+/// Longest request-metadata value written to the log (characters).
+const MAX_LOGGED: usize = 256;
+
+/// A client-supplied string as it may be logged: printable ASCII (anything
+/// else as `?`), at most [`MAX_LOGGED`] characters, a longer one cut with its
+/// length noted. kmsRequestId is opaque and never refused; this bounds the log.
+fn loggable(s: &str) -> String {
+    let mut out: String = s.chars().take(MAX_LOGGED).map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect();
+    let n = s.chars().count();
+    if n > MAX_LOGGED {
+        out.push_str(&format!("…({n} characters)"));
+    }
+    out
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
@@ -233,6 +257,7 @@ impl App {
             .map_err(|e| XksError::new(ErrorName::AuthenticationFailedException, format!("SigV4: {e}")))?;
         ctx.access_key_id = Some(auth.access_key_id.clone());
         conn.authenticated();
+        self.check_host(&parts.headers, authority.as_deref())?;
         let _permit = s
             .in_flight
             .try_acquire()
@@ -257,6 +282,32 @@ impl App {
             Api::Decrypt(id) => handlers::decrypt(self, ctx, &store, id, &body).await,
         };
         out.map_err(Refusal::Xks)
+    }
+}
+
+impl App {
+    /// A signed request is for one of the names this proxy serves (a request
+    /// signed for another endpoint, replayed here, is refused).
+    fn check_host(&self, headers: &hyper::HeaderMap, authority: Option<&str>) -> Result<(), XksError> {
+        let names = &self.0.server_names;
+        if names.is_empty() {
+            return Ok(());
+        }
+        let host = headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).or(authority).unwrap_or("");
+        // `name`, `name:port`, `[v6]` or `[v6]:port`.
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+        }
+        .to_ascii_lowercase();
+        if names.contains(&name) {
+            Ok(())
+        } else {
+            Err(XksError::new(
+                ErrorName::AuthenticationFailedException,
+                "the request's Host is not a name this proxy serves (front.server_names)",
+            ))
+        }
     }
 }
 

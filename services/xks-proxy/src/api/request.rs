@@ -74,7 +74,7 @@ impl RequestMetadata {
             ("awsSourceVpc", &self.aws_source_vpc, MAX_FIELD),
             ("awsSourceVpce", &self.aws_source_vpce, MAX_FIELD),
             ("kmsOperation", &self.kms_operation, MAX_FIELD),
-            ("kmsRequestId", &self.kms_request_id, MAX_FIELD),
+            // kmsRequestId is opaque (spec: MUST NOT be validated): never refused, bounded where logged.
             ("kmsViaService", &self.kms_via_service, MAX_FIELD),
         ] {
             if v.as_ref().is_some_and(|s| s.len() > max) {
@@ -147,6 +147,12 @@ fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, XksError> {
         };
         XksError::validation(format!("request body: {what} at line {} column {}", e.line(), e.column()))
     })
+}
+
+/// The `requestMetadata` of a body that failed validation, read leniently
+/// (for the log line of the refusal: its kmsRequestId ties it to CloudTrail).
+pub fn metadata_lenient(body: &[u8]) -> Option<RequestMetadata> {
+    serde_json::from_slice::<MetadataOnly>(body).ok()?.request_metadata
 }
 
 /// GetHealthStatus / GetKeyMetadata bodies.

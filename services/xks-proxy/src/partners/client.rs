@@ -37,6 +37,15 @@ pub enum ClientError {
     Body(String),
 }
 
+/// Overwrites a response body the proxy holds alone (a partner's answer
+/// carries its partial). A buffer still shared with the HTTP/2 layer cannot be
+/// reached from here; docs/xks-proxy.md lists what remains.
+pub fn wipe(body: Bytes) {
+    if let Ok(mut owned) = body.try_into_mut() {
+        zeroize::Zeroize::zeroize(owned.as_mut());
+    }
+}
+
 /// Connections to one partner.
 pub struct PartnerClient {
     address: String,

@@ -328,7 +328,10 @@ impl Pool {
             .await
             .map_err(|_| AttemptError::Timeout)?
             .map_err(|e| AttemptError::Transport(e.to_string()))?;
-        let verified = read_response(status, &bytes, p.holder, &combiner, point, commitment.as_ref())?;
+        let verified = read_response(status, &bytes, p.holder, &combiner, point, commitment.as_ref());
+        // The answer carries the partner's partial: wipe our copy of it.
+        client::wipe(bytes);
+        let verified = verified?;
         if commitment.is_none() {
             let c = combiner.commitment(&verified).map_err(internal)?;
             self.keyring.remember(p.holder, g, &set, point, c);
