@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encoding::{encode_point, points_equal, serde_hex};
 use crate::polynomial::evaluate_commitments;
-use crate::suite::{FORMAT_VERSION, LABEL_KEY_SET_ID, SUITE};
+use crate::suite::{FORMAT_VERSION, LABEL_KEY_SET_DIGEST, LABEL_KEY_SET_ID, SUITE};
 use crate::{Error, HolderId, Result};
 
 /// Identifier of one master secret: `SHA-256(label || u32be(generation) || X)`.
@@ -195,6 +195,33 @@ impl KeySet {
     /// The key set identifier (stable across refresh epochs).
     pub fn id(&self) -> KeySetId {
         key_set_id(self.generation, &self.group_key)
+    }
+
+    /// A digest of the whole key set (docs/crypto.md §3): generation, epoch,
+    /// threshold, every Feldman commitment and every verification share, in
+    /// holder order. Unlike [`KeySet::id`], which names the master secret and
+    /// stays the same across refresh epochs, two copies with equal digests are
+    /// the same key set: holders compare it after a refresh, where a holder
+    /// that applied other contributions gets a key set with the same id.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(LABEL_KEY_SET_DIGEST);
+        h.update(self.generation.to_be_bytes());
+        h.update(self.epoch.to_be_bytes());
+        h.update(self.threshold.to_be_bytes());
+        let point = |p: &AffinePoint| encode_point(p).unwrap_or([0u8; 33]);
+        h.update(u16::try_from(self.commitments.len()).unwrap_or(u16::MAX).to_be_bytes());
+        for c in &self.commitments {
+            h.update(point(c));
+        }
+        let mut shares: Vec<&VerificationShare> = self.shares.iter().collect();
+        shares.sort_by_key(|v| v.holder);
+        h.update(u16::try_from(shares.len()).unwrap_or(u16::MAX).to_be_bytes());
+        for v in shares {
+            h.update(v.holder.get().to_be_bytes());
+            h.update(point(&v.key));
+        }
+        h.finalize().into()
     }
 
     /// Which master secret (rotation counter, starting at 1).

@@ -27,6 +27,9 @@ pub const HKDF_INFO_AES_KEY: &[u8] = b"XKS-THRESHOLD-V1-AES-256-GCM-KEY";
 /// Label of the key-set identifier hash.
 pub const LABEL_KEY_SET_ID: &[u8] = b"XKS-THRESHOLD-V1-KEY-SET-ID";
 
+/// Label of the key-set digest (the whole public key set, for comparing copies).
+pub const LABEL_KEY_SET_DIGEST: &[u8] = b"XKS-THRESHOLD-V1-KEY-SET-DIGEST";
+
 /// Label of the non-invertible commitment to a verified partial.
 pub const LABEL_PARTIAL_COMMITMENT: &[u8] = b"XKS-THRESHOLD-V1-PARTIAL-COMMITMENT";
 

@@ -79,14 +79,23 @@ pub struct Files {
 pub fn run(cmd: &Command) -> Result<(), String> {
     match cmd {
         Command::New(f) => {
+            // Everything that can fail is checked before anything is written.
             check_uri_path(&f.uri_path)?;
             if f.credentials_file.exists() {
                 return Err(format!("{} already exists; use `credentials rotate` to add a credential", f.credentials_file.display()));
             }
-            let (id, secret) = generate();
-            files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &id, &secret).as_bytes())?;
+            if f.kms_config.exists() {
+                return Err(format!("{} already exists; refusing to overwrite it", f.kms_config.display()));
+            }
             let to = crate::sealing::parse_recipients(&f.seal_to)?;
-            files::create(&f.credentials_file, render(&[(id.clone(), secret)], &to)?.as_bytes())?;
+            let (id, secret) = generate();
+            let kms = kms_proxy_config(&f.uri_path, &id, &secret);
+            let proxy = render(&[(id.clone(), secret)], &to)?;
+            files::create(&f.credentials_file, proxy.as_bytes())?;
+            if let Err(e) = files::create(&f.kms_config, kms.as_bytes()) {
+                let _ = std::fs::remove_file(&f.credentials_file);
+                return Err(e);
+            }
             println!("access key id {id}: written to {} and {}", f.credentials_file.display(), f.kms_config.display());
             Ok(())
         }

@@ -62,6 +62,9 @@ pub const KEYS: &[DemoKey] = &[
     DemoKey { id: "demo-key-2", status: "ENABLED", usage: &["ENCRYPT", "DECRYPT"] },
     DemoKey { id: "demo-decrypt-only", status: "ENABLED", usage: &["DECRYPT"] },
     DemoKey { id: "demo-disabled", status: "DISABLED", usage: &["ENCRYPT", "DECRYPT"] },
+    // AWS's conformance client exercises an encrypt-only key and a key with no usage.
+    DemoKey { id: "demo-encrypt-only", status: "ENABLED", usage: &["ENCRYPT"] },
+    DemoKey { id: "demo-no-usage", status: "ENABLED", usage: &[] },
 ];
 /// Share service holders (holder 1 is the proxy).
 pub const PARTNERS: [u32; 2] = [2, 3];

@@ -41,7 +41,8 @@ pub fn create(path: &Path, data: &[u8]) -> Result<(), String> {
     // A hard link fails if the target appeared meanwhile: never clobbers.
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
-    linked.map_err(|e| format!("cannot create {}: {e}", path.display()))
+    linked.map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    sync_dir(path)
 }
 
 /// Replaces `path` with `data` in one step (rename): readers see the old or the new file, never a mix.
@@ -53,7 +54,15 @@ pub fn replace(path: &Path, data: &[u8]) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         format!("cannot replace {}: {e}", path.display())
-    })
+    })?;
+    sync_dir(path)
+}
+
+/// Flushes the directory entry of `path` to disk: without it, a crash right
+/// after a link or rename can lose the new name although its data was synced.
+fn sync_dir(path: &Path) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync directory {}: {e}", dir.display()))
 }
 
 /// Reads a file as UTF-8 text.

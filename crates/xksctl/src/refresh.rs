@@ -120,11 +120,12 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                 ),
             ];
             sealing::write_outputs(out_dir, &outputs)?;
+            println!("epoch {} → {}: key set {} (same group key, so every key is unchanged)", ks.epoch(), nks.epoch(), nks.id());
+            // The id is the same for every epoch and every set of contributions:
+            // only the digest tells whether all holders applied the same refresh.
             println!(
-                "epoch {} → {}: key set {} (same group key, so every key is unchanged); compare the new key set with the other holders",
-                ks.epoch(),
-                nks.epoch(),
-                nks.id()
+                "key set digest {}: compare it with every other holder's before rolling out (a different digest means a different set of contributions was applied)",
+                hex::encode(nks.digest())
             );
             Ok(())
         }

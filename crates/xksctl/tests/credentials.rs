@@ -124,6 +124,22 @@ fn existing_files_and_bad_input_are_refused_and_nothing_is_left_behind() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("--uri-path"), "{err}");
+    // Issue 15 §6: a bad --seal-to is refused before anything is written.
+    let (code, _, err) = xksctl(&[
+        "credentials",
+        "new",
+        "--uri-path",
+        "/kms/xks/v1",
+        "--credentials-file",
+        s(&creds),
+        "--kms-config",
+        s(&d.join("sealed.json")),
+        "--seal-to",
+        "age1notarecipient",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("recipient"), "{err}");
+    assert!(!d.join("sealed.json").exists() && !creds.exists(), "no KMS file with a secret the proxy never got");
     // A corrupted credentials file is named, and left as it is.
     std::fs::write(&creds, "[[credential]]\naccess_key_id = \"lowercase\"\nsecret_access_key = \"x\"\n").unwrap();
     let (code, _, err) = xksctl(&[

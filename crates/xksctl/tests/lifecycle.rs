@@ -117,14 +117,26 @@ async fn refresh_keeps_every_key_retires_old_shares_and_rolls_out_in_two_epochs(
     let deltas: Vec<String> = files(&rdir, "refresh-").into_iter().filter(|f| f.ends_with(".sops.json")).collect();
     assert_eq!((contributions.len(), deltas.len()), (3, 9));
     let e1 = |i: usize| dir.join(format!("e1-holder-{}", i + 1));
-    for i in 0..3 {
+    let apply = |i: usize, out: &Path, contributions: &[String], deltas: &[String]| {
         let args = with(
-            &["refresh", "apply", "--key-set", &p(&ks0), "--share", &p(&share0(i)), "-i", &p(&ids[i]), "-o", &p(&e1(i))],
+            &["refresh", "apply", "--key-set", &p(&ks0), "--share", &p(&share0(i)), "-i", &p(&ids[i]), "-o", &p(out)],
             "--contribution",
-            &contributions,
+            contributions,
         );
-        run(with(&args.iter().map(String::as_str).collect::<Vec<_>>(), "--delta", &deltas));
-    }
+        let printed = run(with(&args.iter().map(String::as_str).collect::<Vec<_>>(), "--delta", deltas));
+        let digest = printed.split("key set digest ").nth(1).and_then(|r| r.get(..64)).map(str::to_owned);
+        digest.unwrap_or_else(|| panic!("no digest printed: {printed}"))
+    };
+    let digests: Vec<String> = (0..3).map(|i| apply(i, &e1(i), &contributions, &deltas)).collect();
+    assert!(digests.iter().all(|d| *d == digests[0]), "every holder prints the same digest: {digests:?}");
+    // Issue 15 §6: a holder that applied another set of contributions gets a key
+    // set with the same id; the digest shows the divergence.
+    let partial_c: Vec<String> = contributions.iter().filter(|c| !c.contains("from-3")).cloned().collect();
+    let partial_d: Vec<String> = deltas.iter().filter(|d| !d.contains("from-3")).cloned().collect();
+    let diverged = dir.join("e1-diverged");
+    assert_ne!(apply(2, &diverged, &partial_c, &partial_d), digests[0], "a divergent refresh has another digest");
+    let id = |f: &Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(f).unwrap()).unwrap()["keySetId"].clone();
+    assert_eq!(id(&diverged.join("keyset-g1-e1.json")), id(&e1(0).join("keyset-g1-e1.json")), "the id alone cannot tell");
     let ks1 = e1(0).join("keyset-g1-e1.json");
     for i in 1..3 {
         assert_eq!(std::fs::read_to_string(e1(i).join("keyset-g1-e1.json")).unwrap(), std::fs::read_to_string(&ks1).unwrap());

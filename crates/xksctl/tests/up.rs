@@ -132,6 +132,8 @@ fn up_serves_the_whole_system_prints_working_curl_and_reuses_its_state() {
     assert_eq!(cfg["keyIds"], serde_json::json!(["demo-key-1", "demo-key-2"]), "Encrypt-and-Decrypt keys only: {cfg}");
     assert_eq!(cfg["otherKeys"][0], serde_json::json!({"id": "demo-decrypt-only", "status": "ENABLED", "usage": ["DECRYPT"]}));
     assert_eq!(cfg["otherKeys"][1], serde_json::json!({"id": "demo-disabled", "status": "DISABLED", "usage": ["ENCRYPT", "DECRYPT"]}));
+    assert_eq!(cfg["otherKeys"][2], serde_json::json!({"id": "demo-encrypt-only", "status": "ENABLED", "usage": ["ENCRYPT"]}));
+    assert_eq!(cfg["otherKeys"][3], serde_json::json!({"id": "demo-no-usage", "status": "ENABLED", "usage": []}));
     assert_eq!(cfg["partners"].as_array().unwrap().len(), 2, "{cfg}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(state.join("kms-config.json")).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "kms-config.json holds the secret: owner only");
@@ -156,6 +158,30 @@ fn up_serves_the_whole_system_prints_working_curl_and_reuses_its_state() {
     assert!(out.contains("reused"), "{out}");
     let opened = curl_decrypt(&state, &sealed);
     assert_eq!(opened["plaintext"], "SGVsbG8gV29ybGQh", "{opened}");
+    // Issue 15 §6: SIGHUP reloads the key stores, as the proxy binary does.
+    let stores = state.join("proxy/key-stores.toml");
+    let original = std::fs::read_to_string(&stores).unwrap();
+    let disabled = original.replacen(
+        "id = \"demo-key-1\"\nkey_path = \"local/demo-key-1\"\nstatus = \"ENABLED\"",
+        "id = \"demo-key-1\"\nkey_path = \"local/demo-key-1\"\nstatus = \"DISABLED\"",
+        1,
+    );
+    assert_ne!(disabled, original, "the key-store file names demo-key-1 as expected");
+    let hup = |child: &Child| assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    std::fs::write(&stores, &disabled).unwrap();
+    hup(&child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl_decrypt(&state, &sealed)["errorName"] != "InvalidStateException" {
+        assert!(Instant::now() < deadline, "SIGHUP did not disable demo-key-1");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(&stores, &original).unwrap();
+    hup(&child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while curl_decrypt(&state, &sealed)["plaintext"] != "SGVsbG8gV29ybGQh" {
+        assert!(Instant::now() < deadline, "SIGHUP did not enable demo-key-1 again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     interrupt(child);
     let _ = std::fs::remove_dir_all(&dir);
 }

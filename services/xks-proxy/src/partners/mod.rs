@@ -385,3 +385,19 @@ pub fn read_response(
 fn sanitize_code(code: &str) -> String {
     code.chars().take(64).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15 §6: a partner's error code cannot inject lines or escape
+    /// sequences into the proxy's log, nor make it long.
+    #[test]
+    fn partner_error_codes_are_sanitised_before_they_are_logged() {
+        assert_eq!(sanitize_code("locked"), "locked");
+        assert_eq!(sanitize_code("x\nFAKE log line\u{1b}[31m"), "x?FAKE?log?line?[31m");
+        assert_eq!(sanitize_code(&"a".repeat(1000)).len(), 64);
+        let refused = Refusal::from_answer(StatusCode::LOCKED, &sanitize_code("locked\r\nforged")).map(|r| r.reason);
+        assert_eq!(refused.as_deref(), Some("423 locked??forged"));
+    }
+}
