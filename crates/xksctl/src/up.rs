@@ -126,7 +126,13 @@ async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2]) -> Result<
         }
     };
     print_ready(state, &kms);
-    wait_for_stop(&proxy).await;
+    // SIGHUP re-reads the proxy's key-store file, as the proxy binary does.
+    proxy
+        .serve_signals(|r| match r {
+            Ok(()) => crate::say("SIGHUP: key stores reloaded"),
+            Err(e) => crate::say(&format!("SIGHUP: key-store file refused, the previous one stays in force: {e}")),
+        })
+        .await;
     crate::say("stopping: proxy, then share services");
     stop(Some(proxy), shares).await;
     Ok(())
@@ -142,26 +148,6 @@ async fn stop(proxy: Option<xks_proxy::Running>, shares: Vec<(u32, share_service
     }
     for (_, s) in shares {
         s.shutdown().await;
-    }
-}
-
-/// Serves until Ctrl-C or SIGTERM; SIGHUP re-reads the proxy's key-store file
-/// (credentials, keys, policies), as the proxy binary does.
-async fn wait_for_stop(proxy: &xks_proxy::Running) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = term.recv() => return,
-            _ = hup.recv() => match proxy.reload() {
-                Ok(()) => crate::say("SIGHUP: key stores reloaded"),
-                Err(e) => crate::say(&format!("SIGHUP: key-store file refused, the previous one stays in force: {e}")),
-            },
-        }
     }
 }
 

@@ -64,25 +64,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        serve_signals(&running).await;
+        running.serve_signals(|_| {}).await;
         running.shutdown().await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
-}
-
-/// Waits for SIGTERM / Ctrl-C; reloads the key stores on each SIGHUP.
-async fn serve_signals(running: &xks_proxy::Running) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            _ = term.recv() => return,
-            _ = hup.recv() => { let _ = running.reload(); }
-        }
-    }
 }

@@ -75,6 +75,23 @@ impl Running {
         }
     }
 
+    /// Serves until Ctrl-C or SIGTERM, re-reading the key-store file on each
+    /// SIGHUP ([`Running::reload`]; `on_reload` also sees each result).
+    pub async fn serve_signals(&self, on_reload: impl Fn(&Result<(), String>)) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => on_reload(&self.reload()),
+            }
+        }
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to 10 s).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
