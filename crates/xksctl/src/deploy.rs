@@ -18,6 +18,9 @@
 //!   proxy/credentials.sops, key-stores.toml                  SigV4 credentials (sealed), external keys
 //!   proxy/xks-proxy.toml                                     written per run
 //!   kms-config.json                                          written when the system is ready (0600)
+//!   kms-client/client.crt, client.key                        with `up --kms-mtls` only: a stand-in for
+//!                                                            KMS's own client certificate (key 0600, not
+//!                                                            sealed: it belongs to no holder)
 //! ```
 //!
 //! Service configurations are rewritten on every run (they name ports and
@@ -72,6 +75,9 @@ pub const PARTNERS: [u32; 2] = [2, 3];
 pub const PROXY_HOST: &str = "xks-proxy";
 /// Validity of the local certificates.
 const CERT_DAYS: i64 = 825;
+/// Subject common name of the KMS stand-in client certificate (KMS presents
+/// `cks.kms.<region>.amazonaws.com`; `xksctl up` signs for us-east-1).
+pub const KMS_CLIENT_CN: &str = "cks.kms.us-east-1.amazonaws.com";
 
 /// Host name of share service `holder` on a container network.
 #[must_use]
@@ -178,6 +184,36 @@ impl State {
         self.proxy_dir().join("xks-proxy.toml")
     }
 
+    /// The KMS stand-in client certificate and key (`up --kms-mtls`).
+    #[must_use]
+    pub fn kms_client(&self) -> (PathBuf, PathBuf) {
+        let d = self.dir.join("kms-client");
+        (d.join("client.crt"), d.join("client.key"))
+    }
+
+    /// Issues the KMS stand-in client certificate from the state's CA (once;
+    /// later runs reuse it). Its key is plain (0600): curl and the load tester
+    /// read it, as KMS holds its own.
+    ///
+    /// # Errors
+    /// The CA cannot be opened or the files written.
+    pub fn ensure_kms_client(&self) -> Result<(PathBuf, PathBuf), String> {
+        let (cert, key) = self.kms_client();
+        if cert.is_file() && key.is_file() {
+            return Ok((cert, key));
+        }
+        let ids =
+            Identities::parse(&files::read_text(&self.dir.join("identities").join("pki-operator.agekey"))?).map_err(|e| e.to_string())?;
+        let ca_key = self.dir.join("pki").join("ca.key.sops");
+        let ca_key = xks_sops::read_file(&ca_key, Some(&ids)).map_err(|e| format!("{}: {e}", ca_key.display()))?;
+        let ca = Ca::from_pem(&files::read_text(&self.ca_cert())?, &ca_key).map_err(|e| e.to_string())?;
+        let issued = ca.issue_client(KMS_CLIENT_CN, &[KMS_CLIENT_CN], Validity::days(CERT_DAYS)).map_err(|e| e.to_string())?;
+        let dir = self.dir.join("kms-client");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        crate::sealing::create_all(&[(key.clone(), issued.key_pem.to_string()), (cert.clone(), issued.cert_pem.clone())])?;
+        Ok((cert, key))
+    }
+
     /// The file scripts read to drive the running system.
     #[must_use]
     pub fn kms_config(&self) -> PathBuf {
@@ -221,11 +257,18 @@ impl State {
     ///
     /// # Errors
     /// The file cannot be written.
-    pub fn write_proxy_config(&self, listen: &str, partners: &[(u32, String, String)]) -> Result<PathBuf, String> {
+    pub fn write_proxy_config(&self, listen: &str, partners: &[(u32, String, String)], kms_mtls: bool) -> Result<PathBuf, String> {
+        let mtls = if kms_mtls {
+            format!(
+                "# Mutual TLS with KMS: the stand-in client certificate of kms-client/.\nclient_ca = \"../pki/ca.crt\"\nclient_subjects = [\"{KMS_CLIENT_CN}\"]\n"
+            )
+        } else {
+            String::new()
+        };
         let mut cfg = format!(
             "# XKS proxy (holder 1), written by `xksctl up` on every run (edit the state, not this file).\n\
              listen = \"{listen}\"\nkey_stores = \"key-stores.toml\"\n\n\
-             [front]\nmode = \"tls\"\ncert = \"tls/front.crt\"\nkey = \"tls/front.key.sops\"\n\n\
+             [front]\nmode = \"tls\"\ncert = \"tls/front.crt\"\nkey = \"tls/front.key.sops\"\n{mtls}\n\
              [shares]\nkey_sets = [\"../keys/keyset-g1-e0.json\"]\nshare_files = [\"../keys/share-1-g1-e0.sops.json\"]\nholder = 1\n\n\
              [partner_tls]\nca = \"../pki/ca.crt\"\nclient_cert = \"tls/client.crt\"\nclient_key = \"tls/client.key.sops\"\n\n\
              # Deep health every 5 s (GetHealthStatus answers from the last check).\n[health]\ninterval_seconds = 5\n\n\
@@ -246,7 +289,14 @@ impl State {
     ///
     /// # Errors
     /// A file cannot be written.
-    pub fn write_configs(&self, network: Network, name_prefix: &str, proxy_port: u16, share_ports: [u16; 2]) -> Result<(), String> {
+    pub fn write_configs(
+        &self,
+        network: Network,
+        name_prefix: &str,
+        proxy_port: u16,
+        share_ports: [u16; 2],
+        kms_mtls: bool,
+    ) -> Result<(), String> {
         let bind = if network == Network::Loopback { "127.0.0.1" } else { "0.0.0.0" };
         let mut partners = Vec::new();
         for (holder, port) in PARTNERS.iter().zip(share_ports) {
@@ -256,7 +306,7 @@ impl State {
                 Network::Containers => (*holder, format!("{name_prefix}{}:{port}", share_host(*holder)), share_host(*holder)),
             });
         }
-        self.write_proxy_config(&format!("{bind}:{proxy_port}"), &partners)?;
+        self.write_proxy_config(&format!("{bind}:{proxy_port}"), &partners, kms_mtls)?;
         Ok(())
     }
 
@@ -264,8 +314,10 @@ impl State {
     ///
     /// # Errors
     /// The credential cannot be opened or the file written.
-    pub fn write_kms_config(&self, endpoint: &str, partners: &[(u32, String)]) -> Result<KmsConfig, String> {
+    pub fn write_kms_config(&self, endpoint: &str, partners: &[(u32, String)], kms_mtls: bool) -> Result<KmsConfig, String> {
         let (access_key_id, secret) = self.credential()?;
+        let (cert, key) = self.kms_client();
+        let client = kms_mtls.then(|| (absolute(&cert), absolute(&key)));
         let config = KmsConfig {
             endpoint: endpoint.to_owned(),
             uri_path: format!("{PREFIX}/kms/xks/v1"),
@@ -275,6 +327,7 @@ impl State {
             key_ids: KEYS.iter().filter(|k| k.is_general()).map(|k| k.id.to_owned()).collect(),
             other_keys: KEYS.iter().filter(|k| !k.is_general()).collect(),
             partners: partners.to_vec(),
+            client,
         };
         files::replace(&self.kms_config(), config.to_json().as_bytes())?;
         Ok(config)
@@ -310,6 +363,8 @@ pub struct KmsConfig {
     pub other_keys: Vec<&'static DemoKey>,
     /// The share services: (holder, address).
     pub partners: Vec<(u32, String)>,
+    /// With mutual TLS to KMS: the client certificate and key to present.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 impl KmsConfig {
@@ -326,6 +381,11 @@ impl KmsConfig {
             "otherKeys": self.other_keys.iter().map(|k| serde_json::json!({"id": k.id, "status": k.status, "usage": k.usage})).collect::<Vec<_>>(),
             "partners": self.partners.iter().map(|(h, a)| serde_json::json!({"id": share_host(*h), "holder": h, "address": a})).collect::<Vec<_>>(),
         });
+        let mut v = v;
+        if let (Some((cert, key)), Some(o)) = (&self.client, v.as_object_mut()) {
+            o.insert("clientCertificate".into(), cert.display().to_string().into());
+            o.insert("clientKey".into(), key.display().to_string().into());
+        }
         let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());
         s.push('\n');
         s

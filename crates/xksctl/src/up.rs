@@ -36,6 +36,12 @@ pub struct Args {
     /// <PREFIX>share-2, <PREFIX>share-3 (the certificates keep the plain names).
     #[arg(long, default_value = "")]
     name_prefix: String,
+    /// Require mutual TLS on the proxy's front, as KMS can be configured to:
+    /// only a client certificate with the subject KMS presents
+    /// (cks.kms.us-east-1.amazonaws.com), issued by the state's CA, is served.
+    /// The stand-in certificate and key are written to <state>/kms-client/.
+    #[arg(long)]
+    kms_mtls: bool,
 }
 
 /// Runs `xksctl up`.
@@ -56,7 +62,10 @@ pub fn run(args: &Args) -> Result<(), String> {
         format!("state {state_dir}: reused (same keys: earlier ciphertext decrypts)")
     });
     if args.init_only {
-        state.write_configs(args.network, &args.name_prefix, args.proxy_port, [p2, p3])?;
+        if args.kms_mtls {
+            state.ensure_kms_client()?;
+        }
+        state.write_configs(args.network, &args.name_prefix, args.proxy_port, [p2, p3], args.kms_mtls)?;
         crate::say(&format!(
             "configurations written: {}, {}, {}",
             state.proxy_config().display(),
@@ -67,7 +76,10 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("async runtime: {e}"))?;
-    runtime.block_on(serve(&state, args.proxy_port, [p2, p3]))
+    if args.kms_mtls {
+        state.ensure_kms_client()?;
+    }
+    runtime.block_on(serve(&state, args.proxy_port, [p2, p3], args.kms_mtls))
 }
 
 fn init_logging() {
@@ -76,7 +88,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
-async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2]) -> Result<(), String> {
+async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2], kms_mtls: bool) -> Result<(), String> {
     let build = BuildInfo::current();
     let mut shares = Vec::new();
     for (holder, port) in deploy::PARTNERS.iter().zip(share_ports) {
@@ -89,7 +101,7 @@ async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2]) -> Result<
     }
     let partners: Vec<(u32, String, String)> =
         shares.iter().map(|(h, r)| (*h, format!("127.0.0.1:{}", r.addr.port()), "localhost".to_owned())).collect();
-    let path = state.write_proxy_config(&format!("127.0.0.1:{proxy_port}"), &partners)?;
+    let path = state.write_proxy_config(&format!("127.0.0.1:{proxy_port}"), &partners, kms_mtls)?;
     let cfg = xks_proxy::Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let proxy = match xks_proxy::start(cfg, &build).await {
         Ok(p) => p,
@@ -101,7 +113,7 @@ async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2]) -> Result<
     let endpoint = format!("https://localhost:{}", proxy.addr.port());
     let addresses: Vec<(u32, String)> = partners.iter().map(|(h, a, _)| (*h, a.clone())).collect();
     let ready = async {
-        let kms = state.write_kms_config(&endpoint, &addresses)?;
+        let kms = state.write_kms_config(&endpoint, &addresses, kms_mtls)?;
         // Connections and first proofs warm up; a busy machine may need a few tries.
         let target = std::sync::Arc::new(crate::bench::Target::from_config(&state.kms_config())?);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -182,6 +194,10 @@ fn print_ready(state: &State, kms: &KmsConfig) {
                 .join(", ")
         ),
         format!("TLS CA certificate   {}", kms.ca_certificate.display()),
+        match &kms.client {
+            Some((cert, key)) => format!("mutual TLS           required: client certificate {} (key {})", cert.display(), key.display()),
+            None => "mutual TLS           off (--kms-mtls to require KMS's client certificate)".to_owned(),
+        },
         format!(
             "partners             {}",
             kms.partners.iter().map(|(h, a)| format!("share-{h} at {a} (mTLS)")).collect::<Vec<_>>().join(", ")
@@ -192,8 +208,13 @@ fn print_ready(state: &State, kms: &KmsConfig) {
         "".to_owned(),
         "Encrypt with curl (a real SigV4 client):".to_owned(),
         format!(
-            "curl --cacert {} --aws-sigv4 'aws:amz:us-east-1:kms-xks-proxy' --user {} \\\n  -H 'Content-Type: application/json' --data {} \\\n  {}{}/keys/{key}/encrypt",
+            "curl --cacert {}{} --aws-sigv4 'aws:amz:us-east-1:kms-xks-proxy' --user {} \\\n  -H 'Content-Type: application/json' --data {} \\\n  {}{}/keys/{key}/encrypt",
             sh(&kms.ca_certificate.display().to_string()),
+            kms.client.as_ref().map_or_else(String::new, |(c, k)| format!(
+                " --cert {} --key {}",
+                sh(&c.display().to_string()),
+                sh(&k.display().to_string())
+            )),
             sh(&format!("{}:{}", kms.access_key_id, kms.secret.expose())),
             sh(&body),
             kms.endpoint,

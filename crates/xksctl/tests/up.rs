@@ -16,8 +16,13 @@ fn xksctl() -> Command {
 
 /// Starts `xksctl up` and reads its standard output until it serves; (child, output so far).
 fn start(state: &Path) -> (Child, String) {
+    start_with(state, &[])
+}
+
+fn start_with(state: &Path, extra: &[&str]) -> (Child, String) {
     let mut child = xksctl()
         .args(["up", "--state-dir", state.to_str().unwrap(), "--proxy-port", "0", "--share-ports", "0,0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(state.with_extension("stderr.log")).unwrap())
         .spawn()
@@ -219,5 +224,34 @@ fn init_only_for_containers_and_bad_states_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an xksctl state directory"));
     assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--kms-mtls`: the proxy serves only the KMS stand-in client certificate
+/// (AWS's conformance client runs this way with `MTLS="--cert … --key …"`);
+/// the printed curl and load test present it, a client without it fails the
+/// TLS handshake.
+#[test]
+fn up_with_kms_mtls_serves_only_the_kms_client_certificate() {
+    let dir = std::env::temp_dir().join(format!("xksctl-up-mtls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state");
+    let (child, out) = start_with(&state, &["--kms-mtls"]);
+    assert!(out.contains("mutual TLS           required"), "{out}");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state.join("kms-config.json")).unwrap()).unwrap();
+    let (cert, key) = (cfg["clientCertificate"].as_str().unwrap(), cfg["clientKey"].as_str().unwrap());
+    assert!(std::fs::read_to_string(cert).unwrap().contains("BEGIN CERTIFICATE"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(key).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the stand-in key is the owner's only");
+    let sealed = run_printed_curl(&out);
+    assert!(sealed["ciphertext"].is_string(), "{sealed}");
+    run_printed_load_test(&out);
+    // Without the client certificate: no TLS session, so no answer at all.
+    let url = format!("{}{}/health", cfg["endpoint"].as_str().unwrap(), cfg["uriPath"].as_str().unwrap());
+    let bare =
+        Command::new("curl").args(["--silent", "--cacert", cfg["caCertificate"].as_str().unwrap(), "-X", "POST", &url]).output().unwrap();
+    assert!(!bare.status.success(), "served without a client certificate: {}", String::from_utf8_lossy(&bare.stdout));
+    interrupt(child);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,8 @@
 //!
 //! Either from flags, or from the `kms-config.json` that the local cluster
 //! writes (`endpoint`, `uriPath`, `accessKeyId`, `secretAccessKey`,
-//! `caCertificate`, `keyIds`); flags override the file.
+//! `caCertificate`, `keyIds`, and with mutual TLS `clientCertificate` and
+//! `clientKey`); flags override the file.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,9 @@ struct KmsConfig {
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
     ca_certificate: Option<PathBuf>,
+    /// With mutual TLS: the client certificate and key to present.
+    client_certificate: Option<PathBuf>,
+    client_key: Option<PathBuf>,
     #[serde(default)]
     key_ids: Vec<String>,
 }
@@ -46,11 +50,13 @@ pub struct Target {
 fn read_config(path: &Path) -> Result<KmsConfig, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut cfg: KmsConfig = serde_json::from_str(&text).map_err(|e| format!("{} is not a valid kms-config.json: {e}", path.display()))?;
-    // A relative CA path is relative to the config file.
-    if let (Some(ca), Some(dir)) = (cfg.ca_certificate.as_mut(), path.parent())
-        && ca.is_relative()
-    {
-        *ca = dir.join(&*ca);
+    // A relative path is relative to the config file.
+    if let Some(dir) = path.parent() {
+        for p in [cfg.ca_certificate.as_mut(), cfg.client_certificate.as_mut(), cfg.client_key.as_mut()].into_iter().flatten() {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
     }
     Ok(cfg)
 }
@@ -116,8 +122,8 @@ impl Target {
             secret: SecretAccessKey::new(secret),
             key_ids,
             ca_certificate: args.ca_cert.clone().or(cfg.ca_certificate),
-            client_cert: args.client_cert.clone(),
-            client_key: args.client_key.clone(),
+            client_cert: args.client_cert.clone().or(cfg.client_certificate),
+            client_key: args.client_key.clone().or(cfg.client_key),
             region: args.region.clone(),
         })
     }
@@ -139,8 +145,8 @@ impl Target {
             secret: SecretAccessKey::new(cfg.secret_access_key.ok_or_else(|| missing("secretAccessKey"))?),
             key_ids: cfg.key_ids,
             ca_certificate: cfg.ca_certificate,
-            client_cert: None,
-            client_key: None,
+            client_cert: cfg.client_certificate,
+            client_key: cfg.client_key,
             region: "us-east-1".into(),
         })
     }
