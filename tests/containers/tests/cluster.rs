@@ -347,9 +347,10 @@ async fn kill_switch_byzantine_partner_and_restart_of_everything() {
 /// A WAN-like link to share-2 (the reference deployment: Paris ↔ Geneva,
 /// 5–15 ms round trips): a delaying relay the test controls between the proxy
 /// and share-2 (this machine's kernel has no `sch_netem`), adding 10 ms ± 5 ms
-/// per round trip and 0.5 % loss-like 200 ms stalls, under load: p99.9 well
-/// inside 250 ms. Then share-2 made very slow (+150 ms): hedging to share-3
-/// keeps every request inside the budget. The figures go to docs/benchmarks.md.
+/// per round trip and 0.5 % loss-like 200 ms stalls, under load: p99.9 inside
+/// the proxy's 200 ms budget. Then share-2 made very slow (+150 ms): share-3's
+/// partial, used once share-2's attempt times out, keeps every request inside
+/// KMS's 250 ms. The figures go to docs/benchmarks.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wan_link_to_the_partner_and_a_very_slow_primary() {
     if !docker_required() {
@@ -371,7 +372,10 @@ async fn wan_link_to_the_partner_and_a_very_slow_primary() {
     let wan = load(&cluster, 8, Duration::from_secs(10), "demo-key-1").await;
     println!("FIGURE WAN link to share-2 (+10 ms ± 5 ms RTT, 0.5 % stalls of 200 ms): {}", wan.summary());
     assert_eq!((wan.wrong, wan.failed()), (0, 0), "{}", wan.summary());
-    assert!(wan.quantile(0.999) < Duration::from_millis(150), "p99.9 well inside 250 ms: {}", wan.summary());
+    // A stalled segment now costs share-2's attempt timeout (150 ms), not the
+    // hedge delay: share-3's partial is held while share-2, preferred, may still
+    // refuse (issue 15 §1). Inside the proxy's 200 ms budget, so inside KMS's 250 ms.
+    assert!(wan.quantile(0.999) < Duration::from_millis(200), "p99.9 inside the 200 ms budget: {}", wan.summary());
 
     relay.link.set(Duration::from_millis(150), Duration::ZERO, 0.0);
     let slow = load(&cluster, 8, Duration::from_secs(10), "demo-key-1").await;
