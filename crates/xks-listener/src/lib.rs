@@ -18,6 +18,7 @@
 //!
 //! [`http_builder`] gives both services the same HTTP/1.1 and HTTP/2 settings.
 
+pub mod linger;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -195,6 +196,16 @@ impl Connections {
         Some(Admitted { id, state, connections: self.clone() })
     }
 
+    /// Marks connection `id` authenticated: no longer evictable, no longer
+    /// bound by the unauthenticated timeout.
+    fn authenticate(&self, id: u64, state: &ConnState) {
+        if !state.authenticated.swap(true, Ordering::AcqRel)
+            && let Ok(mut r) = self.registry.lock()
+        {
+            r.unauthenticated.remove(&id);
+        }
+    }
+
     /// Open connections (metrics, shutdown).
     pub fn open(&self) -> usize {
         self.registry.lock().map_or(0, |r| r.open)
@@ -224,7 +235,7 @@ impl Admitted {
     /// The connection is authenticated (the share service: after the mutual
     /// TLS handshake).
     pub fn authenticated(&self) {
-        self.marker().authenticated();
+        self.connections.authenticate(self.id, &self.state);
     }
 
     /// A handle the request path uses to mark the connection authenticated.
@@ -295,11 +306,7 @@ impl AuthMarker {
     /// A request of this connection passed SigV4: it is no longer evictable
     /// and no longer bound by the unauthenticated timeout.
     pub fn authenticated(&self) {
-        if !self.state.authenticated.swap(true, Ordering::AcqRel)
-            && let Ok(mut r) = self.connections.registry.lock()
-        {
-            r.unauthenticated.remove(&self.id);
-        }
+        self.connections.authenticate(self.id, &self.state);
     }
 
     /// The connection's state.

@@ -8,6 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The subject `up --kms-mtls` admits (the stand-in for KMS's client certificate).
+const KMS_CLIENT_CN: &str = "cks.kms.us-east-1.amazonaws.com";
+
 fn xksctl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xksctl"));
     c.env_remove("XKSCTL_STATE_DIR").env("RUST_LOG", "warn");
@@ -252,6 +255,28 @@ fn up_with_kms_mtls_serves_only_the_kms_client_certificate() {
     let bare =
         Command::new("curl").args(["--silent", "--cacert", cfg["caCertificate"].as_str().unwrap(), "-X", "POST", &url]).output().unwrap();
     assert!(!bare.status.success(), "served without a client certificate: {}", String::from_utf8_lossy(&bare.stdout));
+    // AWS's test_negative_mtls: certificates that must fail the handshake
+    // with the `handshake_failure` alert (curl -v prints "TLS alert, handshake
+    // failure"), whatever the reason: one from a CA the proxy does not trust,
+    // and an expired one (both with the KMS subject).
+    let rogue = xks_pki::Ca::new("rogue CA", xks_pki::Validity::days(1)).unwrap();
+    for (name, validity) in [("untrusted", xks_pki::Validity::days(1)), ("expired", xks_pki::Validity::expired())] {
+        let issued = rogue.issue_client(KMS_CLIENT_CN, &[KMS_CLIENT_CN], validity).unwrap();
+        let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+        std::fs::write(&cert, &issued.cert_pem).unwrap();
+        std::fs::write(&key, issued.key_pem.as_bytes()).unwrap();
+        let out = Command::new("curl")
+            .args(["-v", "--silent", "--cacert", cfg["caCertificate"].as_str().unwrap(), "--cert"])
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["-X", "POST", &url])
+            .output()
+            .unwrap();
+        let verbose = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} certificate served: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(verbose.contains("TLS alert, handshake failure"), "{name} certificate: {verbose}");
+    }
     interrupt(child);
     let _ = std::fs::remove_dir_all(&dir);
 }

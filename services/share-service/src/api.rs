@@ -19,7 +19,7 @@ use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath};
 use crate::anomaly::{Detector, LockScope, Scope};
 use crate::audit::Audit;
 use crate::config::Limits;
-use crate::controls::Controls;
+use crate::controls::{Controls, KeyPathRefusal};
 use crate::keys::ShareStore;
 use crate::metrics::{Metrics, Outcome};
 use crate::tls::ClientIdentity;
@@ -53,8 +53,8 @@ pub struct AppInner {
     pub in_flight: Semaphore,
     /// Token bucket (tokens, last refill).
     pub bucket: std::sync::Mutex<(f64, Instant)>,
-    /// Version string for health.
-    pub version: String,
+    /// Version and executable digest (the health answer reports them).
+    pub build: crate::build::BuildInfo,
 }
 
 /// A refused request.
@@ -190,10 +190,8 @@ impl App {
     async fn partial(&self, client: &ClientIdentity, headers: &HeaderMap, body: Body, start: Instant) -> Result<String, ApiError> {
         let parsed = self.read_request(body).await;
         let request = parsed.as_ref().ok();
-        if let Some((_, key_path, _)) = request {
-            self.watch_rate(key_path).await;
-        }
-        if let Some(refusal) = self.refusal(request.map(|(_, key_path, _)| key_path)) {
+        let key_path = request.map(|(_, key_path, _)| key_path);
+        if let Some(refusal) = self.refusal(key_path).await {
             let mut entry = self.audit_entry(client, request);
             entry.latency_us = Some(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
             entry.outcome = refusal.outcome.as_str().to_owned();
@@ -238,30 +236,36 @@ impl App {
     }
 
     /// The operator's refusal of this request, if any: the lock covers every
-    /// request (even one that does not parse), a deny its key path.
-    fn refusal(&self, key_path: Option<&KeyPath>) -> Option<ApiError> {
+    /// request (even one that does not parse), a deny or an automatic lock
+    /// its key path. A well-formed request is counted by the anomaly detector
+    /// first, so the request that trips a lock is refused by it.
+    async fn refusal(&self, key_path: Option<&KeyPath>) -> Option<ApiError> {
         let c = &self.0.controls;
+        let path_refusal = match key_path {
+            Some(key_path) => {
+                let path = key_path.as_str();
+                let before = c.key_path_refusal(path);
+                if self.watch_rate(path, before.is_some()).await { c.key_path_refusal(path) } else { before }
+            }
+            None => None,
+        };
         if c.is_locked() {
             return Some(ApiError::new(StatusCode::LOCKED, "locked", "the share service is locked by its operator", Outcome::Locked));
         }
-        let key_path = key_path?;
-        if c.is_denied(key_path.as_str()) {
-            return Some(ApiError::new(
+        match path_refusal? {
+            KeyPathRefusal::Denied => Some(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "key_path_denied",
                 "this key path is denied by the share service operator",
                 Outcome::Denied,
-            ));
-        }
-        if c.is_key_path_locked(key_path.as_str()) {
-            return Some(ApiError::new(
+            )),
+            KeyPathRefusal::Locked => Some(ApiError::new(
                 StatusCode::LOCKED,
                 "key_path_locked",
                 "this key path is locked (anomaly); the share service operator unlocks it",
                 Outcome::Locked,
-            ));
+            )),
         }
-        None
     }
 
     /// The rate, in-flight and content-type bounds, in that order.
@@ -291,10 +295,11 @@ impl App {
 
     /// Anomaly detection counts every well-formed request, refused or not,
     /// and may lock the service or the key path (docs/share-service.md).
-    async fn watch_rate(&self, key_path: &KeyPath) {
+    /// `refused_here`: the key path is already denied or locked on its own.
+    /// Returns whether it locked anything.
+    async fn watch_rate(&self, path: &str, refused_here: bool) -> bool {
         let s = &self.0;
-        let path = key_path.as_str();
-        let refused_here = s.controls.is_denied(path) || s.controls.is_key_path_locked(path);
+        let mut locked_any = false;
         for a in s.anomaly.observe(path, refused_here) {
             s.metrics.anomalies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(scope = %a.scope, rule = a.rule.as_str(), rate_per_window = a.rate_per_window, limit = a.limit, window_seconds = a.window_seconds, lock = a.lock, "request rate anomaly");
@@ -317,6 +322,7 @@ impl App {
             } else {
                 (s.controls.lock(&reason), "lock")
             };
+            locked_any = true;
             if let Err(e) = applied {
                 tracing::error!(error = %e, "persisting the automatic lock failed (the lock is in effect)");
             }
@@ -327,6 +333,7 @@ impl App {
             }
             tracing::error!(%reason, scoped, "locked automatically; unlock through the admin socket");
         }
+        locked_any
     }
 
     /// The share's weighted partial for the request (with a proof if asked).
@@ -375,7 +382,8 @@ async fn health(State(app): State<App>) -> Response {
         "status": status,
         "holder": s.store.holder().get(),
         "keyCount": s.store.key_count(),
-        "version": s.version,
+        "version": s.build.version,
+        "executableSha256": s.build.executable_sha256,
     });
     let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()

@@ -23,6 +23,15 @@ pub struct ControlState {
     pub locked_key_paths: BTreeMap<String, String>,
 }
 
+/// Why one key path is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyPathRefusal {
+    /// On the operator's deny-list.
+    Denied,
+    /// Locked automatically by the anomaly detector.
+    Locked,
+}
+
 /// Lock and deny-list, cheap to check.
 #[derive(Debug)]
 pub struct Controls {
@@ -59,14 +68,24 @@ impl Controls {
         self.locked.load(Ordering::SeqCst)
     }
 
-    /// Whether a key path is denied.
-    pub fn is_denied(&self, key_path: &str) -> bool {
-        self.any_denied.load(Ordering::SeqCst) && self.state.lock().map_or(true, |s| s.denied.contains(key_path))
-    }
-
-    /// Whether a key path is locked on its own (automatic lock).
-    pub fn is_key_path_locked(&self, key_path: &str) -> bool {
-        self.any_key_path_locked.load(Ordering::SeqCst) && self.state.lock().map_or(true, |s| s.locked_key_paths.contains_key(key_path))
+    /// The operator's or the anomaly detector's refusal of one key path, if
+    /// any, read under one lock (a denial wins over an automatic lock). The
+    /// common case, nothing denied or locked, is two atomic loads.
+    pub fn key_path_refusal(&self, key_path: &str) -> Option<KeyPathRefusal> {
+        let denied = self.any_denied.load(Ordering::SeqCst);
+        let locked = self.any_key_path_locked.load(Ordering::SeqCst);
+        if !denied && !locked {
+            return None;
+        }
+        // A poisoned state lock fails closed.
+        let Ok(s) = self.state.lock() else { return Some(KeyPathRefusal::Denied) };
+        if denied && s.denied.contains(key_path) {
+            Some(KeyPathRefusal::Denied)
+        } else if locked && s.locked_key_paths.contains_key(key_path) {
+            Some(KeyPathRefusal::Locked)
+        } else {
+            None
+        }
     }
 
     /// A snapshot of the state.

@@ -125,7 +125,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         limits: cfg.limits.clone(),
         in_flight: Semaphore::new(cfg.limits.max_in_flight),
         bucket: std::sync::Mutex::new((f64::from(cfg.limits.max_requests_per_second), Instant::now())),
-        version: build.version.clone(),
+        build: build.clone(),
     }));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let admin_socket = crate::admin::spawn(&cfg.admin.socket, app.clone(), shutdown_rx.clone())
@@ -170,14 +170,19 @@ async fn accept_loop(
             (acceptor.clone(), router.clone(), metrics.clone(), builder.clone(), shutdown.clone());
         tokio::spawn(async move {
             let handshake = tokio::select! {
-                r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => r,
+                r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp).into_fallible()) => r,
                 () = admitted.evicted() => return,
             };
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
+                Ok(Err((e, tcp))) => {
                     metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%peer, error = %e, "TLS handshake failed");
+                    // The client reads the alert rather than a reset.
+                    tokio::select! {
+                        () = xks_listener::linger::linger_close(tcp) => {}
+                        () = admitted.evicted() => {}
+                    }
                     return;
                 }
                 Err(_) => {

@@ -76,6 +76,12 @@ async fn clients_without_a_valid_listed_certificate_are_refused_at_the_handshake
     // The listed identity is served.
     let (status, body) = d.client().request("GET", "/v1/health", None, vec![]).await.unwrap();
     assert_eq!(status, 200, "{body}");
+    // Build identity (docs/auditing.md): the health answer names the version
+    // and the SHA-256 of the running executable.
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"), "{health}");
+    assert_eq!(health["executableSha256"].as_str().unwrap(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&exe)), "{health}");
     // Listing by certificate fingerprint: only that exact certificate is served.
     let mut d2 = Deployment::start("mtls-fp", "", "").await;
     let toml = std::fs::read_to_string(d2.dir.join("share-service.toml")).unwrap();

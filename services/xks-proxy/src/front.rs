@@ -65,6 +65,15 @@ pub fn common_names(der: &[u8]) -> Vec<String> {
     }
 }
 
+/// A rejected client certificate. The peer learns only that the handshake
+/// failed (rustls answers an error other than `InvalidCertificate` with the
+/// `handshake_failure` alert, as AWS's reference proxy does and AWS's
+/// conformance client expects), not which check failed; the reason stays in
+/// the proxy's "TLS handshake failed" log line.
+fn rejected(why: impl std::fmt::Display) -> rustls::Error {
+    rustls::Error::General(format!("client certificate rejected: {why}"))
+}
+
 /// CA chain check (webpki) plus an allow-list of subject common names.
 #[derive(Debug)]
 struct SubjectVerifier {
@@ -83,11 +92,11 @@ impl ClientCertVerifier for SubjectVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        self.inner.verify_client_cert(end_entity, intermediates, now).map_err(rejected)?;
         if common_names(end_entity).iter().any(|cn| self.subjects.contains(cn)) {
             Ok(ClientCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure))
+            Err(rejected("subject not in client_subjects"))
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
-use xks_threshold::KeyPoint;
+use xks_threshold::{DataKey, KeyPoint};
 
 use crate::config::HealthConfig;
 use crate::metrics::Metrics;
@@ -188,11 +188,9 @@ impl HealthMonitor {
                 let r = pool.attempt(&p, generation, &point, HEALTH_REQUEST_ID, true, timeout).await;
                 pool.observe(&p, point.path().as_str(), &r);
                 let (refused, timed_out) = (matches!(r, Err(AttemptError::Refused(_))), matches!(r, Err(AttemptError::Timeout)));
+                // An attempt's failure was logged by `observe`; a failed round trip is logged here.
                 let round_trip = r.map_err(|e| e.to_string()).and_then(|key| {
-                    let probe = b"xks-proxy deep health check";
-                    let env = key.encrypt(probe, b"", &mut rand_core::OsRng).map_err(|e| e.to_string())?;
-                    let back = key.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, b"").map_err(|e| e.to_string())?;
-                    if back.as_slice() == probe { Ok(()) } else { Err("round trip mismatch".to_owned()) }
+                    round_trip(&key).inspect_err(|e| tracing::error!(partner = %p.id, error = %e, "deep health round trip failed"))
                 });
                 (i, t0.elapsed(), round_trip, refused, timed_out)
             });
@@ -221,10 +219,7 @@ impl HealthMonitor {
                     entry.status =
                         if latency > Duration::from_millis(self.cfg.degraded_latency_ms) { Status::Degraded } else { Status::Active };
                 }
-                Err(e) => {
-                    tracing::warn!(partner = %p.id, error = %e, "deep health check failed");
-                    entry.error = Some(e);
-                }
+                Err(e) => entry.error = Some(e),
             }
             if let Some(m) = self.metrics.partner(&p.id) {
                 let v = match entry.status {
@@ -242,4 +237,12 @@ impl HealthMonitor {
         }
         snap
     }
+}
+
+/// Encrypts a probe under the derived key and decrypts it again.
+fn round_trip(key: &DataKey) -> Result<(), String> {
+    let probe = b"xks-proxy deep health check";
+    let env = key.encrypt(probe, b"", &mut rand_core::OsRng).map_err(|e| e.to_string())?;
+    let back = key.decrypt(&env.ciphertext, &env.metadata, &env.iv, &env.tag, b"").map_err(|e| e.to_string())?;
+    if back.as_slice() == probe { Ok(()) } else { Err("round trip mismatch".to_owned()) }
 }

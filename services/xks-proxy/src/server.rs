@@ -154,7 +154,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         metrics: metrics.clone(),
         in_flight: Semaphore::new(cfg.limits.max_in_flight),
         fleet: cfg.fleet.clone(),
-        version: build.version.clone(),
+        build: build.clone(),
         server_names: cfg.front.server_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
     }));
 
@@ -230,10 +230,15 @@ async fn accept_loop(
                 None => admitted.drive(builder.serve_connection(TokioIo::new(tcp), svc), shutdown).await,
                 Some(acceptor) => {
                     let tls = tokio::select! {
-                        r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)) => match r {
+                        r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp).into_fallible()) => match r {
                             Ok(Ok(tls)) => tls,
-                            Ok(Err(e)) => {
+                            Ok(Err((e, tcp))) => {
                                 tracing::info!(%peer, error = %e, "TLS handshake failed");
+                                // The client reads the alert (AWS's test_negative_mtls looks for it).
+                                tokio::select! {
+                                    () = xks_listener::linger::linger_close(tcp) => {}
+                                    () = admitted.evicted() => {}
+                                }
                                 return;
                             }
                             Err(_) => {

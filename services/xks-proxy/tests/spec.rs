@@ -346,7 +346,14 @@ async fn spec_health_status() {
     for f in ["xksProxyVendor", "xksProxyModel", "ekmVendor"] {
         assert!(!r[f].as_str().unwrap().is_empty(), "{f}");
     }
+    // Build identity (docs/auditing.md): the model names the version and the
+    // running executable's SHA-256 (its first 16 hex digits).
+    let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&exe));
+    let model = r["xksProxyModel"].as_str().unwrap();
+    assert_eq!(model, format!("split-key-xks xks-proxy {} (sha256 {})", env!("CARGO_PKG_VERSION"), &digest[..16]));
     let fleet = r["ekmFleetDetails"].as_array().unwrap();
+    assert_eq!(fleet[0]["model"].as_str().unwrap(), format!("{model} local share"));
     assert_eq!(fleet.len(), 3, "{r}");
     assert!(fleet.iter().all(|e| e["healthStatus"] == "ACTIVE"), "{r}");
     d.stop_share(2).await;

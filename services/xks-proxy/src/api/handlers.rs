@@ -102,7 +102,7 @@ pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> 
     };
     let mut fleet = vec![serde_json::json!({
         "id": format!("share-{} (xks-proxy)", app.0.pool.keyring().holder()),
-        "model": format!("split-key-xks xks-proxy {} local share", app.0.version),
+        "model": format!("{} local share", app.0.build.model()),
         "healthStatus": own.as_str(),
     })];
     for p in &snap.partners {
@@ -112,7 +112,7 @@ pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> 
     Ok(serde_json::json!({
         "xksProxyFleetSize": app.0.fleet.proxy_fleet_size,
         "xksProxyVendor": app.0.fleet.vendor,
-        "xksProxyModel": format!("split-key-xks xks-proxy {}", app.0.version),
+        "xksProxyModel": app.0.build.model(),
         "ekmVendor": app.0.fleet.vendor,
         "ekmFleetDetails": fleet,
     })

@@ -51,8 +51,8 @@ pub struct AppInner {
     pub in_flight: Semaphore,
     /// Reported by GetHealthStatus.
     pub fleet: FleetConfig,
-    /// Version string.
-    pub version: String,
+    /// Version and executable digest (GetHealthStatus reports them).
+    pub build: crate::build::BuildInfo,
     /// `front.server_names`, lower-case (empty: any Host).
     pub server_names: Vec<String>,
 }

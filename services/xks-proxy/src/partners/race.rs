@@ -40,6 +40,7 @@ struct Outcome {
 /// An attempt still running.
 struct Flight {
     index: usize,
+    started: Instant,
     abort: AbortHandle,
 }
 
@@ -117,12 +118,12 @@ impl Race {
         let Some(p) = self.candidates.get(index).cloned() else { return };
         self.next += 1;
         let (pool, point, rid, generation) = (self.pool.clone(), self.point.clone(), self.request_id.clone(), self.generation);
+        let started = Instant::now();
         let abort = self.tasks.spawn(async move {
-            let started = Instant::now();
             let result = pool.attempt(&p, generation, &point, &rid, false, pool.attempt_timeout()).await;
             Outcome { index, started, result }
         });
-        self.in_flight.push(Flight { index, abort });
+        self.in_flight.push(Flight { index, started, abort });
         self.last_launch = tokio::time::Instant::now();
     }
 
@@ -256,7 +257,7 @@ impl Race {
         for f in &running {
             f.abort.abort();
             if let Some(p) = self.candidates.get(f.index) {
-                let micros = u64::try_from(Duration::from_millis(self.pool.cfg.budget_ms).as_micros()).unwrap_or(u64::MAX);
+                let micros = u64::try_from(f.started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 self.pool.settle(p, self.point.path().as_str(), &Err(AttemptError::Timeout), micros);
             }
         }

@@ -48,6 +48,34 @@ pub fn bin_dir() -> PathBuf {
     std::env::var_os("XKS_BIN_DIR").map_or_else(|| workspace().join("target/x86_64-unknown-linux-musl/release"), PathBuf::from)
 }
 
+/// An image under test, as `name:tag`: from `XKS_PROXY_IMAGE` or
+/// `XKS_SHARE_SERVICE_IMAGE` (the Nix VM test loads the Nix-built images under
+/// tags of its own), by default the tag images/build gives.
+pub fn image(service: Service) -> String {
+    let (var, default) = match service {
+        Service::Proxy => ("XKS_PROXY_IMAGE", "split-key-xks/xks-proxy:local"),
+        Service::Share => ("XKS_SHARE_SERVICE_IMAGE", "split-key-xks/share-service:local"),
+    };
+    std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// The two images of the product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// xks-proxy.
+    Proxy,
+    /// share-service.
+    Share,
+}
+
+/// `name:tag` split for testcontainers (a registry port is part of the name).
+fn name_and_tag(image: &str) -> (String, String) {
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name.to_owned(), tag.to_owned()),
+        _ => (image.to_owned(), "latest".to_owned()),
+    }
+}
+
 /// Runs the docker CLI; its standard output, or the failure.
 pub fn docker(args: &[&str]) -> Result<String, String> {
     let out = Command::new("docker").args(args).output().map_err(|e| format!("docker {args:?}: {e}"))?;
@@ -62,10 +90,10 @@ pub fn docker(args: &[&str]) -> Result<String, String> {
 pub fn docker_required() -> bool {
     let problem = match docker(&["version", "--format", "{{.Server.Version}}"]) {
         Err(e) => Some(format!("Docker is not usable ({e})")),
-        Ok(_) => ["split-key-xks/xks-proxy:local", "split-key-xks/share-service:local"]
+        Ok(_) => [image(Service::Proxy), image(Service::Share)]
             .iter()
             .find(|i| docker(&["image", "inspect", "--format", "{{.Id}}", i]).is_err())
-            .map(|i| format!("image {i} is missing: run images/build"))
+            .map(|i| format!("image {i} is missing: run images/build (or nix build .#<service>-image and docker load)"))
             .or_else(|| {
                 (!bin_dir().join("xksctl").is_file()).then(|| format!("{}/xksctl is missing: run images/build", bin_dir().display()))
             }),
@@ -170,12 +198,9 @@ impl Cluster {
 
     /// Creates and starts a container of `which` from its image, waiting for its listening line.
     pub async fn create(&mut self, which: &'static str) {
-        let (image, ready) = if which == PROXY {
-            ("split-key-xks/xks-proxy", "XKS API listening")
-        } else {
-            ("split-key-xks/share-service", "listening (mTLS)")
-        };
-        let mut req = GenericImage::new(image, "local")
+        let (service, ready) = if which == PROXY { (Service::Proxy, "XKS API listening") } else { (Service::Share, "listening (mTLS)") };
+        let (name, tag) = name_and_tag(&image(service));
+        let mut req = GenericImage::new(name, tag)
             .with_wait_for(WaitFor::message_on_stderr(ready))
             .with_network(self.network.clone())
             .with_container_name(format!("{}{which}", self.prefix))
