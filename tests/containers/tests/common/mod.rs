@@ -5,8 +5,9 @@
 //! on that network; no port is published).
 //!
 //! Preconditions (tests/run makes them): Docker, the images
-//! `split-key-xks/{xks-proxy,share-service}:local` and the static binaries of
-//! `images/build`. Missing ones fail the test with what to do; only
+//! `split-key-xks/{xks-proxy,share-service}:local` (or those named by
+//! `XKS_PROXY_IMAGE` and `XKS_SHARE_SERVICE_IMAGE`) and the static `xksctl`
+//! of `images/build` (or in `XKS_BIN_DIR`). Missing ones fail the test with what to do; only
 //! `XKS_SKIP_CONTAINER_TESTS=1` turns the container tests into an announced skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs, dead_code, clippy::print_stdout)]
 
