@@ -8,6 +8,7 @@
   advisory-db,
 }: let
   inherit (rust) pkgs craneLib commonArgs src;
+  inherit (commonArgs) pname version;
   inherit (packages) cargoArtifacts;
   withArtifacts = args: commonArgs // {inherit cargoArtifacts;} // args;
 in
@@ -18,7 +19,7 @@ in
       cargoClippyExtraArgs = "--all-targets -- -D warnings";
     });
 
-    fmt = craneLib.cargoFmt {inherit src;};
+    fmt = craneLib.cargoFmt {inherit src pname version;};
 
     doc = craneLib.cargoDoc (withArtifacts {
       cargoExtraArgs = "--locked --workspace --exclude nix-fmt --all-features";
@@ -38,7 +39,7 @@ in
       ];
     });
 
-    audit = craneLib.cargoAudit {inherit src advisory-db;};
+    audit = craneLib.cargoAudit {inherit src advisory-db pname version;};
 
-    deny = craneLib.cargoDeny {inherit src;};
+    deny = craneLib.cargoDeny {inherit src pname version;};
   }

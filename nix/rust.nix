@@ -46,6 +46,9 @@
     inherit src version;
     pname = "split-key-xks";
     strictDeps = true;
+    # No debug line tables (as images/static-binaries): one proc macro in the
+    # tree orders them differently from build to build (docs/containers.md).
+    CARGO_PROFILE_RELEASE_DEBUG = "false";
     preConfigure = ''
       export RUSTFLAGS="--remap-path-prefix=$NIX_BUILD_TOP=/build"
       export CFLAGS="-ffile-prefix-map=$NIX_BUILD_TOP=/build"

@@ -53,6 +53,14 @@ async fn spec_round_trips_and_error_paths_through_the_containers() {
     // GetHealthStatus: one entry per partner, both ACTIVE after the first deep check.
     let st = wait_health(&mut c, "both ACTIVE", |st| st.iter().filter(|(_, h)| h == "ACTIVE").count() >= 2).await;
     assert!(st.iter().any(|(id, _)| id.contains("share-2")) && st.iter().any(|(id, _)| id.contains("share-3")), "{st:?}");
+    // Build identity (docs/auditing.md): the proxy names the SHA-256 of the
+    // binary its image holds (the first 16 hex digits, in xksProxyModel).
+    let exe = cluster.root.join("xks-proxy-from-image");
+    docker(&["cp", "-L", &format!("{}:/bin/xks-proxy", cluster.container_name(PROXY)), exe.to_str().unwrap()]).unwrap();
+    let sum = std::process::Command::new("sha256sum").arg(&exe).output().unwrap();
+    let digest = String::from_utf8_lossy(&sum.stdout).split_whitespace().next().unwrap().to_owned();
+    let (_, h) = c.health().await;
+    assert!(h["xksProxyModel"].as_str().unwrap().ends_with(&format!("(sha256 {})", &digest[..16])), "{h} vs {digest}");
 
     // GetKeyMetadata.
     let n = 1;
