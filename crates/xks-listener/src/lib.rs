@@ -232,6 +232,18 @@ impl Admitted {
         self.state.evicted.notified().await;
     }
 
+    /// Closes a connection whose TLS handshake failed so that the peer reads
+    /// the alert ([`linger::linger_close`]), sooner if it is evicted.
+    pub async fn close_refused<S>(&self, io: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        tokio::select! {
+            () = linger::linger_close(io) => {}
+            () = self.evicted() => {}
+        }
+    }
+
     /// The connection is authenticated (the share service: after the mutual
     /// TLS handshake).
     pub fn authenticated(&self) {

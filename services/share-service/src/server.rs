@@ -179,10 +179,7 @@ async fn accept_loop(
                     metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%peer, error = %e, "TLS handshake failed");
                     // The client reads the alert rather than a reset.
-                    tokio::select! {
-                        () = xks_listener::linger::linger_close(tcp) => {}
-                        () = admitted.evicted() => {}
-                    }
+                    admitted.close_refused(tcp).await;
                     return;
                 }
                 Err(_) => {

@@ -235,10 +235,7 @@ async fn accept_loop(
                             Ok(Err((e, tcp))) => {
                                 tracing::info!(%peer, error = %e, "TLS handshake failed");
                                 // The client reads the alert (AWS's test_negative_mtls looks for it).
-                                tokio::select! {
-                                    () = xks_listener::linger::linger_close(tcp) => {}
-                                    () = admitted.evicted() => {}
-                                }
+                                admitted.close_refused(tcp).await;
                                 return;
                             }
                             Err(_) => {
