@@ -20,6 +20,7 @@
 //! rekey, YAML anchors/aliases and several documents per file, encrypted YAML
 //! comments (comments are dropped).
 
+pub mod bundle;
 mod document;
 mod keys;
 mod metadata;
@@ -30,6 +31,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+pub use bundle::{Bundle, BundleError};
 pub use document::{Plain, SealOptions};
 pub use keys::{Identities, Recipient};
 pub use metadata::{Rule, SOPS_VERSION};

@@ -47,7 +47,7 @@ async fn spec_round_trips_and_error_paths_through_the_containers() {
     if !docker_required() {
         return;
     }
-    let cluster = Cluster::start("spec").await;
+    let mut cluster = Cluster::start("spec").await;
     let mut c = cluster.client();
 
     // GetHealthStatus: one entry per partner, both ACTIVE after the first deep check.
@@ -95,6 +95,17 @@ async fn spec_round_trips_and_error_paths_through_the_containers() {
     assert_eq!((s, err(&r)), (400, "InvalidStateException"));
     let (s, r) = c.encrypt("demo-decrypt-only", b"x", b"").await;
     assert_eq!((s, err(&r)), (400, "InvalidKeyUsageException"));
+
+    // Serverless platforms pass environment variables, not files: a second
+    // proxy started from one bundle (xks-proxy --files-from-env, as
+    // terraform/modules/xks-proxy-scaleway runs it) serves the same keys.
+    cluster.create_proxy_from_bundle(PROXY_FROM_BUNDLE).await;
+    let mut bundled = cluster.client();
+    bundled.addr = format!("{}:{PROXY_PORT}", cluster.ip(PROXY_FROM_BUNDLE)).parse().unwrap();
+    let (s, e3) = bundled.encrypt("demo-key-1", secret_2, aad).await;
+    assert_eq!(s, 200, "through the proxy started from a bundle: {e3}");
+    c.assert_decrypts("demo-key-1", &e3, aad, secret_2).await;
+    bundled.assert_decrypts("demo-key-1", &e1, aad, secret_1).await;
 
     // Validation, size limit, URI path, method, authentication.
     let (s, r) = c.call("/keys/demo-key-1/encrypt", &serde_json::json!({"requestMetadata": metadata("Encrypt", "demo-key-1", 2)})).await;

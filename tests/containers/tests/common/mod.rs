@@ -30,6 +30,8 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
 use xks_proxy::sigv4::{self, SecretAccessKey};
 
 pub const PROXY: &str = "xks-proxy";
+/// A second proxy, started the way a serverless platform runs it (no files mounted).
+pub const PROXY_FROM_BUNDLE: &str = "xks-proxy-bundled";
 pub const SHARE_2: &str = "share-2";
 pub const SHARE_3: &str = "share-3";
 pub const PROXY_PORT: u16 = 8443;
@@ -215,6 +217,31 @@ impl Cluster {
         self.containers.insert(which, container);
     }
 
+    /// Starts a proxy the way a serverless platform runs it: nothing mounted,
+    /// the proxy's files as one bundle in `XKS_DEPLOY_FILES` (`xks-proxy
+    /// --files-from-env`, terraform/modules/xks-proxy-scaleway), holder 1's
+    /// identity in `SOPS_AGE_KEY`. The files land in the image's /dev/shm.
+    pub async fn create_proxy_from_bundle(&mut self, which: &'static str) {
+        let identity = std::fs::read_to_string(self.state.join("identities/holder-1.agekey")).unwrap();
+        let identity = identity.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap().to_owned();
+        let (name, tag) = name_and_tag(&image(Service::Proxy));
+        let mut req = GenericImage::new(name, tag)
+            .with_wait_for(WaitFor::message_on_stderr("XKS API listening"))
+            .with_network(self.network.clone())
+            .with_container_name(format!("{}{which}", self.prefix))
+            .with_env_var("XKS_DEPLOY_FILES", proxy_bundle(&self.state))
+            .with_env_var("SOPS_AGE_KEY", identity)
+            .with_cmd(
+                ["--files-from-env", "XKS_DEPLOY_FILES", "--config", "proxy/xks-proxy.toml", "--log-format", "json"].map(String::from),
+            )
+            .with_startup_timeout(Duration::from_secs(60));
+        if let Some(u) = &self.user {
+            req = req.with_user(u.clone());
+        }
+        let container = req.start().await.unwrap_or_else(|e| panic!("{which}: {e}"));
+        self.containers.insert(which, container);
+    }
+
     pub fn container_name(&self, which: &str) -> String {
         format!("{}{which}", self.prefix)
     }
@@ -321,6 +348,30 @@ impl Drop for Cluster {
         // testcontainers removes the containers and the network; the state is ours.
         let _ = Command::new("rm").arg("-rf").arg(&self.root).status();
     }
+}
+
+/// The proxy's files of the state as one bundle: its configuration (without
+/// the identity file, which comes from `SOPS_AGE_KEY`), key stores and sealed
+/// credentials, certificates and sealed keys, key set and sealed share, CA.
+fn proxy_bundle(state: &Path) -> String {
+    let mut bundle = xks_sops::Bundle::new();
+    let config = std::fs::read_to_string(state.join("proxy/xks-proxy.toml")).unwrap();
+    let config: String = config.lines().filter(|l| !l.starts_with("age_identity_file")).map(|l| format!("{l}\n")).collect();
+    bundle.insert("proxy/xks-proxy.toml", config).unwrap();
+    for file in [
+        "proxy/key-stores.toml",
+        "proxy/credentials.sops",
+        "proxy/tls/front.crt",
+        "proxy/tls/front.key.sops",
+        "proxy/tls/client.crt",
+        "proxy/tls/client.key.sops",
+        "keys/keyset-g1-e0.json",
+        "keys/share-1-g1-e0.sops.json",
+        "pki/ca.crt",
+    ] {
+        bundle.insert(file, std::fs::read_to_string(state.join(file)).unwrap()).unwrap();
+    }
+    bundle.to_json()
 }
 
 fn credential(state: &Path) -> (String, String) {
