@@ -33,7 +33,7 @@ variable "zone" {
 
 variable "instance_type" {
   type        = string
-  description = "Instance type (<family>.<size>). One partial costs about 90 µs of CPU (docs/benchmarks.md): 1,800 requests/s is a fifth of one core."
+  description = "Instance type (<family>.<size>), at least small: Exoscale attaches block storage volumes to small instances and up. One partial costs about 90 µs of CPU (docs/benchmarks.md): 1,800 requests/s is a fifth of one core."
   default     = "standard.small"
 
   validation {
