@@ -186,9 +186,10 @@ fn print_ready(state: &State, kms: &KmsConfig) {
             "                     {} (the spec's error paths)",
             kms.other_keys
                 .iter()
-                .map(|k| match k.status {
-                    "ENABLED" => format!("{} ({} only)", k.id, k.usage.join(", ")),
-                    status => format!("{} ({status})", k.id),
+                .map(|k| match (k.status, k.usage) {
+                    ("ENABLED", []) => format!("{} (no usage)", k.id),
+                    ("ENABLED", usage) => format!("{} ({} only)", k.id, usage.join(", ")),
+                    (status, _) => format!("{} ({status})", k.id),
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
