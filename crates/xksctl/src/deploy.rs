@@ -35,7 +35,7 @@ use xks_sops::{Identities, Recipient};
 use zeroize::Zeroizing;
 
 use crate::sealing::HolderRecipient;
-use crate::{ceremony, credentials, files, pki};
+use crate::{ceremony, configs, credentials, files, pki};
 
 /// Key store path prefix: KMS's XksProxyUriPath is `<PREFIX>/kms/xks/v1`.
 pub const PREFIX: &str = "/keystores/local";
@@ -237,18 +237,30 @@ impl State {
     /// # Errors
     /// The file cannot be written.
     pub fn write_share_config(&self, holder: u32, listen: &str) -> Result<PathBuf, String> {
-        let cfg = format!(
-            "# share service {holder}, written by `xksctl up` on every run (edit the state, not this file).\n\
-             listen = \"{listen}\"\n\n\
-             [tls]\ncert = \"tls/server.crt\"\nkey = \"tls/server.key.sops\"\nclient_ca = \"../pki/ca.crt\"\n\
-             # Only the proxy's client certificate is served.\nallowed_clients = [\"dns:{PROXY_HOST}\"]\n\n\
-             [shares]\nkey_sets = [\"../keys/keyset-g1-e0.json\"]\nshare_files = [\"../keys/share-{holder}-g1-e0.sops.json\"]\nholder = {holder}\n\n\
-             [audit]\ndir = \"audit\"\n\n\
-             [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n\n\
-             [secrets]\nage_identity_file = \"../identities/holder-{holder}.agekey\"\n"
-        );
+        let cfg = configs::ShareService {
+            listen: listen.to_owned(),
+            tls: configs::ShareTls {
+                cert: "tls/server.crt".into(),
+                key: "tls/server.key.sops".into(),
+                client_ca: "../pki/ca.crt".into(),
+                // Only the proxy's client certificate is served.
+                allowed_clients: vec![format!("dns:{PROXY_HOST}")],
+            },
+            shares: configs::Shares {
+                key_sets: vec!["../keys/keyset-g1-e0.json".into()],
+                share_files: vec![format!("../keys/share-{holder}-g1-e0.sops.json")],
+                holder,
+            },
+            audit: configs::Audit { dir: "audit".into() },
+            admin: configs::Admin { socket: "admin.sock".into(), state_file: "controls.json".into() },
+            secrets: configs::Secrets { age_identity_file: Some(format!("../identities/holder-{holder}.agekey")) },
+        };
+        let text = configs::render(
+            &format!("share service {holder}, written by `xksctl up` on every run (edit the state, not this file)."),
+            &cfg,
+        )?;
         let path = self.share_config(holder);
-        files::replace(&path, cfg.as_bytes())?;
+        files::replace(&path, text.as_bytes())?;
         Ok(path)
     }
 
@@ -258,29 +270,44 @@ impl State {
     /// # Errors
     /// The file cannot be written.
     pub fn write_proxy_config(&self, listen: &str, partners: &[(u32, String, String)], kms_mtls: bool) -> Result<PathBuf, String> {
-        let mtls = if kms_mtls {
-            format!(
-                "# Mutual TLS with KMS: the stand-in client certificate of kms-client/.\nclient_ca = \"../pki/ca.crt\"\nclient_subjects = [\"{KMS_CLIENT_CN}\"]\n"
-            )
-        } else {
-            String::new()
+        let cfg = configs::Proxy {
+            listen: listen.to_owned(),
+            key_stores: "key-stores.toml".into(),
+            front: configs::Front {
+                mode: "tls",
+                cert: Some("tls/front.crt".into()),
+                key: Some("tls/front.key.sops".into()),
+                // Mutual TLS with KMS: the stand-in client certificate of kms-client/.
+                client_ca: kms_mtls.then(|| "../pki/ca.crt".into()),
+                client_subjects: if kms_mtls { vec![KMS_CLIENT_CN.into()] } else { Vec::new() },
+                server_names: Vec::new(),
+            },
+            shares: configs::Shares {
+                key_sets: vec!["../keys/keyset-g1-e0.json".into()],
+                share_files: vec!["../keys/share-1-g1-e0.sops.json".into()],
+                holder: 1,
+            },
+            partner_tls: configs::PartnerTls {
+                ca: "../pki/ca.crt".into(),
+                client_cert: "tls/client.crt".into(),
+                client_key: "tls/client.key.sops".into(),
+            },
+            // Deep health every 5 s (GetHealthStatus answers from the last check).
+            health: configs::Health { interval_seconds: 5 },
+            secrets: configs::Secrets { age_identity_file: Some("../identities/holder-1.agekey".into()) },
+            partners: partners
+                .iter()
+                .map(|(holder, address, server_name)| configs::Partner {
+                    id: share_host(*holder),
+                    holder: *holder,
+                    address: address.clone(),
+                    server_name: server_name.clone(),
+                })
+                .collect(),
         };
-        let mut cfg = format!(
-            "# XKS proxy (holder 1), written by `xksctl up` on every run (edit the state, not this file).\n\
-             listen = \"{listen}\"\nkey_stores = \"key-stores.toml\"\n\n\
-             [front]\nmode = \"tls\"\ncert = \"tls/front.crt\"\nkey = \"tls/front.key.sops\"\n{mtls}\n\
-             [shares]\nkey_sets = [\"../keys/keyset-g1-e0.json\"]\nshare_files = [\"../keys/share-1-g1-e0.sops.json\"]\nholder = 1\n\n\
-             [partner_tls]\nca = \"../pki/ca.crt\"\nclient_cert = \"tls/client.crt\"\nclient_key = \"tls/client.key.sops\"\n\n\
-             # Deep health every 5 s (GetHealthStatus answers from the last check).\n[health]\ninterval_seconds = 5\n\n\
-             [secrets]\nage_identity_file = \"../identities/holder-1.agekey\"\n"
-        );
-        for (holder, address, server_name) in partners {
-            cfg.push_str(&format!(
-                "\n[[partners]]\nid = \"share-{holder}\"\nholder = {holder}\naddress = \"{address}\"\nserver_name = \"{server_name}\"\n"
-            ));
-        }
+        let text = configs::render("XKS proxy (holder 1), written by `xksctl up` on every run (edit the state, not this file).", &cfg)?;
         let path = self.proxy_config();
-        files::replace(&path, cfg.as_bytes())?;
+        files::replace(&path, text.as_bytes())?;
         Ok(path)
     }
 
@@ -454,16 +481,23 @@ fn create(dir: &Path) -> Result<(), String> {
     // The key store: a SigV4 credential sealed to the proxy, and the external keys.
     let (id, secret) = credentials::generate();
     let creds = credentials::render(&[(id, secret)], &to(0)?)?;
-    let mut stores = format!(
-        "# The local key store (reloaded on SIGHUP). A key path IS a key: never change or reuse one.\n\
-         [[key_store]]\nname = \"local\"\npath_prefix = \"{PREFIX}\"\ncredentials_file = \"credentials.sops\"\n"
-    );
-    for DemoKey { id, status, usage } in KEYS {
-        let usage = usage.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
-        stores.push_str(&format!(
-            "\n[[key_store.key]]\nid = \"{id}\"\nkey_path = \"local/{id}\"\nstatus = \"{status}\"\nusage = [{usage}]\n"
-        ));
-    }
+    let stores = configs::KeyStores {
+        key_store: vec![configs::KeyStore {
+            name: "local".into(),
+            path_prefix: PREFIX.into(),
+            credentials_file: "credentials.sops".into(),
+            key: KEYS
+                .iter()
+                .map(|k| configs::Key {
+                    id: k.id.into(),
+                    key_path: format!("local/{}", k.id),
+                    status: k.status.into(),
+                    usage: k.usage.iter().map(|u| (*u).to_owned()).collect(),
+                })
+                .collect(),
+        }],
+    };
+    let stores = configs::render("The local key store (reloaded on SIGHUP). A key path IS a key: never change or reuse one.", &stores)?;
     put(&proxy, &[(proxy.join("credentials.sops"), creds.to_string()), (proxy.join("key-stores.toml"), stores)])?;
     Ok(())
 }

@@ -11,9 +11,11 @@
 mod audit;
 mod bench;
 mod ceremony;
+mod configs;
 mod credentials;
 mod deploy;
 mod dkg;
+mod env;
 mod files;
 mod pki;
 mod refresh;
@@ -49,6 +51,9 @@ enum Command {
     ///   xksctl up --state-dir /tmp/xks --proxy-port 18443 --share-ports 19442,19443
     ///   xksctl up --init-only --network containers --state-dir deploy/   (for the service images)
     Up(up::Args),
+    /// Environments of the reference deployment: `env new` lays one out under secrets/<env>.
+    #[command(subcommand)]
+    Env(env::Command),
     /// Audit log tools.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => up::run(&args),
+        Command::Env(cmd) => env::run(&cmd),
         Command::Audit(cmd) => return audit::run(&cmd),
         Command::Bench(args) => return bench::run(&args),
         Command::Credentials(cmd) => credentials::run(&cmd),

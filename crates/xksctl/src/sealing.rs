@@ -93,7 +93,16 @@ pub fn seal_secret_json(json: &str, recipients: &[Recipient]) -> Result<String, 
 /// # Errors
 /// Sealing failures (none expected).
 pub fn seal_share(share: &Share, recipient: &Recipient) -> Result<String, String> {
-    seal_secret_json(&share.to_json().map_err(|e| e.to_string())?, std::slice::from_ref(recipient))
+    seal_share_to(share, std::slice::from_ref(recipient))
+}
+
+/// The sealed share file of a share, to its holder's recipients (e.g. its
+/// runtime identity and its offline backup).
+///
+/// # Errors
+/// Sealing failures (none expected).
+pub fn seal_share_to(share: &Share, recipients: &[Recipient]) -> Result<String, String> {
+    seal_secret_json(&share.to_json().map_err(|e| e.to_string())?, recipients)
 }
 
 /// A readable (unencrypted, MAC-covered) integer field of a sealed file, e.g. the

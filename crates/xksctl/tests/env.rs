@@ -1,0 +1,260 @@
+//! `xksctl env new`: an environment laid out for the Terraform roots, every
+//! secret opening for exactly the holder (or operator) it belongs to, the
+//! configurations accepted by the services' own loaders, and the separation
+//! rules refused when broken.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// Offline identities of the holders and operators of a test environment.
+struct People {
+    dir: PathBuf,
+}
+
+impl People {
+    fn new(dir: &Path) -> Self {
+        let dir = dir.join("people");
+        std::fs::create_dir_all(&dir).unwrap();
+        for who in ["holder-1", "holder-2", "holder-3", "pki", "aws"] {
+            ok(&["secrets", "keygen", "-o", &p(&dir.join(format!("{who}.agekey")))]);
+        }
+        Self { dir }
+    }
+
+    fn identity(&self, who: &str) -> PathBuf {
+        self.dir.join(format!("{who}.agekey"))
+    }
+
+    fn recipient(&self, who: &str) -> String {
+        let ids = xks_sops::Identities::parse(&std::fs::read_to_string(self.identity(who)).unwrap()).unwrap();
+        ids.recipients()[0].to_string()
+    }
+
+    fn args(&self, env_dir: &Path, pki: &str, aws: &str) -> Vec<String> {
+        let mut a = vec!["env".to_owned(), "new".to_owned(), p(env_dir)];
+        for h in 1..=3 {
+            a.push("--holder".into());
+            a.push(format!("{h}={}", self.recipient(&format!("holder-{h}"))));
+        }
+        a.extend(["--pki-operator".into(), self.recipient(pki), "--aws-operator".into(), self.recipient(aws)]);
+        a.extend(["--proxy-host".into(), "xks.example.eu".into(), "--share".into(), "2=share-2.example.ch".into()]);
+        a.extend(["--share".into(), "3=share-3.example.de:9444".into(), "--key".into(), "s3-data".into()]);
+        a
+    }
+}
+
+fn run(args: &[String]) -> (i32, String, String) {
+    cli(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Whether `identity` opens `file`.
+fn opens(file: &Path, identity: &Path) -> bool {
+    cli(&["secrets", "unseal", &p(file), "-i", &p(identity)]).0 == 0
+}
+
+#[test]
+fn env_new_seals_every_secret_to_its_own_holder_only() {
+    let dir = test_dir("env-new");
+    let people = People::new(&dir);
+    let secrets = dir.join("secrets");
+    let env = secrets.join("example");
+    let out = String::from_utf8(
+        std::process::Command::new(env!("CARGO_BIN_EXE_xksctl"))
+            .args(people.args(&env, "pki", "holder-1"))
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(out.contains("environment example laid out"), "{out}");
+
+    // Each holder's runtime identity opens for that holder's offline identity only.
+    let everyone = ["holder-1", "holder-2", "holder-3", "pki", "aws"];
+    let mut runtime = Vec::new();
+    for h in 1..=3 {
+        let sealed = env.join(format!("holder-{h}/runtime.agekey.sops"));
+        for who in everyone {
+            assert_eq!(opens(&sealed, &people.identity(who)), who == format!("holder-{h}"), "{} for {who}", sealed.display());
+        }
+        let plain = dir.join(format!("runtime-{h}.agekey"));
+        ok(&["secrets", "unseal", &p(&sealed), "-i", &p(&people.identity(&format!("holder-{h}"))), "-o", &p(&plain)]);
+        assert!(out.contains(&format!("holder {h}: runtime recipient age1")));
+        runtime.push(plain);
+    }
+
+    // Every other sealed file of a holder opens for that holder (runtime and offline) and nobody else.
+    for h in 1..=3usize {
+        let holder_dir = env.join(format!("holder-{h}"));
+        let mut sealed: Vec<PathBuf> = std::fs::read_dir(&holder_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|f| f.to_string_lossy().contains(".sops") && !f.ends_with("runtime.agekey.sops"))
+            .collect();
+        sealed.sort();
+        assert_eq!(sealed.len(), if h == 1 { 3 } else { 2 }, "{sealed:?}");
+        for f in &sealed {
+            assert!(opens(f, &runtime[h - 1]), "{} for holder {h}'s runtime identity", f.display());
+            for (i, other) in runtime.iter().enumerate() {
+                assert_eq!(opens(f, other), i + 1 == h, "{} for runtime {}", f.display(), i + 1);
+            }
+            for who in everyone {
+                assert_eq!(opens(f, &people.identity(who)), who == format!("holder-{h}"), "{} for {who}", f.display());
+            }
+        }
+        // The share belongs to the public key set.
+        let share = holder_dir.join(format!("share-{h}-g1-e0.sops.json"));
+        ok(&["share", "verify", &p(&share), "--key-set", &p(&env.join("public/keyset-g1-e0.json")), "-i", &p(&runtime[h - 1])]);
+    }
+    for (file, owner) in [("pki/ca.key.sops", "pki"), ("aws/credential.sops.json", "holder-1")] {
+        for who in everyone {
+            assert_eq!(opens(&env.join(file), &people.identity(who)), who == owner, "{file} for {who}");
+        }
+    }
+
+    // The AWS credential is the proxy's credential; only its secret is encrypted.
+    let aws = ok(&["secrets", "unseal", &p(&env.join("aws/credential.sops.json")), "-i", &p(&people.identity("holder-1"))]);
+    let aws: serde_json::Value = serde_json::from_str(&aws).unwrap();
+    let proxy = ok(&["secrets", "unseal", &p(&env.join("holder-1/credentials.sops")), "-i", &p(&runtime[0])]);
+    let creds = xks_proxy::stores::parse_credentials(&proxy).unwrap();
+    assert_eq!(creds[0].0, aws["access_key_id"].as_str().unwrap());
+    assert_eq!(creds[0].1.expose(), aws["secret_access_key"].as_str().unwrap());
+    let sealed_aws = std::fs::read_to_string(env.join("aws/credential.sops.json")).unwrap();
+    assert!(sealed_aws.contains(aws["access_key_id"].as_str().unwrap()) && !sealed_aws.contains(creds[0].1.expose()));
+
+    // Public files hold nothing secret.
+    for e in std::fs::read_dir(env.join("public")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        assert!(!text.contains("AGE-SECRET-KEY") && !text.contains("PRIVATE KEY") && !text.contains(creds[0].1.expose()));
+    }
+    let deployment: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.join("public/deployment.json")).unwrap()).unwrap();
+    assert_eq!(deployment["proxy"]["uri_path"], "/keystores/example/kms/xks/v1");
+    assert_eq!(deployment["proxy"]["access_key_id"], aws["access_key_id"]);
+    assert_eq!(deployment["shares"][1]["port"], 9444);
+
+    configurations_load_through_the_services_own_loaders(&env, &dir);
+    sops_rules_name_each_holders_recipients_only(&secrets);
+
+    // A second environment adds its block; the same one again is refused and nothing is written.
+    let staging = secrets.join("staging");
+    run_ok(&people.args(&staging, "pki", "aws"));
+    let rules = std::fs::read_to_string(secrets.join(".sops.yaml")).unwrap();
+    assert!(rules.contains("# environment example,") && rules.contains("# environment staging,"));
+    let (code, _, err) = run(&people.args(&staging, "pki", "aws"));
+    assert_eq!(code, 1);
+    assert!(err.contains("made once"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn run_ok(args: &[String]) {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
+/// The proxy's bundle (holder-1 + the public files it names) and a share
+/// service's files load through the services' own configuration loaders.
+fn configurations_load_through_the_services_own_loaders(env: &Path, dir: &Path) {
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    for f in ["xks-proxy.toml", "key-stores.toml", "credentials.sops", "client.key.sops", "share-1-g1-e0.sops.json"] {
+        std::fs::copy(env.join("holder-1").join(f), bundle.join(f)).unwrap();
+    }
+    for f in ["keyset-g1-e0.json", "ca.crt", "proxy-client.crt"] {
+        std::fs::copy(env.join("public").join(f), bundle.join(f)).unwrap();
+    }
+    let cfg = xks_proxy::config::Config::load(&bundle.join("xks-proxy.toml")).unwrap();
+    assert_eq!(cfg.partners.len(), 2);
+    assert_eq!(cfg.partners[0].server_name.as_deref(), Some("share-2.example.ch"));
+    assert!(cfg.secrets.age_identity_file.is_none(), "the proxy's identity comes from SOPS_AGE_KEY");
+    for (_, path) in [("key set", &cfg.shares.key_sets[0]), ("share", &cfg.shares.share_files[0]), ("ca", &cfg.partner_tls.ca)] {
+        assert!(path.is_file(), "{} is not in the bundle", path.display());
+    }
+    assert!(cfg.partner_tls.client_cert.is_file() && cfg.partner_tls.client_key.is_file() && cfg.key_stores.is_file());
+
+    for h in [2, 3] {
+        let cfg = share_service::config::Config::load(&env.join(format!("holder-{h}/share-service.toml"))).unwrap();
+        assert_eq!(cfg.secrets.age_identity_file.as_deref(), Some(Path::new("/etc/share-service/runtime.agekey")));
+        assert_eq!(cfg.audit.dir, Path::new("/var/lib/share-service/audit"));
+    }
+}
+
+/// `.sops.yaml`: for every file of the environment, the first rule whose
+/// path_regex matches (as sops does) names exactly the recipients the file is sealed to.
+fn sops_rules_name_each_holders_recipients_only(secrets: &Path) {
+    let text = std::fs::read_to_string(secrets.join(".sops.yaml")).unwrap();
+    let yaml = xks_sops::Node::from_yaml(&text).unwrap();
+    let Some(xks_sops::Node::Seq(rules)) = yaml.get("creation_rules") else { panic!("no creation_rules") };
+    let mut checked = 0;
+    for entry in walk(&secrets.join("example")) {
+        let rel = entry.strip_prefix(secrets).unwrap().to_string_lossy().into_owned();
+        if !rel.contains(".sops") {
+            continue;
+        }
+        let rule = rules
+            .iter()
+            .find(|r| {
+                let re = r.get("path_regex").and_then(xks_sops::Node::as_str).unwrap();
+                regex_lite_match(re, &rel)
+            })
+            .unwrap_or_else(|| panic!("no rule for {rel}"));
+        let mut want: Vec<String> = rule.get("age").and_then(xks_sops::Node::as_str).unwrap().split(',').map(str::to_owned).collect();
+        want.sort();
+        let mut got: Vec<String> = ok(&["secrets", "recipients", &p(&entry)]).lines().map(str::to_owned).collect();
+        got.sort();
+        assert_eq!(got, want, "{rel}");
+        checked += 1;
+    }
+    assert_eq!(checked, 12, "three runtime identities, seven holder files, the CA key, the AWS credential");
+}
+
+/// The regexes `xksctl env new` writes: `(^|/)<env>/<dir>/[<file>]`, with `\.`
+/// and an optional `(\.sops)?$` tail; matched here without a regex engine.
+fn regex_lite_match(re: &str, path: &str) -> bool {
+    let body = re.strip_prefix("(^|/)").unwrap();
+    let (body, anchored) = match body.strip_suffix("(\\.sops)?$") {
+        Some(b) => (b.replace("\\.", "."), true),
+        None => (body.replace("\\.", "."), false),
+    };
+    let candidates = std::iter::once(path.to_owned()).chain(path.match_indices('/').map(|(i, _)| path[i + 1..].to_owned()));
+    candidates.into_iter().any(|c| if anchored { c == body || c == format!("{body}.sops") } else { c.starts_with(&body) })
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn env_new_refuses_a_share_holder_as_ca_or_aws_operator_and_writes_nothing() {
+    let dir = test_dir("env-refusals");
+    let people = People::new(&dir);
+    let env = dir.join("secrets/prod");
+    for (pki, aws, expect) in [("holder-2", "aws", "--pki-operator"), ("pki", "holder-3", "--aws-operator")] {
+        let (code, _, err) = run(&people.args(&env, pki, aws));
+        assert_eq!(code, 1);
+        assert!(err.contains(expect) && err.contains("share holder"), "{err}");
+    }
+    // A holder missing, a holder's recipient given to another, an unknown share, a bad name.
+    let mut a = people.args(&env, "pki", "aws");
+    a.drain(3..5);
+    assert!(run(&a).2.contains("--holder 1=age1… is missing"));
+    let mut a = people.args(&env, "pki", "aws");
+    a[8] = format!("3={}", people.recipient("holder-2"));
+    assert!(run(&a).2.contains("share a recipient"));
+    let mut a = people.args(&env, "pki", "aws");
+    a.extend(["--share".into(), "4=share-4.example.net".into()]);
+    assert!(run(&a).2.contains("holders 2 and 3"));
+    assert!(run(&people.args(&dir.join("secrets/Prod"), "pki", "aws")).2.contains("environment name"));
+    assert!(!dir.join("secrets").exists(), "nothing written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
