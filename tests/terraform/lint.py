@@ -16,7 +16,11 @@ Parses every .tf file with python-hcl2 and checks, per directory:
     provider-schemas.json, every argument and block it sets exists there (at
     the pinned version), required ones are present, read-only ones are not set;
   - module calls pass only the child's variables and every required one;
-  - checkov skips carry a reason.
+  - checkov skips carry a reason;
+  - roots (terraform/envs/<env>/<root>) read only their own holder's files
+    under secrets/ (proxy: holder-1, share-2: holder-2, share-3: holder-3,
+    aws: aws/) besides public/, and none reads another root's state
+    (terraform_remote_state would hand one holder another's secrets).
 
 Exit 1 with one line per finding.
 """
@@ -274,6 +278,31 @@ def check_checkov_skips(d):
                 report(f"{f.relative_to(ROOT)}:{n}", "a checkov skip needs a reason (#checkov:skip=<ID>:<why>)")
 
 
+# The one holder (or operator) whose sealed files each root may read (docs/deploy/state.md).
+ROOT_OWNERS = {"proxy": "holder-1", "share-2": "holder-2", "share-3": "holder-3", "aws": "aws"}
+SECRETS_PART = re.compile(r"/(holder-\d+|pki|aws)(?=[/\"\\]|$)")
+
+
+def check_root_owners(d):
+    parts = d.rel.parts
+    if len(parts) != 4 or parts[:2] != ("terraform", "envs"):
+        return
+    owner = ROOT_OWNERS.get(parts[3])
+    if owner is None:
+        report(d.rel, f"unknown root {parts[3]}: roots are {', '.join(ROOT_OWNERS)} (one per holder and trust domain)")
+        return
+    for rtype, rname in d.data:
+        if rtype == "terraform_remote_state":
+            report(d.rel, f"data.terraform_remote_state.{rname}: roots exchange only public files, never another root's state")
+    for f, doc in d.files.items():
+        for text in strings(doc):
+            if "secrets" not in text:
+                continue
+            for part in SECRETS_PART.findall(text[text.index("secrets"):]):
+                if part != owner:
+                    report(d.rel / f, f"reads {part}'s files under secrets/: the {parts[3]} root may read {owner}'s and public/ only")
+
+
 def md_escape(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -341,6 +370,7 @@ def main():
         check_references(d, children)
         check_module_calls(d, children)
         check_checkov_skips(d)
+        check_root_owners(d)
         if d.is_module:
             check_readme(d, write)
     for line in findings:

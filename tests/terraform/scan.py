@@ -4,6 +4,12 @@
 Looks in every file for key material as it is written when it is not sealed:
 age X25519 identities, PEM private keys, and sops-shaped files whose values
 are not encrypted. Sealed (sops) files, public keys and certificates pass.
+And, for every environment under secrets/ (a directory with public/deployment.json,
+as `xksctl env new` lays it out), whom each sealed file opens for: a file of
+holder-N/ exactly holder N's runtime and offline recipients, holder-N's runtime
+identity exactly its offline recipients, pki/ the CA operator's, aws/ the AWS
+operator's, and no sealed file elsewhere. Recipients are read from the sops
+metadata; no identity is needed.
 Exit 1 naming each file and what it holds."""
 
 import json
@@ -24,7 +30,7 @@ PATTERNS = {
 
 def unencrypted_sops_values(path, text):
     """Values of a sops JSON or YAML file that are not ENC[...] where they should be."""
-    if not re.search(r"\.sops(\.[a-z]+)?$", path.name):
+    if path.name == ".sops.yaml" or not re.search(r"\.sops(\.[a-z]+)?$", path.name):
         return []
     if path.suffix == ".json" or path.name.endswith(".sops"):
         try:
@@ -56,6 +62,41 @@ def unencrypted_sops_values(path, text):
     return []
 
 
+def sealed_recipients(text):
+    """The age recipients in a sops JSON document's metadata (None: not one)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sops"), dict):
+        return None
+    return sorted(stanza.get("recipient", "") for stanza in doc["sops"].get("age") or [])
+
+
+def environment_findings(env):
+    """Sealed files of one environment whose recipients are not their owner's."""
+    deployment = json.loads((env / "public" / "deployment.json").read_text())
+    people = deployment["recipients"]
+    expected = {"pki": sorted(people["pki"]), "aws": sorted(people["aws"])}
+    for holder in ("holder-1", "holder-2", "holder-3"):
+        expected[holder] = sorted(people[holder]["runtime"] + people[holder]["offline"])
+    findings = []
+    for path in sorted(env.rglob("*")):
+        if not path.is_file() or not re.search(r"\.sops(\.[a-z]+)?$", path.name):
+            continue
+        rel = path.relative_to(env)
+        owner = rel.parts[0]
+        want = expected.get(owner)
+        if owner.startswith("holder-") and path.name == "runtime.agekey.sops":
+            want = sorted(people[owner]["offline"])
+        got = sealed_recipients(path.read_text(errors="replace"))
+        if want is None:
+            findings.append(f"{path.relative_to(ROOT)}: a sealed file outside holder-N/, pki/ and aws/")
+        elif got != want:
+            findings.append(f"{path.relative_to(ROOT)}: sealed to {got}, expected {owner}'s own recipients {want}")
+    return findings
+
+
 def main():
     findings = []
     files = 0
@@ -70,8 +111,12 @@ def main():
                     findings.append(f"{path.relative_to(ROOT)}: holds {what}")
             for problem in unencrypted_sops_values(path, text):
                 findings.append(f"{path.relative_to(ROOT)}: {problem}")
+    envs = sorted(d.parent.parent for d in (ROOT / "secrets").glob("*/public/deployment.json"))
+    for env in envs:
+        findings.extend(environment_findings(env))
     for line in findings:
         print(line)
+    print(f"sealed to their owners: {len(envs)} environment(s) under secrets/ checked")
     print(f"secret scan: {files} files under terraform/ and secrets/, {len(findings)} findings")
     return 1 if findings else 0
 

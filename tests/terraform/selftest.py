@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Shows that tests/terraform/lint.py catches what it claims to: copies
-terraform/ to a temporary tree, makes one mistake at a time and expects the
-finding that names it. Exit 1 if a mistake goes unnoticed or the clean copy
-has findings."""
+"""Shows that tests/terraform/lint.py and scan.py catch what they claim to:
+copies terraform/ and secrets/ to a temporary tree, makes one mistake at a
+time and expects the finding that names it. Exit 1 if a mistake goes
+unnoticed or the clean copy has findings."""
 
+import json
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -45,12 +47,49 @@ MISTAKES = [
      "variable tags has no description"),
     ("modules/aws-xks-key-store/README.md", "| `tags` |", "| `labels` |",
      "input and output tables differ"),
+    ("envs/example/proxy/main.tf", '"${local.secrets}/holder-1/${f}"', '"${local.secrets}/holder-2/${f}"',
+     "reads holder-2's files under secrets/"),
+    ("envs/example/share-3/main.tf", 'fileset("${local.secrets}/holder-3", "*")', 'fileset("${local.secrets}/holder-2", "*")',
+     "reads holder-2's files under secrets/"),
+    ("envs/example/aws/main.tf", "data \"sops_file\" \"credential\" {",
+     "data \"terraform_remote_state\" \"proxy\" {\n  backend = \"s3\"\n}\n\ndata \"sops_file\" \"credential\" {",
+     "roots exchange only public files"),
+    ("envs/example/aws/main.tf", '"${local.secrets}/aws/credential.sops.json"', '"${local.secrets}/pki/ca.key.sops"',
+     "reads pki's files under secrets/"),
 ]
 
 
-def lint(root):
-    run = subprocess.run([sys.executable, str(HERE / "lint.py"), "--root", str(root)], capture_output=True, text=True)
+def scan_mistakes():
+    """(file under the tree, text to replace, replacement, expected finding) for scan.py,
+    made on the example environment (secrets/example, sealed to test-only identities)."""
+    env = "secrets/example"
+    people = json.loads((ROOT / env / "public" / "deployment.json").read_text())["recipients"]
+    sealed = (ROOT / env / "aws" / "credential.sops.json").read_text()
+    encrypted = re.search(r'"secret_access_key": ?"(ENC\[[^"]+)"', sealed).group(1)
+    return [
+        # A share holder's file sealed to holder 1's runtime identity instead of its own.
+        (f"{env}/holder-2/server.key.sops", people["holder-2"]["runtime"][0], people["holder-1"]["runtime"][0],
+         "expected holder-2's own recipients"),
+        # A runtime identity sealed to the runtime identity itself (it must open for the offline one only).
+        (f"{env}/holder-3/runtime.agekey.sops", people["holder-3"]["offline"][0], people["holder-3"]["runtime"][0],
+         "expected holder-3's own recipients"),
+        # The SigV4 secret in the clear.
+        (f"{env}/aws/credential.sops.json", encrypted, "TESTONLYnotarealsecret",
+         "unencrypted value at secret_access_key"),
+        # A test-only age identity left in the clear in a holder's directory.
+        (f"{env}/holder-2/share-service.toml", "listen =",
+         (HERE.parent / "deploy" / "example-identities" / "holder-2.agekey").read_text() + "\nlisten =",
+         "holds an age identity"),
+    ]
+
+
+def run_tool(tool, root):
+    run = subprocess.run([sys.executable, str(HERE / tool), "--root", str(root)], capture_output=True, text=True)
     return run.returncode, run.stdout
+
+
+def lint(root):
+    return run_tool("lint.py", root)
 
 
 def main():
@@ -58,27 +97,31 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tree = pathlib.Path(tmp) / "tree"
         shutil.copytree(ROOT / "terraform", tree / "terraform")
-        code, out = lint(tree)
-        if code != 0:
-            print("the clean copy has findings:\n" + out)
-            return 1
-        for rel, old, new, expected in MISTAKES:
+        shutil.copytree(ROOT / "secrets", tree / "secrets")
+        for tool in ("lint.py", "scan.py"):
+            code, out = run_tool(tool, tree)
+            if code != 0:
+                print(f"the clean copy has {tool} findings:\n" + out)
+                return 1
+        cases = [("lint.py", f"terraform/{rel}", old, new, expected) for rel, old, new, expected in MISTAKES]
+        cases += [("scan.py", rel, old, new, expected) for rel, old, new, expected in scan_mistakes()]
+        for tool, rel, old, new, expected in cases:
             if expected is None:
                 continue
-            path = tree / "terraform" / rel
+            path = tree / rel
             original = path.read_text()
             if old not in original:
                 print(f"selftest is stale: {rel} no longer holds {old!r}")
                 failures += 1
                 continue
             path.write_text(original.replace(old, new, 1))
-            code, out = lint(tree)
+            code, out = run_tool(tool, tree)
             path.write_text(original)
             if code == 0 or expected not in out:
                 print(f"NOT CAUGHT: {rel}: {old!r} -> {new!r} (expected {expected!r})\n{out}")
                 failures += 1
-    caught = len([m for m in MISTAKES if m[3]]) - failures
-    print(f"terraform lint selftest: {caught} of {len([m for m in MISTAKES if m[3]])} mistakes caught")
+        total = len([c for c in cases if c[4]])
+    print(f"terraform lint and secret scan selftest: {total - failures} of {total} mistakes caught")
     return 1 if failures else 0
 
 

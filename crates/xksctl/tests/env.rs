@@ -25,6 +25,11 @@ impl People {
         Self { dir }
     }
 
+    /// The committed test-only identities of the example environment.
+    fn example() -> Self {
+        Self { dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/deploy/example-identities") }
+    }
+
     fn identity(&self, who: &str) -> PathBuf {
         self.dir.join(format!("{who}.agekey"))
     }
@@ -64,7 +69,7 @@ fn env_new_seals_every_secret_to_its_own_holder_only() {
     let env = secrets.join("example");
     let out = String::from_utf8(
         std::process::Command::new(env!("CARGO_BIN_EXE_xksctl"))
-            .args(people.args(&env, "pki", "holder-1"))
+            .args(people.args(&env, "pki", "aws"))
             .env_remove("SOPS_AGE_KEY_FILE")
             .output()
             .unwrap()
@@ -73,6 +78,32 @@ fn env_new_seals_every_secret_to_its_own_holder_only() {
     .unwrap();
     assert!(out.contains("environment example laid out"), "{out}");
 
+    for h in 1..=3 {
+        assert!(out.contains(&format!("holder {h}: runtime recipient age1")), "{out}");
+    }
+    check_environment(&env, &people, &dir);
+    let deployment: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.join("public/deployment.json")).unwrap()).unwrap();
+    assert_eq!(deployment["proxy"]["uri_path"], "/keystores/example/kms/xks/v1");
+    assert_eq!(deployment["shares"][1]["port"], 9444);
+
+    // A second environment adds its block; the same one again is refused and nothing is written.
+    let staging = secrets.join("staging");
+    run_ok(&people.args(&staging, "pki", "aws"));
+    let rules = std::fs::read_to_string(secrets.join(".sops.yaml")).unwrap();
+    assert!(rules.contains("# environment example,") && rules.contains("# environment staging,"));
+    let (code, _, err) = run(&people.args(&staging, "pki", "aws"));
+    assert_eq!(code, 1);
+    assert!(err.contains("made once"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every sealed file of the environment opens for exactly the holder or
+/// operator it belongs to (the MAC verified on every opening), each share
+/// belongs to the key set, the AWS credential is the proxy's, public files
+/// hold nothing secret, the configurations load, and `.sops.yaml` names each
+/// file's recipients.
+fn check_environment(env: &Path, people: &People, scratch: &Path) {
     // Each holder's runtime identity opens for that holder's offline identity only.
     let everyone = ["holder-1", "holder-2", "holder-3", "pki", "aws"];
     let mut runtime = Vec::new();
@@ -81,9 +112,8 @@ fn env_new_seals_every_secret_to_its_own_holder_only() {
         for who in everyone {
             assert_eq!(opens(&sealed, &people.identity(who)), who == format!("holder-{h}"), "{} for {who}", sealed.display());
         }
-        let plain = dir.join(format!("runtime-{h}.agekey"));
+        let plain = scratch.join(format!("runtime-{h}.agekey"));
         ok(&["secrets", "unseal", &p(&sealed), "-i", &p(&people.identity(&format!("holder-{h}"))), "-o", &p(&plain)]);
-        assert!(out.contains(&format!("holder {h}: runtime recipient age1")));
         runtime.push(plain);
     }
 
@@ -110,14 +140,14 @@ fn env_new_seals_every_secret_to_its_own_holder_only() {
         let share = holder_dir.join(format!("share-{h}-g1-e0.sops.json"));
         ok(&["share", "verify", &p(&share), "--key-set", &p(&env.join("public/keyset-g1-e0.json")), "-i", &p(&runtime[h - 1])]);
     }
-    for (file, owner) in [("pki/ca.key.sops", "pki"), ("aws/credential.sops.json", "holder-1")] {
+    for (file, owner) in [("pki/ca.key.sops", "pki"), ("aws/credential.sops.json", "aws")] {
         for who in everyone {
             assert_eq!(opens(&env.join(file), &people.identity(who)), who == owner, "{file} for {who}");
         }
     }
 
     // The AWS credential is the proxy's credential; only its secret is encrypted.
-    let aws = ok(&["secrets", "unseal", &p(&env.join("aws/credential.sops.json")), "-i", &p(&people.identity("holder-1"))]);
+    let aws = ok(&["secrets", "unseal", &p(&env.join("aws/credential.sops.json")), "-i", &p(&people.identity("aws"))]);
     let aws: serde_json::Value = serde_json::from_str(&aws).unwrap();
     let proxy = ok(&["secrets", "unseal", &p(&env.join("holder-1/credentials.sops")), "-i", &p(&runtime[0])]);
     let creds = xks_proxy::stores::parse_credentials(&proxy).unwrap();
@@ -133,22 +163,10 @@ fn env_new_seals_every_secret_to_its_own_holder_only() {
     }
     let deployment: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(env.join("public/deployment.json")).unwrap()).unwrap();
-    assert_eq!(deployment["proxy"]["uri_path"], "/keystores/example/kms/xks/v1");
     assert_eq!(deployment["proxy"]["access_key_id"], aws["access_key_id"]);
-    assert_eq!(deployment["shares"][1]["port"], 9444);
 
-    configurations_load_through_the_services_own_loaders(&env, &dir);
-    sops_rules_name_each_holders_recipients_only(&secrets);
-
-    // A second environment adds its block; the same one again is refused and nothing is written.
-    let staging = secrets.join("staging");
-    run_ok(&people.args(&staging, "pki", "aws"));
-    let rules = std::fs::read_to_string(secrets.join(".sops.yaml")).unwrap();
-    assert!(rules.contains("# environment example,") && rules.contains("# environment staging,"));
-    let (code, _, err) = run(&people.args(&staging, "pki", "aws"));
-    assert_eq!(code, 1);
-    assert!(err.contains("made once"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    configurations_load_through_the_services_own_loaders(env, scratch);
+    sops_rules_name_each_holders_recipients_only(env);
 }
 
 fn run_ok(args: &[String]) {
@@ -159,7 +177,7 @@ fn run_ok(args: &[String]) {
 /// The proxy's bundle (holder-1 + the public files it names) and a share
 /// service's files load through the services' own configuration loaders.
 fn configurations_load_through_the_services_own_loaders(env: &Path, dir: &Path) {
-    let bundle = dir.join("bundle");
+    let bundle = dir.join(format!("bundle-{}", env.file_name().unwrap().to_string_lossy()));
     std::fs::create_dir_all(&bundle).unwrap();
     for f in ["xks-proxy.toml", "key-stores.toml", "credentials.sops", "client.key.sops", "share-1-g1-e0.sops.json"] {
         std::fs::copy(env.join("holder-1").join(f), bundle.join(f)).unwrap();
@@ -185,12 +203,13 @@ fn configurations_load_through_the_services_own_loaders(env: &Path, dir: &Path) 
 
 /// `.sops.yaml`: for every file of the environment, the first rule whose
 /// path_regex matches (as sops does) names exactly the recipients the file is sealed to.
-fn sops_rules_name_each_holders_recipients_only(secrets: &Path) {
+fn sops_rules_name_each_holders_recipients_only(env: &Path) {
+    let secrets = env.parent().unwrap();
     let text = std::fs::read_to_string(secrets.join(".sops.yaml")).unwrap();
     let yaml = xks_sops::Node::from_yaml(&text).unwrap();
     let Some(xks_sops::Node::Seq(rules)) = yaml.get("creation_rules") else { panic!("no creation_rules") };
     let mut checked = 0;
-    for entry in walk(&secrets.join("example")) {
+    for entry in walk(env) {
         let rel = entry.strip_prefix(secrets).unwrap().to_string_lossy().into_owned();
         if !rel.contains(".sops") {
             continue;
@@ -256,5 +275,15 @@ fn env_new_refuses_a_share_holder_as_ca_or_aws_operator_and_writes_nothing() {
     assert!(run(&a).2.contains("holders 2 and 3"));
     assert!(run(&people.args(&dir.join("secrets/Prod"), "pki", "aws")).2.contains("environment name"));
     assert!(!dir.join("secrets").exists(), "nothing written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The committed example environment (secrets/example) is what `xksctl env new`
+/// makes, sealed to the test-only identities in tests/deploy/example-identities.
+#[test]
+fn the_committed_example_environment_opens_for_its_own_holders_only() {
+    let dir = test_dir("env-example");
+    let env = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../secrets/example");
+    check_environment(&env, &People::example(), &dir);
     std::fs::remove_dir_all(&dir).unwrap();
 }
