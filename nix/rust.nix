@@ -24,8 +24,10 @@
 
   root = ../.;
   # Cargo sources plus what `include_str!`, the tests and the docs read: the
-  # vectors (JSON and AWS's SigV4 suite), proptest regressions and nextest's
-  # configuration. Nothing else of the tree reaches a build.
+  # vectors (JSON and AWS's SigV4 suite), proptest regressions, nextest's
+  # configuration, and the sealed environments with the example's test-only
+  # identities (crates/xksctl/tests/env.rs opens every file of secrets/example).
+  # Nothing else of the tree reaches a build.
   src = lib.fileset.toSource {
     inherit root;
     fileset = lib.fileset.unions [
@@ -33,6 +35,8 @@
       ../tests/vectors
       (lib.fileset.fileFilter (file: file.hasExt "proptest-regressions") root)
       ../.config/nextest.toml
+      ../secrets
+      ../tests/deploy/example-identities
     ];
   };
 
