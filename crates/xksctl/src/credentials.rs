@@ -142,10 +142,10 @@ pub fn run(cmd: &Command) -> Result<(), String> {
 }
 
 /// Access key ids with their secrets, as in the credentials file.
-type Credentials = Vec<(String, SecretAccessKey)>;
+pub(crate) type Credentials = Vec<(String, SecretAccessKey)>;
 
 /// Reads a credentials file, opening it if sealed; also returns its recipients (empty when plain).
-fn load(path: &Path, identity: &IdentityArg) -> Result<(Credentials, Vec<Recipient>), String> {
+pub(crate) fn load(path: &Path, identity: &IdentityArg) -> Result<(Credentials, Vec<Recipient>), String> {
     let text = Zeroizing::new(files::read_text(path)?);
     if !xks_sops::is_sealed(&text, Format::Json) {
         return Ok((parse_credentials(&text).map_err(|e| format!("{}: {e}", path.display()))?, Vec::new()));

@@ -67,6 +67,47 @@ pub enum Command {
     ///     --pki-operator age1… --aws-operator age1… --proxy-host xks.example.eu \
     ///     --share 2=share-2.example.ch --share 3=share-3.example.de --key s3-data
     New(NewArgs),
+    /// Point the proxy at its partners in another order: rewrites the [[partners]] of
+    /// <env>/holder-1/xks-proxy.toml from public/deployment.json (fail-over to the standby and
+    /// back; the keys stay the same). Holder 1 then re-applies its root.
+    ///
+    /// Example: xksctl env partners secrets/prod --order 3,2
+    Partners {
+        /// The environment's directory.
+        dir: PathBuf,
+        /// Share services in order of preference, e.g. 3,2 (share 3 first) or 3 (share 3 only).
+        #[arg(long, value_delimiter = ',', required = true)]
+        order: Vec<u32>,
+    },
+    /// The key store's SigV4 credential: rotate adds a second one, retire drops the old one
+    /// (docs/deploy/runbooks.md: rotation without downtime).
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+}
+
+/// `xksctl env credential …`
+#[derive(clap::Subcommand)]
+pub enum CredentialCommand {
+    /// Add a new credential next to the current one in holder-1/credentials.sops (the proxy then
+    /// accepts either), seal it to the AWS operator as aws/credential.sops.json, and name it in
+    /// public/deployment.json. Run by holder 1, with its offline identity.
+    ///
+    /// Example: xksctl env credential rotate secrets/prod -i ~/xks/holder-1.agekey
+    Rotate {
+        /// The environment's directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        identity: sealing::IdentityArg,
+    },
+    /// Remove every credential but the one public/deployment.json names, once KMS uses it.
+    ///
+    /// Example: xksctl env credential retire secrets/prod -i ~/xks/holder-1.agekey
+    Retire {
+        /// The environment's directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        identity: sealing::IdentityArg,
+    },
 }
 
 /// `xksctl env new`
@@ -135,7 +176,145 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             crate::say(&format!("sops creation rules added to {}", sops_config_path(&a.dir).display()));
             Ok(())
         }
+        Command::Partners { dir, order } => {
+            set_partners(dir, order)?;
+            crate::say(&format!(
+                "{}: partners in the order {order:?}; holder 1 re-applies its root to roll it out",
+                dir.join(PROXY_CONFIG).display()
+            ));
+            Ok(())
+        }
+        Command::Credential(CredentialCommand::Rotate { dir, identity }) => {
+            let (new, old) = rotate_credential(dir, identity)?;
+            crate::say(&format!(
+                "access key id {new} added next to {old}: holder 1 re-applies its root (the proxy accepts both), \
+                 the AWS operator re-applies the AWS root, and after KMS uses it (allow five minutes) \
+                 `xksctl env credential retire` drops {old}"
+            ));
+            Ok(())
+        }
+        Command::Credential(CredentialCommand::Retire { dir, identity }) => {
+            let (kept, retired) = retire_credentials(dir, identity)?;
+            crate::say(&format!("retired {}; {kept} stays: holder 1 re-applies its root", retired.join(", ")));
+            Ok(())
+        }
     }
+}
+
+/// Holder 1's files the runbooks change, and the public summary.
+const PROXY_CONFIG: &str = "holder-1/xks-proxy.toml";
+const PROXY_CREDENTIALS: &str = "holder-1/credentials.sops";
+const AWS_CREDENTIAL: &str = "aws/credential.sops.json";
+const DEPLOYMENT: &str = "public/deployment.json";
+
+fn read_deployment(dir: &Path) -> Result<serde_json::Value, String> {
+    let path = dir.join(DEPLOYMENT);
+    serde_json::from_str(&files::read_text(&path)?).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_deployment(dir: &Path, v: &serde_json::Value) -> Result<(), String> {
+    let mut s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    s.push('\n');
+    files::replace(&dir.join(DEPLOYMENT), s.as_bytes())
+}
+
+/// The share services of an environment, as public/deployment.json lists them.
+fn deployed_shares(deployment: &serde_json::Value) -> Result<Vec<ShareHost>, String> {
+    let list = deployment.get("shares").and_then(serde_json::Value::as_array).ok_or("deployment.json has no shares list")?;
+    list.iter()
+        .map(|s| {
+            let holder = s.get("holder").and_then(serde_json::Value::as_u64).and_then(|h| u32::try_from(h).ok());
+            let host = s.get("host").and_then(serde_json::Value::as_str);
+            let port = s.get("port").and_then(serde_json::Value::as_u64).and_then(|p| u16::try_from(p).ok());
+            match (holder, host, port) {
+                (Some(holder), Some(host), Some(port)) => Ok(ShareHost { holder, host: check_host(host)?, port }),
+                _ => Err(format!("deployment.json: a share entry without holder, host and port: {s}")),
+            }
+        })
+        .collect()
+}
+
+/// Rewrites the proxy's `[[partners]]` in the given order; every other setting
+/// of the file stays as it is.
+fn set_partners(dir: &Path, order: &[u32]) -> Result<(), String> {
+    let shares = deployed_shares(&read_deployment(dir)?)?;
+    let mut seen = Vec::new();
+    let mut partners = Vec::new();
+    for h in order {
+        if seen.contains(h) {
+            return Err(format!("--order names share {h} twice"));
+        }
+        seen.push(*h);
+        let s = shares
+            .iter()
+            .find(|s| s.holder == *h)
+            .ok_or_else(|| format!("share {h} is not in this environment's public/deployment.json"))?;
+        partners.push(configs::Partner {
+            id: format!("share-{h}"),
+            holder: *h,
+            address: format!("{}:{}", s.host, s.port),
+            server_name: s.host.clone(),
+        });
+    }
+    let path = dir.join(PROXY_CONFIG);
+    let text = files::read_text(&path)?;
+    let header: String = text.lines().take_while(|l| l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    let mut table: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
+    table.insert("partners".into(), toml::Value::try_from(&partners).map_err(|e| e.to_string())?);
+    let body = toml::to_string(&table).map_err(|e| e.to_string())?;
+    files::replace(&path, format!("{header}\n{body}").as_bytes())
+}
+
+/// Adds a credential (holder 1's file keeps its recipients; the AWS operator's
+/// file is re-sealed to the recipients deployment.json lists). Returns (new, old) ids.
+fn rotate_credential(dir: &Path, identity: &sealing::IdentityArg) -> Result<(String, String), String> {
+    let mut deployment = read_deployment(dir)?;
+    let aws_to: Vec<String> = deployment
+        .pointer("/recipients/aws")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let aws_to = sealing::parse_recipients(&aws_to)?;
+    if aws_to.is_empty() {
+        return Err("deployment.json names no AWS operator recipient".into());
+    }
+    let (mut creds, to) = credentials::load(&dir.join(PROXY_CREDENTIALS), identity)?;
+    if creds.len() >= 2 {
+        return Err(format!("{} already holds two credentials: retire the old one first", dir.join(PROXY_CREDENTIALS).display()));
+    }
+    let old = creds.first().map(|(id, _)| id.clone()).unwrap_or_default();
+    let (id, secret) = credentials::generate();
+    let aws = seal_aws_credential(&id, secret.expose(), &aws_to)?;
+    creds.push((id.clone(), secret));
+    let proxy = credentials::render(&creds, &to)?;
+    files::replace(&dir.join(PROXY_CREDENTIALS), proxy.as_bytes())?;
+    files::replace(&dir.join(AWS_CREDENTIAL), aws.as_bytes())?;
+    if let Some(p) = deployment.get_mut("proxy").and_then(serde_json::Value::as_object_mut) {
+        p.insert("access_key_id".into(), id.clone().into());
+    }
+    write_deployment(dir, &deployment)?;
+    Ok((id, old))
+}
+
+/// Keeps only the credential deployment.json names. Returns (kept, retired).
+fn retire_credentials(dir: &Path, identity: &sealing::IdentityArg) -> Result<(String, Vec<String>), String> {
+    let current = read_deployment(dir)?
+        .pointer("/proxy/access_key_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or("deployment.json names no access key id")?;
+    let path = dir.join(PROXY_CREDENTIALS);
+    let (creds, to) = credentials::load(&path, identity)?;
+    if !creds.iter().any(|(id, _)| *id == current) {
+        return Err(format!("{} does not hold {current}, the credential deployment.json names", path.display()));
+    }
+    let retired: Vec<String> = creds.iter().filter(|(id, _)| *id != current).map(|(id, _)| id.clone()).collect();
+    if retired.is_empty() {
+        return Err(format!("{} holds only {current}: nothing to retire", path.display()));
+    }
+    let kept: Vec<_> = creds.into_iter().filter(|(id, _)| *id == current).collect();
+    files::replace(&path, credentials::render(&kept, &to)?.as_bytes())?;
+    Ok((current, retired))
 }
 
 impl Plan {

@@ -287,3 +287,77 @@ fn the_committed_example_environment_opens_for_its_own_holders_only() {
     check_environment(&env, &People::example(), &dir);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The fail-over and SigV4 rotation runbooks' steps of holder 1
+/// (docs/deploy/runbooks.md): partners reordered in the proxy's configuration,
+/// a second credential added for the proxy and sealed to the AWS operator, the
+/// old one retired; recipients and every other setting unchanged.
+#[test]
+fn env_partners_and_credential_rotation_keep_each_file_with_its_owner() {
+    let dir = test_dir("env-runbooks");
+    let people = People::new(&dir);
+    let env = dir.join("secrets/example");
+    run_ok(&people.args(&env, "pki", "aws"));
+    let h1 = p(&people.identity("holder-1"));
+    let e = p(&env);
+
+    // Fail-over: share 3 first, then share 3 only; unknown or repeated shares refused.
+    ok(&["env", "partners", &e, "--order", "3,2"]);
+    let text = std::fs::read_to_string(env.join("holder-1/xks-proxy.toml")).unwrap();
+    assert!(text.starts_with("# XKS proxy (holder 1)"), "{text}");
+    let bundle_cfg = |name: &str| {
+        let b = dir.join(name);
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::copy(env.join("holder-1/xks-proxy.toml"), b.join("xks-proxy.toml")).unwrap();
+        std::fs::write(b.join("key-stores.toml"), "").unwrap();
+        xks_proxy::config::Config::load(&b.join("xks-proxy.toml")).unwrap()
+    };
+    let cfg = bundle_cfg("order-32");
+    assert_eq!(cfg.partners.iter().map(|p| p.holder).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!(cfg.partners[0].address, "share-3.example.de:9444");
+    assert_eq!(cfg.front.server_names, ["xks.example.eu"], "other settings stay");
+    ok(&["env", "partners", &e, "--order", "3"]);
+    assert_eq!(bundle_cfg("order-3").partners.len(), 1);
+    assert!(cli(&["env", "partners", &e, "--order", "4"]).2.contains("share 4 is not in this environment"));
+    assert!(cli(&["env", "partners", &e, "--order", "2,2"]).2.contains("twice"));
+    ok(&["env", "partners", &e, "--order", "2,3"]);
+
+    // SigV4 rotation: a second credential, sealed as before and to the AWS operator.
+    let creds_file = env.join("holder-1/credentials.sops");
+    let recipients_before = ok(&["secrets", "recipients", &p(&creds_file)]);
+    let old_id = deployment(&env)["proxy"]["access_key_id"].as_str().unwrap().to_owned();
+    ok(&["env", "credential", "rotate", &e, "-i", &h1]);
+    let creds = proxy_credentials(&creds_file, &people);
+    assert_eq!(creds.len(), 2);
+    assert_eq!(creds[0].0, old_id);
+    let new_id = deployment(&env)["proxy"]["access_key_id"].as_str().unwrap().to_owned();
+    assert_eq!(creds[1].0, new_id);
+    assert_eq!(ok(&["secrets", "recipients", &p(&creds_file)]), recipients_before);
+    let aws: serde_json::Value =
+        serde_json::from_str(&ok(&["secrets", "unseal", &p(&env.join("aws/credential.sops.json")), "-i", &p(&people.identity("aws"))]))
+            .unwrap();
+    assert_eq!(aws["access_key_id"], new_id.as_str());
+    assert_eq!(aws["secret_access_key"], creds[1].1.expose());
+    assert!(!opens(&env.join("aws/credential.sops.json"), &people.identity("holder-1")));
+    assert!(cli(&["env", "credential", "rotate", &e, "-i", &h1]).2.contains("already holds two credentials"));
+
+    // Retire: only the credential deployment.json names stays.
+    ok(&["env", "credential", "retire", &e, "-i", &h1]);
+    let creds = proxy_credentials(&creds_file, &people);
+    assert_eq!(creds.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), [new_id.as_str()]);
+    assert!(cli(&["env", "credential", "retire", &e, "-i", &h1]).2.contains("nothing to retire"));
+    assert!(
+        cli(&["env", "credential", "rotate", &e, "-i", &p(&people.identity("holder-2"))]).0 != 0,
+        "holder 2 cannot open holder 1's file"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn deployment(env: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(env.join("public/deployment.json")).unwrap()).unwrap()
+}
+
+fn proxy_credentials(file: &Path, people: &People) -> Vec<(String, xks_proxy::sigv4::SecretAccessKey)> {
+    let text = ok(&["secrets", "unseal", &p(file), "-i", &p(&people.identity("holder-1"))]);
+    xks_proxy::stores::parse_credentials(&text).unwrap()
+}
