@@ -79,10 +79,41 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', required = true)]
         order: Vec<u32>,
     },
+    /// Renew one party's mTLS certificate from the environment's CA: a new key, sealed to that
+    /// holder's runtime and offline recipients (public/deployment.json), and its certificate in
+    /// public/. Run by the CA operator; the holder then rolls it out (docs/deploy/runbooks.md).
+    ///
+    /// Example: xksctl env renew-certificate secrets/prod --for share-2 -i ~/xks/pki.agekey
+    RenewCertificate {
+        /// The environment's directory.
+        dir: PathBuf,
+        /// Whose certificate.
+        #[arg(long = "for", value_enum)]
+        target: CertificateFor,
+        /// Validity in days.
+        #[arg(long, default_value_t = CERT_DAYS)]
+        days: i64,
+        #[command(flatten)]
+        identity: sealing::IdentityArg,
+    },
     /// The key store's SigV4 credential: rotate adds a second one, retire drops the old one
     /// (docs/deploy/runbooks.md: rotation without downtime).
     #[command(subcommand)]
     Credential(CredentialCommand),
+}
+
+/// The certificates of an environment.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum CertificateFor {
+    /// Share service 2's server certificate.
+    #[value(name = "share-2")]
+    Share2,
+    /// Share service 3's server certificate.
+    #[value(name = "share-3")]
+    Share3,
+    /// The proxy's client certificate.
+    #[value(name = "proxy-client")]
+    ProxyClient,
 }
 
 /// `xksctl env credential …`
@@ -184,6 +215,11 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             ));
             Ok(())
         }
+        Command::RenewCertificate { dir, target, days, identity } => {
+            let (cert, fingerprint) = renew_certificate(dir, *target, *days, identity)?;
+            crate::say(&format!("{} renewed (sha256 {fingerprint}), valid {days} days; its holder rolls it out", cert.display()));
+            Ok(())
+        }
         Command::Credential(CredentialCommand::Rotate { dir, identity }) => {
             let (new, old) = rotate_credential(dir, identity)?;
             crate::say(&format!(
@@ -263,6 +299,55 @@ fn set_partners(dir: &Path, order: &[u32]) -> Result<(), String> {
     table.insert("partners".into(), toml::Value::try_from(&partners).map_err(|e| e.to_string())?);
     let body = toml::to_string(&table).map_err(|e| e.to_string())?;
     files::replace(&path, format!("{header}\n{body}").as_bytes())
+}
+
+/// A holder's runtime and offline recipients, as public/deployment.json lists them.
+fn holder_recipients(deployment: &serde_json::Value, holder: u32) -> Result<Vec<Recipient>, String> {
+    let mut list = Vec::new();
+    for kind in ["runtime", "offline"] {
+        let found = deployment
+            .pointer(&format!("/recipients/holder-{holder}/{kind}"))
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| format!("deployment.json lists no {kind} recipient of holder {holder}"))?;
+        list.extend(found.iter().filter_map(|r| r.as_str().map(str::to_owned)));
+    }
+    sealing::parse_recipients(&list)
+}
+
+/// Issues a new key and certificate for one party from the environment's CA
+/// (opened with the CA operator's identity). Returns the certificate's path and
+/// SHA-256 fingerprint.
+fn renew_certificate(dir: &Path, target: CertificateFor, days: i64, identity: &sealing::IdentityArg) -> Result<(PathBuf, String), String> {
+    if days <= 0 {
+        return Err("--days must be positive".into());
+    }
+    let deployment = read_deployment(dir)?;
+    let (holder, cert_file, key_file) = match target {
+        CertificateFor::Share2 => (2, "public/share-2.crt", "holder-2/server.key.sops"),
+        CertificateFor::Share3 => (3, "public/share-3.crt", "holder-3/server.key.sops"),
+        CertificateFor::ProxyClient => (PROXY_HOLDER, "public/proxy-client.crt", "holder-1/client.key.sops"),
+    };
+    let to = holder_recipients(&deployment, holder)?;
+    let ids = identity.load()?;
+    let ca_key_path = dir.join("pki/ca.key.sops");
+    let ca_key = xks_sops::read_file(&ca_key_path, Some(&ids)).map_err(|e| format!("{}: {e}", ca_key_path.display()))?;
+    let ca = Ca::from_pem(&files::read_text(&dir.join("public/ca.crt"))?, &ca_key).map_err(|e| e.to_string())?;
+    let cert = if holder == PROXY_HOLDER {
+        ca.issue_client(PROXY_CLIENT_NAME, &[PROXY_CLIENT_NAME], Validity::days(days))
+    } else {
+        let shares = deployed_shares(&deployment)?;
+        let host = shares
+            .iter()
+            .find(|s| s.holder == holder)
+            .map(|s| s.host.clone())
+            .ok_or_else(|| format!("share {holder} is not in this environment's public/deployment.json"))?;
+        ca.issue_server(&host, &[host.as_str()], Validity::days(days))
+    }
+    .map_err(|e| e.to_string())?;
+    // Key first: whoever reads the new certificate also finds its key.
+    files::replace(&dir.join(key_file), pki::seal_key(&cert, &to)?.as_bytes())?;
+    files::replace(&dir.join(cert_file), cert.cert_pem.as_bytes())?;
+    Ok((dir.join(cert_file), cert.fingerprint()))
 }
 
 /// Adds a credential (holder 1's file keeps its recipients; the AWS operator's

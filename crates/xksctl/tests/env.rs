@@ -361,3 +361,37 @@ fn proxy_credentials(file: &Path, people: &People) -> Vec<(String, xks_proxy::si
     let text = ok(&["secrets", "unseal", &p(file), "-i", &p(&people.identity("holder-1"))]);
     xks_proxy::stores::parse_credentials(&text).unwrap()
 }
+
+/// The TLS renewal runbook's step of the CA operator: a new key and certificate
+/// from the environment's CA, the key sealed to its holder as before; nobody
+/// but the CA operator can do it.
+#[test]
+fn env_renew_certificate_issues_from_the_ca_and_seals_the_key_to_its_holder() {
+    let dir = test_dir("env-renew");
+    let people = People::new(&dir);
+    let env = dir.join("secrets/example");
+    run_ok(&people.args(&env, "pki", "aws"));
+    let e = p(&env);
+    let read = |f: &str| std::fs::read_to_string(env.join(f)).unwrap();
+    for (target, cert, key, owner, name) in [
+        ("share-2", "public/share-2.crt", "holder-2/server.key.sops", "holder-2", "share-2.example.ch"),
+        ("proxy-client", "public/proxy-client.crt", "holder-1/client.key.sops", "holder-1", "xks-proxy"),
+    ] {
+        let (cert_before, key_before) = (read(cert), read(key));
+        let recipients = ok(&["secrets", "recipients", &p(&env.join(key))]);
+        let out = ok(&["env", "renew-certificate", &e, "--for", target, "--days", "200", "-i", &p(&people.identity("pki"))]);
+        assert!(out.contains("renewed"), "{out}");
+        assert_ne!(read(cert), cert_before);
+        assert_ne!(read(key), key_before);
+        assert_eq!(ok(&["secrets", "recipients", &p(&env.join(key))]), recipients);
+        assert!(opens(&env.join(key), &people.identity(owner)));
+        let shown = ok(&["pki", "show", &p(&env.join(cert))]);
+        assert!(shown.contains(name), "{shown}");
+    }
+    for who in ["holder-1", "holder-2", "aws"] {
+        let (code, _, _) = cli(&["env", "renew-certificate", &e, "--for", "share-3", "-i", &p(&people.identity(who))]);
+        assert_eq!(code, 1, "{who} cannot open the CA key");
+    }
+    check_environment(&env, &people, &dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

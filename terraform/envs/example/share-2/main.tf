@@ -28,5 +28,6 @@ module "share" {
     { for f in local.own_files : f => file("${local.secrets}/holder-2/${f}") },
     { for f in local.public_files : f => file("${local.secrets}/public/${f}") },
   )
-  labels = { holder = "2", environment = local.environment }
+  labels            = { holder = "2", environment = local.environment }
+  destroy_protected = var.destroy_protected
 }

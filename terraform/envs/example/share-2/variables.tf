@@ -19,3 +19,9 @@ variable "ssh_public_key" {
   description = "Holder 2's SSH public key (OpenSSH format); null: none."
   default     = null
 }
+
+variable "destroy_protected" {
+  type        = bool
+  description = "Exoscale's deletion protection of the instance. Turned off only for the apply that replaces the instance to roll out new files (runbooks/replace-share-host); the audit volume is kept."
+  default     = true
+}

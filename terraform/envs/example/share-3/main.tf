@@ -29,5 +29,6 @@ module "share" {
     { for f in local.own_files : f => file("${local.secrets}/holder-3/${f}") },
     { for f in local.public_files : f => file("${local.secrets}/public/${f}") },
   )
-  labels = { holder = "3", environment = local.environment }
+  labels            = { holder = "3", environment = local.environment }
+  delete_protection = var.delete_protection
 }

@@ -25,3 +25,9 @@ variable "enabled" {
   description = "Whether the standby share service exists. Off by default (a cold standby); the fail-over runbook turns it on (docs/deploy/README.md)."
   default     = false
 }
+
+variable "delete_protection" {
+  type        = bool
+  description = "Hetzner's delete and rebuild protection. Turned off only for the apply that replaces the server to roll out new files (runbooks/replace-share-host); the audit volume is kept."
+  default     = true
+}
