@@ -13,8 +13,9 @@ locals {
 
   # The proxy's bundle: holder 1's sealed files and configuration (all but its runtime
   # identity, which comes as age_identity), and the public files its configuration names.
-  own_files    = [for f in fileset("${local.secrets}/holder-1", "*") : f if f != "runtime.agekey.sops"]
-  public_files = [local.deployment.key_set, "ca.crt", "proxy-client.crt"]
+  own_files = [for f in fileset("${local.secrets}/holder-1", "*") : f if f != "runtime.agekey.sops"]
+  # Every key set (all public): during a refresh or a rotation the services load two.
+  public_files = concat(tolist(fileset("${local.secrets}/public", "keyset-*.json")), ["ca.crt", "proxy-client.crt"])
 }
 
 module "proxy" {

@@ -11,8 +11,9 @@ locals {
   deployment  = jsondecode(file("${local.secrets}/public/deployment.json"))
   share       = one([for s in local.deployment.shares : s if s.holder == local.holder])
 
-  own_files    = [for f in fileset("${local.secrets}/holder-2", "*") : f if f != "runtime.agekey.sops"]
-  public_files = [local.deployment.key_set, "ca.crt", "share-2.crt"]
+  own_files = [for f in fileset("${local.secrets}/holder-2", "*") : f if f != "runtime.agekey.sops"]
+  # Every key set (all public): during a refresh or a rotation the services load two.
+  public_files = concat(tolist(fileset("${local.secrets}/public", "keyset-*.json")), ["ca.crt", "share-2.crt"])
 }
 
 module "share" {
