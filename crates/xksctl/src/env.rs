@@ -79,6 +79,21 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', required = true)]
         order: Vec<u32>,
     },
+    /// Name the key sets a holder's service loads, with the holder's matching shares: both epochs
+    /// during a refresh, then the new one only (docs/deploy/runbooks.md). Rewrites only [shares]
+    /// of holder-1/xks-proxy.toml or holder-N/share-service.toml.
+    ///
+    /// Example: xksctl env shares secrets/prod --holder 2 --key-set keyset-g1-e0.json --key-set keyset-g1-e1.json
+    Shares {
+        /// The environment's directory.
+        dir: PathBuf,
+        /// The holder whose service it is (1: the proxy).
+        #[arg(long)]
+        holder: u32,
+        /// Key sets in public/ (repeat); the share of each is holder-N/share-N-g<G>-e<E>.sops.json.
+        #[arg(long = "key-set", required = true)]
+        key_sets: Vec<String>,
+    },
     /// Renew one party's mTLS certificate from the environment's CA: a new key, sealed to that
     /// holder's runtime and offline recipients (public/deployment.json), and its certificate in
     /// public/. Run by the CA operator; the holder then rolls it out (docs/deploy/runbooks.md).
@@ -215,6 +230,11 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             ));
             Ok(())
         }
+        Command::Shares { dir, holder, key_sets } => {
+            let (config, shares) = set_shares(dir, *holder, key_sets)?;
+            crate::say(&format!("{}: key sets {key_sets:?}, shares {shares:?}", config.display()));
+            Ok(())
+        }
         Command::RenewCertificate { dir, target, days, identity } => {
             let (cert, fingerprint) = renew_certificate(dir, *target, *days, identity)?;
             crate::say(&format!("{} renewed (sha256 {fingerprint}), valid {days} days; its holder rolls it out", cert.display()));
@@ -292,13 +312,66 @@ fn set_partners(dir: &Path, order: &[u32]) -> Result<(), String> {
             server_name: s.host.clone(),
         });
     }
-    let path = dir.join(PROXY_CONFIG);
-    let text = files::read_text(&path)?;
+    let partners = toml::Value::try_from(&partners).map_err(|e| e.to_string())?;
+    edit_config(&dir.join(PROXY_CONFIG), |table| {
+        table.insert("partners".into(), partners);
+        Ok(())
+    })
+}
+
+/// Rewrites one section of a service configuration; the header comment and
+/// every other setting stay.
+fn edit_config(path: &Path, edit: impl FnOnce(&mut toml::Table) -> Result<(), String>) -> Result<(), String> {
+    let text = files::read_text(path)?;
     let header: String = text.lines().take_while(|l| l.starts_with('#')).map(|l| format!("{l}\n")).collect();
     let mut table: toml::Table = text.parse().map_err(|e| format!("{}: {e}", path.display()))?;
-    table.insert("partners".into(), toml::Value::try_from(&partners).map_err(|e| e.to_string())?);
+    edit(&mut table).map_err(|e| format!("{}: {e}", path.display()))?;
     let body = toml::to_string(&table).map_err(|e| e.to_string())?;
-    files::replace(&path, format!("{header}\n{body}").as_bytes())
+    files::replace(path, format!("{header}\n{body}").as_bytes())
+}
+
+/// Points a holder's service at the given key sets and the holder's shares of
+/// them (each must exist). Returns the configuration's path and the share files.
+fn set_shares(dir: &Path, holder: u32, key_sets: &[String]) -> Result<(PathBuf, Vec<String>), String> {
+    let config = match holder {
+        PROXY_HOLDER => dir.join(PROXY_CONFIG),
+        2 | 3 => dir.join(format!("holder-{holder}/share-service.toml")),
+        _ => return Err(format!("--holder {holder}: holders are 1, 2 and 3")),
+    };
+    let mut shares = Vec::new();
+    for ks in key_sets {
+        let epoch = ks
+            .strip_prefix("keyset-")
+            .and_then(|s| s.strip_suffix(".json"))
+            .filter(|s| {
+                let mut parts = s.split('-');
+                let ok = |p: Option<&str>, c: char| {
+                    p.and_then(|p| p.strip_prefix(c)).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                };
+                ok(parts.next(), 'g') && ok(parts.next(), 'e') && parts.next().is_none()
+            })
+            .ok_or_else(|| format!("--key-set {ks}: expected keyset-g<G>-e<E>.json"))?;
+        if !dir.join("public").join(ks).is_file() {
+            return Err(format!("public/{ks} does not exist"));
+        }
+        let share = format!("share-{holder}-{epoch}.sops.json");
+        if !dir.join(format!("holder-{holder}")).join(&share).is_file() {
+            return Err(format!("holder-{holder}/{share} does not exist"));
+        }
+        if shares.contains(&share) {
+            return Err(format!("--key-set {ks} is given twice"));
+        }
+        shares.push(share);
+    }
+    let (sets, files_) =
+        (toml::Value::try_from(key_sets).map_err(|e| e.to_string())?, toml::Value::try_from(&shares).map_err(|e| e.to_string())?);
+    edit_config(&config, |table| {
+        let section = table.get_mut("shares").and_then(toml::Value::as_table_mut).ok_or("no [shares] section")?;
+        section.insert("key_sets".into(), sets);
+        section.insert("share_files".into(), files_);
+        Ok(())
+    })?;
+    Ok((config, shares))
 }
 
 /// A holder's runtime and offline recipients, as public/deployment.json lists them.

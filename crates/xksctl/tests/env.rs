@@ -395,3 +395,81 @@ fn env_renew_certificate_issues_from_the_ca_and_seals_the_key_to_its_holder() {
     check_environment(&env, &people, &dir);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The refresh runbook in the environment's layout: one contribution (the
+/// dealer variant) with deltas sealed to the holders' offline recipients, every
+/// holder applies it and gets the same key set, and `env shares` points a share
+/// service at both epochs and the proxy at the new one.
+#[test]
+fn a_refresh_in_the_environment_layout_then_env_shares() {
+    let dir = test_dir("env-refresh");
+    let people = People::new(&dir);
+    let env = dir.join("secrets/example");
+    run_ok(&people.args(&env, "pki", "aws"));
+    let e = p(&env);
+    let ks0 = p(&env.join("public/keyset-g1-e0.json"));
+    let refresh = dir.join("refresh");
+    let mut args: Vec<String> = ["refresh", "contribute", "--key-set", &ks0, "--from", "1", "-o", &p(&refresh)].map(str::to_owned).to_vec();
+    for h in 1..=3 {
+        args.extend(["--holder".to_owned(), format!("{h}={}", people.recipient(&format!("holder-{h}")))]);
+    }
+    run_ok(&args);
+    let mut digests = Vec::new();
+    for h in 1..=3 {
+        let out_dir = dir.join(format!("out-{h}"));
+        let out = ok(&[
+            "refresh",
+            "apply",
+            "--key-set",
+            &ks0,
+            "--share",
+            &p(&env.join(format!("holder-{h}/share-{h}-g1-e0.sops.json"))),
+            "-i",
+            &p(&people.identity(&format!("holder-{h}"))),
+            "--contribution",
+            &p(&refresh.join("refresh-g1-e0-from-1.json")),
+            "--delta",
+            &p(&refresh.join(format!("refresh-g1-e0-from-1-to-{h}.sops.json"))),
+            "-o",
+            &p(&out_dir),
+        ]);
+        digests.push(out.lines().find(|l| l.starts_with("key set digest")).unwrap().to_owned());
+        let share = format!("holder-{h}/share-{h}-g1-e1.sops.json");
+        std::fs::rename(out_dir.join(format!("share-{h}-g1-e1.sops.json")), env.join(&share)).unwrap();
+        let old = format!("holder-{h}/share-{h}-g1-e0.sops.json");
+        assert_eq!(
+            ok(&["secrets", "recipients", &p(&env.join(&share))]),
+            ok(&["secrets", "recipients", &p(&env.join(&old))]),
+            "the new share keeps its holder's recipients"
+        );
+        if h == 1 {
+            std::fs::rename(out_dir.join("keyset-g1-e1.json"), env.join("public/keyset-g1-e1.json")).unwrap();
+        }
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+
+    ok(&["env", "shares", &e, "--holder", "2", "--key-set", "keyset-g1-e0.json", "--key-set", "keyset-g1-e1.json"]);
+    let share_cfg = share_service::config::Config::load(&env.join("holder-2/share-service.toml")).unwrap();
+    assert_eq!(share_cfg.shares.share_files.len(), 2);
+    assert!(share_cfg.shares.share_files[1].ends_with("share-2-g1-e1.sops.json"));
+    assert_eq!(share_cfg.audit.dir, Path::new("/var/lib/share-service/audit"), "other settings stay");
+
+    ok(&["env", "shares", &e, "--holder", "1", "--key-set", "keyset-g1-e1.json"]);
+    let text = std::fs::read_to_string(env.join("holder-1/xks-proxy.toml")).unwrap();
+    assert!(text.contains("share-1-g1-e1.sops.json") && !text.contains("share-1-g1-e0.sops.json"), "{text}");
+    assert!(text.starts_with("# XKS proxy (holder 1)"));
+
+    for (args, expect) in [
+        (vec!["--holder", "2", "--key-set", "keyset-g1-e2.json"], "public/keyset-g1-e2.json does not exist"),
+        (vec!["--holder", "2", "--key-set", "keys.json"], "expected keyset-g<G>-e<E>.json"),
+        (vec!["--holder", "4", "--key-set", "keyset-g1-e1.json"], "holders are 1, 2 and 3"),
+        (vec!["--holder", "3", "--key-set", "keyset-g1-e1.json", "--key-set", "keyset-g1-e1.json"], "twice"),
+    ] {
+        let mut a = vec!["env", "shares", e.as_str()];
+        a.extend(args);
+        let (code, _, err) = cli(&a);
+        assert_eq!(code, 1);
+        assert!(err.contains(expect), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
