@@ -193,6 +193,18 @@ struct ShareHost {
     port: u16,
 }
 
+impl ShareHost {
+    /// The proxy's `[[partners]]` entry for this share service.
+    fn partner(&self) -> configs::Partner {
+        configs::Partner {
+            id: format!("share-{}", self.holder),
+            holder: self.holder,
+            address: format!("{}:{}", self.host, self.port),
+            server_name: self.host.clone(),
+        }
+    }
+}
+
 /// The checked inputs of one environment.
 struct Plan {
     name: String,
@@ -305,12 +317,7 @@ fn set_partners(dir: &Path, order: &[u32]) -> Result<(), String> {
             .iter()
             .find(|s| s.holder == *h)
             .ok_or_else(|| format!("share {h} is not in this environment's public/deployment.json"))?;
-        partners.push(configs::Partner {
-            id: format!("share-{h}"),
-            holder: *h,
-            address: format!("{}:{}", s.host, s.port),
-            server_name: s.host.clone(),
-        });
+        partners.push(s.partner());
     }
     let partners = toml::Value::try_from(&partners).map_err(|e| e.to_string())?;
     edit_config(&dir.join(PROXY_CONFIG), |table| {
@@ -729,16 +736,7 @@ fn proxy_config(plan: &Plan, key_set: &str, share: &str) -> Result<String, Strin
         },
         health: configs::Health { interval_seconds: 5 },
         secrets: configs::Secrets::default(),
-        partners: plan
-            .shares
-            .iter()
-            .map(|s| configs::Partner {
-                id: format!("share-{}", s.holder),
-                holder: s.holder,
-                address: format!("{}:{}", s.host, s.port),
-                server_name: s.host.clone(),
-            })
-            .collect(),
+        partners: plan.shares.iter().map(ShareHost::partner).collect(),
     };
     configs::render(
         &format!(
