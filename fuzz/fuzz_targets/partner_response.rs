@@ -10,10 +10,10 @@
 
 use std::sync::OnceLock;
 
-use hyper::StatusCode;
+use http::StatusCode;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use xks_proxy::partners::read_response;
+use xks_wire::partner::read_answer;
 use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPath, KeyPoint, PartialCommitment, VerifiedPartial, dealer};
 
 struct Fixture {
@@ -55,7 +55,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let commitment = (selector & 0x8 != 0).then_some(&f.commitment);
     let holder = HolderId::new(2).expect("2");
-    if let Ok(accepted) = read_response(status, body, holder, &f.combiner, &f.point, commitment) {
+    if let Ok(accepted) = read_answer(status, body, holder, &f.combiner, &f.point, commitment) {
         let key = f.combiner.combine(&f.point, &[&f.own, &accepted]).expect("combine");
         let s = &f.sealed;
         assert!(key.decrypt(&s.ciphertext, &s.metadata, &s.iv, &s.tag, b"aad").is_ok(), "an accepted partial gave a wrong key");

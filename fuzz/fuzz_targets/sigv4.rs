@@ -9,13 +9,14 @@
 
 use std::time::{Duration, SystemTime};
 
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use xks_proxy::sigv4::{self, Request, SecretAccessKey};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use xks_wire::xks::SecretAccessKey;
+use xks_wire::xks::sigv4::{self, Request};
 
 const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
 
 fn secret() -> SecretAccessKey {
-    SecretAccessKey::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY0123".into())
+    SecretAccessKey::any_sigv4("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY0123")
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -42,7 +43,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(v) = HeaderValue::from_bytes(auth) {
-        headers.insert(hyper::header::AUTHORIZATION, v);
+        headers.insert(http::header::AUTHORIZATION, v);
     }
     let req = Request { method: "POST", path, query, headers: &headers, authority: None, body };
     assert!(sigv4::verify(&req, |_| Some(&secret), "kms-xks-proxy", now, Duration::from_secs(300)).is_err());
@@ -55,7 +56,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         signed.insert("host", HeaderValue::from_static(host));
         if let (Ok(d), Ok(a)) = (HeaderValue::from_str(&amz_date), HeaderValue::from_str(&authorization)) {
             signed.insert("x-amz-date", d);
-            signed.insert(hyper::header::AUTHORIZATION, a);
+            signed.insert(http::header::AUTHORIZATION, a);
         }
         let req = Request { method: "POST", path, query: None, headers: &signed, authority: None, body };
         let lookup = |id: &str| (id == AKID).then_some(&secret);

@@ -3,12 +3,11 @@
 //! spec's error, never a panic, and nothing beyond the configured limits.
 #![no_main]
 
-use xks_proxy::api::request::{Kind, parse_decrypt, parse_encrypt, parse_metadata_only};
-use xks_proxy::api::route;
-use xks_proxy::config::Limits;
+use xks_wire::xks::request::{SizeLimits, parse_decrypt, parse_encrypt, parse_metadata_only};
+use xks_wire::xks::{Operation, Route};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let limits = Limits::default();
+    let limits = SizeLimits::default();
     if let Ok(e) = parse_encrypt(data, &limits) {
         assert!(e.plaintext.len() <= limits.max_plaintext_bytes && e.aad.len() <= limits.max_aad_bytes);
     }
@@ -16,10 +15,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert!(d.aad.len() <= limits.max_aad_bytes);
         assert!(d.ciphertext_metadata.len() <= 20 && matches!(d.iv.len(), 12 | 16) && d.tag.len() == 16);
     }
-    for kind in [Kind::Health, Kind::Metadata, Kind::Crypto] {
-        let _ = parse_metadata_only(data, kind);
+    for operation in Operation::ALL {
+        let _ = parse_metadata_only(data, operation);
     }
     if let Ok(path) = std::str::from_utf8(data) {
-        let _ = route::parse(path);
+        if let Some(route) = Route::parse(path) {
+            assert_eq!(Route::parse(&route.path()).as_ref(), Some(&route), "a route changed through its path");
+        }
     }
 });

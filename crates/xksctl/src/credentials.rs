@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand_core::{OsRng, RngCore as _};
-use xks_proxy::sigv4::SecretAccessKey;
-use xks_proxy::stores::{parse_credentials, render_credentials};
+use xks_wire::xks::{AccessKeyId, Credential, PathPrefix, SecretAccessKey, credentials};
 use zeroize::Zeroizing;
 
 use crate::files;
@@ -88,9 +87,10 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                 return Err(format!("{} already exists; refusing to overwrite it", f.kms_config.display()));
             }
             let to = crate::sealing::parse_recipients(&f.seal_to)?;
-            let (id, secret) = generate();
-            let kms = kms_proxy_config(&f.uri_path, &id, &secret);
-            let proxy = render(&[(id.clone(), secret)], &to)?;
+            let credential = generate()?;
+            let id = credential.access_key_id.clone();
+            let kms = kms_proxy_config(&f.uri_path, &credential);
+            let proxy = render(&[credential], &to)?;
             files::create(&f.credentials_file, proxy.as_bytes())?;
             if let Err(e) = files::create(&f.kms_config, kms.as_bytes()) {
                 let _ = std::fs::remove_file(&f.credentials_file);
@@ -109,22 +109,23 @@ pub fn run(cmd: &Command) -> Result<(), String> {
                     creds.len()
                 ));
             }
-            let (id, secret) = generate();
-            files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &id, &secret).as_bytes())?;
-            creds.push((id.clone(), secret));
+            let credential = generate()?;
+            let id = credential.access_key_id.clone();
+            files::create(&f.kms_config, kms_proxy_config(&f.uri_path, &credential).as_bytes())?;
+            creds.push(credential);
             files::replace(&f.credentials_file, render(&creds, &to)?.as_bytes())?;
             println!(
                 "access key id {id} added to {} (the proxy accepts both after SIGHUP); give KMS {} (UpdateCustomKeyStore), then retire {}",
                 f.credentials_file.display(),
                 f.kms_config.display(),
-                creds.first().map_or("the old one", |(old, _)| old.as_str())
+                creds.first().map_or("the old one", |old| old.access_key_id.as_str())
             );
             Ok(())
         }
         Command::Retire { credentials_file, access_key_id, identity } => {
             let (mut creds, to) = load(credentials_file, identity)?;
             let before = creds.len();
-            creds.retain(|(id, _)| id != access_key_id);
+            creds.retain(|c| c.access_key_id.as_str() != access_key_id);
             if creds.len() == before {
                 return Err(format!("{} holds no credential {access_key_id}", credentials_file.display()));
             }
@@ -142,24 +143,24 @@ pub fn run(cmd: &Command) -> Result<(), String> {
 }
 
 /// Access key ids with their secrets, as in the credentials file.
-pub(crate) type Credentials = Vec<(String, SecretAccessKey)>;
+pub(crate) type Credentials = Vec<Credential>;
 
 /// Reads a credentials file, opening it if sealed; also returns its recipients (empty when plain).
 pub(crate) fn load(path: &Path, identity: &IdentityArg) -> Result<(Credentials, Vec<Recipient>), String> {
     let text = Zeroizing::new(files::read_text(path)?);
     if !xks_sops::is_sealed(&text, Format::Json) {
-        return Ok((parse_credentials(&text).map_err(|e| format!("{}: {e}", path.display()))?, Vec::new()));
+        return Ok((credentials::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?, Vec::new()));
     }
     let ids = identity.load()?;
     let opened = xks_sops::unseal_tree(&text, Format::Binary, &ids).map_err(|e| format!("{}: {e}", path.display()))?;
     let plain = opened.plaintext(Format::Binary).map_err(|e| format!("{}: {e}", path.display()))?;
     let to = crate::sealing::parse_recipients(&opened.recipients)?;
-    Ok((parse_credentials(&plain).map_err(|e| format!("{}: {e}", path.display()))?, to))
+    Ok((credentials::parse(&plain).map_err(|e| format!("{}: {e}", path.display()))?, to))
 }
 
 /// The credentials file, sealed to `to` unless it is empty.
-pub(crate) fn render(creds: &[(String, SecretAccessKey)], to: &[Recipient]) -> Result<Zeroizing<String>, String> {
-    let text = render_credentials(creds);
+pub(crate) fn render(creds: &[Credential], to: &[Recipient]) -> Result<Zeroizing<String>, String> {
+    let text = credentials::render(creds);
     if to.is_empty() {
         return Ok(text);
     }
@@ -167,35 +168,38 @@ pub(crate) fn render(creds: &[(String, SecretAccessKey)], to: &[Recipient]) -> R
 }
 
 /// A fresh credential: 26 characters of A–Z2–7 (130 bits) and a 256-bit secret in Base64 (44 characters).
-pub(crate) fn generate() -> (String, SecretAccessKey) {
+///
+/// # Errors
+/// Never in practice: both values meet the rules by construction, and are checked.
+pub(crate) fn generate() -> Result<Credential, String> {
     let mut raw = Zeroizing::new([0u8; 32]);
     OsRng.fill_bytes(&mut *raw);
-    let secret = SecretAccessKey::new(B64.encode(*raw));
+    let secret = SecretAccessKey::new(B64.encode(*raw)).map_err(|e| e.to_string())?;
     let mut id_bytes = [0u8; ACCESS_KEY_LEN];
     OsRng.fill_bytes(&mut id_bytes);
     // 256 is a multiple of 32, so the low five bits are uniform.
     let id: String = id_bytes.iter().map(|b| char::from(ACCESS_KEY_ALPHABET.get(usize::from(b & 31)).copied().unwrap_or(b'A'))).collect();
-    (id, secret)
+    Ok(Credential { access_key_id: AccessKeyId::new(id).map_err(|e| e.to_string())?, secret_access_key: secret })
 }
 
 /// KMS's XksProxyUriPath rule: `/kms/xks/v1` or `/<prefix>/kms/xks/v1` with `a-zA-Z0-9/_-`, at most 128 characters.
 fn check_uri_path(p: &str) -> Result<(), String> {
     let prefix = p.strip_suffix("/kms/xks/v1").ok_or_else(|| format!("--uri-path {p:?} must end with /kms/xks/v1"))?;
-    let prefix_ok = prefix.is_empty()
-        || (prefix.starts_with('/')
-            && prefix.len() > 1
-            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-')));
-    if !prefix_ok || p.len() > 128 {
+    // The proxy's own rule, and the path written in its normal form.
+    if PathPrefix::new(prefix).map_or(true, |normal| normal.as_str() != prefix) {
         return Err(format!("--uri-path {p:?}: the prefix must be empty or /<a-zA-Z0-9/_-> and the whole path at most 128 characters"));
     }
     Ok(())
 }
 
 /// The JSON file the KMS console takes as "proxy configuration file".
-pub(crate) fn kms_proxy_config(uri_path: &str, id: &str, secret: &SecretAccessKey) -> Zeroizing<String> {
+pub(crate) fn kms_proxy_config(uri_path: &str, credential: &Credential) -> Zeroizing<String> {
     let v = serde_json::json!({
         "XksProxyUriPath": uri_path,
-        "XksProxyAuthenticationCredential": { "AccessKeyId": id, "RawSecretAccessKey": secret.expose() },
+        "XksProxyAuthenticationCredential": {
+            "AccessKeyId": credential.access_key_id.as_str(),
+            "RawSecretAccessKey": credential.secret_access_key.expose(),
+        },
     });
     let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());
     s.push('\n');
@@ -206,17 +210,16 @@ pub(crate) fn kms_proxy_config(uri_path: &str, id: &str, secret: &SecretAccessKe
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use xks_proxy::stores::{check_access_key_id, check_secret};
 
     #[test]
     fn generated_credentials_meet_the_kms_rules() {
         for _ in 0..200 {
-            let (id, secret) = generate();
-            check_access_key_id(&id).unwrap();
-            check_secret(secret.expose()).unwrap();
-            assert_eq!(B64.decode(secret.expose()).unwrap().len(), 32);
+            let c = generate().unwrap();
+            AccessKeyId::new(c.access_key_id.as_str()).unwrap();
+            SecretAccessKey::new(c.secret_access_key.expose()).unwrap();
+            assert_eq!(B64.decode(c.secret_access_key.expose()).unwrap().len(), 32);
         }
-        assert_ne!(generate().0, generate().0);
+        assert_ne!(generate().unwrap().access_key_id, generate().unwrap().access_key_id);
     }
 
     #[test]

@@ -30,8 +30,8 @@
 use std::path::{Path, PathBuf};
 
 use xks_pki::{Ca, Validity};
-use xks_proxy::sigv4::SecretAccessKey;
 use xks_sops::{Identities, Recipient};
+use xks_wire::xks::{Credential, SecretAccessKey};
 use zeroize::Zeroizing;
 
 use crate::sealing::HolderRecipient;
@@ -224,11 +224,11 @@ impl State {
     ///
     /// # Errors
     /// Unreadable or unsealable credentials file.
-    pub fn credential(&self) -> Result<(String, SecretAccessKey), String> {
+    pub fn credential(&self) -> Result<Credential, String> {
         let path = self.proxy_dir().join("credentials.sops");
         let ids = Identities::parse(&files::read_text(&self.identity(1))?).map_err(|e| e.to_string())?;
         let text = xks_sops::read_file(&path, Some(&ids)).map_err(|e| format!("{}: {e}", path.display()))?;
-        let creds = xks_proxy::stores::parse_credentials(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let creds = xks_wire::xks::credentials::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         creds.into_iter().last().ok_or_else(|| format!("{} holds no credential", path.display()))
     }
 
@@ -342,13 +342,13 @@ impl State {
     /// # Errors
     /// The credential cannot be opened or the file written.
     pub fn write_kms_config(&self, endpoint: &str, partners: &[(u32, String)], kms_mtls: bool) -> Result<KmsConfig, String> {
-        let (access_key_id, secret) = self.credential()?;
+        let Credential { access_key_id, secret_access_key: secret } = self.credential()?;
         let (cert, key) = self.kms_client();
         let client = kms_mtls.then(|| (absolute(&cert), absolute(&key)));
         let config = KmsConfig {
             endpoint: endpoint.to_owned(),
             uri_path: format!("{PREFIX}/kms/xks/v1"),
-            access_key_id,
+            access_key_id: access_key_id.to_string(),
             secret,
             ca_certificate: absolute(&self.ca_cert()),
             key_ids: KEYS.iter().filter(|k| k.is_general()).map(|k| k.id.to_owned()).collect(),
@@ -479,8 +479,7 @@ fn create(dir: &Path) -> Result<(), String> {
     issue(false, PROXY_HOST, PROXY_HOST, 0, &proxy.join("tls"), "client")?;
 
     // The key store: a SigV4 credential sealed to the proxy, and the external keys.
-    let (id, secret) = credentials::generate();
-    let creds = credentials::render(&[(id, secret)], &to(0)?)?;
+    let creds = credentials::render(&[credentials::generate()?], &to(0)?)?;
     let stores = configs::KeyStores {
         key_store: vec![configs::KeyStore {
             name: "local".into(),

@@ -447,10 +447,11 @@ fn rotate_credential(dir: &Path, identity: &sealing::IdentityArg) -> Result<(Str
     if creds.len() >= 2 {
         return Err(format!("{} already holds two credentials: retire the old one first", dir.join(PROXY_CREDENTIALS).display()));
     }
-    let old = creds.first().map(|(id, _)| id.clone()).unwrap_or_default();
-    let (id, secret) = credentials::generate();
-    let aws = seal_aws_credential(&id, secret.expose(), &aws_to)?;
-    creds.push((id.clone(), secret));
+    let old = creds.first().map(|c| c.access_key_id.to_string()).unwrap_or_default();
+    let credential = credentials::generate()?;
+    let id = credential.access_key_id.to_string();
+    let aws = seal_aws_credential(&id, credential.secret_access_key.expose(), &aws_to)?;
+    creds.push(credential);
     let proxy = credentials::render(&creds, &to)?;
     files::replace(&dir.join(PROXY_CREDENTIALS), proxy.as_bytes())?;
     files::replace(&dir.join(AWS_CREDENTIAL), aws.as_bytes())?;
@@ -470,14 +471,14 @@ fn retire_credentials(dir: &Path, identity: &sealing::IdentityArg) -> Result<(St
         .ok_or("deployment.json names no access key id")?;
     let path = dir.join(PROXY_CREDENTIALS);
     let (creds, to) = credentials::load(&path, identity)?;
-    if !creds.iter().any(|(id, _)| *id == current) {
+    if !creds.iter().any(|c| c.access_key_id.as_str() == current) {
         return Err(format!("{} does not hold {current}, the credential deployment.json names", path.display()));
     }
-    let retired: Vec<String> = creds.iter().filter(|(id, _)| *id != current).map(|(id, _)| id.clone()).collect();
+    let retired: Vec<String> = creds.iter().filter(|c| c.access_key_id.as_str() != current).map(|c| c.access_key_id.to_string()).collect();
     if retired.is_empty() {
         return Err(format!("{} holds only {current}: nothing to retire", path.display()));
     }
-    let kept: Vec<_> = creds.into_iter().filter(|(id, _)| *id == current).collect();
+    let kept: Vec<_> = creds.into_iter().filter(|c| c.access_key_id.as_str() == current).collect();
     files::replace(&path, credentials::render(&kept, &to)?.as_bytes())?;
     Ok((current, retired))
 }
@@ -685,9 +686,10 @@ fn environment_files(plan: &Plan) -> Result<(Vec<Output>, RuntimeRecipients), St
     put("holder-1/client.key.sops".into(), Zeroizing::new(pki::seal_key(&client, &holder_recipients(PROXY_HOLDER))?));
 
     // The SigV4 credential: for the proxy, and for the AWS root.
-    let (access_key_id, secret) = credentials::generate();
-    put("aws/credential.sops.json".into(), seal_aws_credential(&access_key_id, secret.expose(), &plan.aws_operator)?);
-    put("holder-1/credentials.sops".into(), credentials::render(&[(access_key_id.clone(), secret)], &holder_recipients(PROXY_HOLDER))?);
+    let credential = credentials::generate()?;
+    let access_key_id = credential.access_key_id.to_string();
+    put("aws/credential.sops.json".into(), seal_aws_credential(&access_key_id, credential.secret_access_key.expose(), &plan.aws_operator)?);
+    put("holder-1/credentials.sops".into(), credentials::render(&[credential], &holder_recipients(PROXY_HOLDER))?);
 
     // The configurations, and the public summary the Terraform roots read.
     put("holder-1/xks-proxy.toml".into(), Zeroizing::new(proxy_config(plan, &key_set_name, &share_name(PROXY_HOLDER))?));

@@ -27,7 +27,11 @@ fn mode(p: &Path) -> u32 {
 }
 
 fn ids(creds: &Path) -> Vec<String> {
-    xks_proxy::stores::parse_credentials(&std::fs::read_to_string(creds).unwrap()).unwrap().into_iter().map(|(id, _)| id).collect()
+    xks_wire::xks::credentials::parse(&std::fs::read_to_string(creds).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.access_key_id.to_string())
+        .collect()
 }
 
 #[test]
@@ -49,10 +53,14 @@ fn new_writes_a_kms_proxy_configuration_and_a_credentials_file_the_proxy_accepts
     assert_eq!(v["XksProxyUriPath"], "/keystores/ks1/kms/xks/v1");
     let id = v["XksProxyAuthenticationCredential"]["AccessKeyId"].as_str().unwrap();
     let secret = v["XksProxyAuthenticationCredential"]["RawSecretAccessKey"].as_str().unwrap();
-    xks_proxy::stores::check_access_key_id(id).unwrap();
-    xks_proxy::stores::check_secret(secret).unwrap();
+    xks_wire::xks::AccessKeyId::new(id).unwrap();
+    xks_wire::xks::SecretAccessKey::new(secret).unwrap();
     // The proxy's own parser reads the same credential.
-    let parsed = xks_proxy::stores::parse_credentials(&std::fs::read_to_string(&creds).unwrap()).unwrap();
+    let parsed = xks_wire::xks::credentials::parse(&std::fs::read_to_string(&creds).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.access_key_id.to_string(), c.secret_access_key))
+        .collect::<Vec<_>>();
     assert_eq!(parsed.len(), 1);
     assert_eq!(parsed[0].0, id);
     assert_eq!(parsed[0].1.expose(), secret);

@@ -150,7 +150,11 @@ fn check_environment(env: &Path, people: &People, scratch: &Path) {
     let aws = ok(&["secrets", "unseal", &p(&env.join("aws/credential.sops.json")), "-i", &p(&people.identity("aws"))]);
     let aws: serde_json::Value = serde_json::from_str(&aws).unwrap();
     let proxy = ok(&["secrets", "unseal", &p(&env.join("holder-1/credentials.sops")), "-i", &p(&runtime[0])]);
-    let creds = xks_proxy::stores::parse_credentials(&proxy).unwrap();
+    let creds = xks_wire::xks::credentials::parse(&proxy)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.access_key_id.to_string(), c.secret_access_key))
+        .collect::<Vec<_>>();
     assert_eq!(creds[0].0, aws["access_key_id"].as_str().unwrap());
     assert_eq!(creds[0].1.expose(), aws["secret_access_key"].as_str().unwrap());
     let sealed_aws = std::fs::read_to_string(env.join("aws/credential.sops.json")).unwrap();
@@ -357,9 +361,13 @@ fn deployment(env: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(env.join("public/deployment.json")).unwrap()).unwrap()
 }
 
-fn proxy_credentials(file: &Path, people: &People) -> Vec<(String, xks_proxy::sigv4::SecretAccessKey)> {
+fn proxy_credentials(file: &Path, people: &People) -> Vec<(String, xks_wire::xks::SecretAccessKey)> {
     let text = ok(&["secrets", "unseal", &p(file), "-i", &p(&people.identity("holder-1"))]);
-    xks_proxy::stores::parse_credentials(&text).unwrap()
+    xks_wire::xks::credentials::parse(&text)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.access_key_id.to_string(), c.secret_access_key))
+        .collect::<Vec<_>>()
 }
 
 /// The TLS renewal runbook's step of the CA operator: a new key and certificate

@@ -11,10 +11,10 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use tokio::sync::Semaphore;
 use xks_audit::{Entry, RecordKind};
-use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath};
+use xks_threshold::{Combiner, CombiningSet, KeyPath};
+use xks_wire::partner::{self, ErrorBody, ErrorCode, PartialRequest};
 
 use crate::anomaly::{Detector, LockScope, Scope};
 use crate::audit::Audit;
@@ -27,9 +27,6 @@ use crate::tls::ClientIdentity;
 /// Key path of the self-test route (never a customer key path: customers' key
 /// paths come from the proxy's configuration).
 pub const SELF_TEST_KEY_PATH: &str = "xks-share-service/self-test";
-
-/// Longest accepted request id.
-const MAX_REQUEST_ID: usize = 128;
 
 /// Shared state of all handlers (cheap to clone).
 #[derive(Clone)]
@@ -57,93 +54,43 @@ pub struct AppInner {
     pub build: crate::build::BuildInfo,
 }
 
-/// A refused request.
+/// A refused request: its code (which fixes the HTTP status), a message, and
+/// how it is counted.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     outcome: Outcome,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>, outcome: Outcome) -> Self {
-        Self { status, code, message: message.into(), outcome }
+    fn new(code: ErrorCode, message: impl Into<String>, outcome: Outcome) -> Self {
+        Self { code, message: message.into(), outcome }
     }
     fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message, Outcome::Invalid)
+        Self::new(ErrorCode::InvalidRequest, message, Outcome::Invalid)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.code, "message": self.message });
-        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-    }
-}
-
-/// The request of `POST /v1/partial` (version 1).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PartialRequest {
-    /// 1.
-    pub version: u32,
-    /// Caller's request id (printable ASCII, at most 128 characters); the proxy sends the kmsRequestId.
-    pub request_id: String,
-    /// The key path; this service hashes it to the curve itself.
-    pub key_path: String,
-    /// Generation of the key set.
-    pub generation: u32,
-    /// Epoch of the key set.
-    pub epoch: u32,
-    /// Combining set (holder ids) whose Lagrange coefficient weights the partial.
-    pub set: Vec<u32>,
-    /// Whether to include a DLEQ proof.
-    pub proof: bool,
-}
-
-impl PartialRequest {
-    /// Strict parse: JSON object with exactly these fields, then value checks.
-    ///
-    /// # Errors
-    /// A 400 [`ApiError`] naming the problem (messages never echo field values).
-    pub fn parse(body: &[u8]) -> Result<(Self, KeyPath, CombiningSet), ApiError> {
-        let req: PartialRequest = serde_json::from_slice(body).map_err(|e| {
-            let what = match e.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
-                _ => "JSON does not match the partial request schema",
-            };
-            ApiError::invalid(format!("{what} at line {} column {}", e.line(), e.column()))
-        })?;
-        if req.version != 1 {
-            return Err(ApiError::invalid("unsupported request version (expected 1)"));
-        }
-        if req.request_id.is_empty() || req.request_id.len() > MAX_REQUEST_ID || !req.request_id.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::invalid("requestId must be 1 to 128 printable ASCII characters without spaces"));
-        }
-        let key_path = KeyPath::new(req.key_path.clone()).map_err(|e| ApiError::invalid(e.to_string()))?;
-        if req.set.len() > usize::from(HolderId::MAX) {
-            return Err(ApiError::invalid("set is too long"));
-        }
-        let ids = req.set.iter().map(|i| HolderId::new(*i)).collect::<Result<Vec<_>, _>>().map_err(|e| ApiError::invalid(e.to_string()))?;
-        let set = CombiningSet::new(ids).map_err(|e| ApiError::invalid(e.to_string()))?;
-        Ok((req, key_path, set))
+        (self.code.status(), [(header::CONTENT_TYPE, "application/json")], ErrorBody::render(self.code, &self.message)).into_response()
     }
 }
 
 /// The router.
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/v1/partial", post(partial))
-        .route("/v1/health", get(health))
-        .route("/v1/self-test", post(self_test))
-        .route("/metrics", get(metrics))
+        .route(partner::PARTIAL_PATH, post(partial))
+        .route(partner::HEALTH_PATH, get(health))
+        .route(partner::SELF_TEST_PATH, post(self_test))
+        .route(partner::METRICS_PATH, get(metrics))
         .fallback(not_found)
         .with_state(app)
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route", Outcome::Invalid)
+    ApiError::new(ErrorCode::NotFound, "no such route", Outcome::Invalid)
 }
 
 async fn partial(State(app): State<App>, Extension(client): Extension<Arc<ClientIdentity>>, headers: HeaderMap, body: Body) -> Response {
@@ -151,7 +98,7 @@ async fn partial(State(app): State<App>, Extension(client): Extension<Arc<Client
     let timeout = Duration::from_millis(app.0.limits.request_timeout_ms);
     let result = match tokio::time::timeout(timeout, app.partial(&client, &headers, body, start)).await {
         Ok(r) => r,
-        Err(_) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "request timed out", Outcome::Overloaded)),
+        Err(_) => Err(ApiError::new(ErrorCode::Timeout, "request timed out", Outcome::Overloaded)),
     };
     let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
     match result {
@@ -190,7 +137,7 @@ impl App {
     async fn partial(&self, client: &ClientIdentity, headers: &HeaderMap, body: Body, start: Instant) -> Result<String, ApiError> {
         let parsed = self.read_request(body).await;
         let request = parsed.as_ref().ok();
-        let key_path = request.map(|(_, key_path, _)| key_path);
+        let key_path = request.map(|r| &r.key_path);
         if let Some(refusal) = self.refusal(key_path).await {
             let mut entry = self.audit_entry(client, request);
             entry.latency_us = Some(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -199,9 +146,9 @@ impl App {
             return Err(refusal);
         }
         let _permit = self.admit(headers)?;
-        let (req, key_path, set) = parsed?;
-        let evaluated = self.evaluate(&req, &key_path, &set);
-        let mut entry = self.audit_entry(client, Some(&(req, key_path, set)));
+        let req = parsed?;
+        let evaluated = self.evaluate(&req);
+        let mut entry = self.audit_entry(client, Some(&req));
         entry.latency_us = Some(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
         entry.outcome = match &evaluated {
             Ok(_) => "ok".to_owned(),
@@ -211,28 +158,20 @@ impl App {
         // The record must be durable before a partial (or any other answer) leaves.
         if let Err(e) = self.0.audit.record(entry).await {
             tracing::error!(%request_id, error = %e, "audit record not durable: request refused");
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "audit log unavailable; nothing was released",
-                Outcome::AuditFailed,
-            ));
+            return Err(ApiError::new(ErrorCode::AuditUnavailable, "audit log unavailable; nothing was released", Outcome::AuditFailed));
         }
         let partial = evaluated?;
         tracing::debug!(%request_id, client = %client.name, "partial released");
-        partial
-            .to_json()
-            .map(|j| j.to_string())
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))
+        partial.to_json().map(|j| j.to_string()).map_err(|_| ApiError::new(ErrorCode::Internal, "internal error", Outcome::Internal))
     }
 
     /// Reads the body (bounded) and parses it strictly.
-    async fn read_request(&self, body: Body) -> Result<(PartialRequest, KeyPath, CombiningSet), ApiError> {
+    async fn read_request(&self, body: Body) -> Result<PartialRequest, ApiError> {
         let max = self.0.limits.max_body_bytes;
-        let bytes = to_bytes(body, max).await.map_err(|_| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("body exceeds {max} bytes"), Outcome::Invalid)
-        })?;
-        PartialRequest::parse(&bytes)
+        let bytes = to_bytes(body, max)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, format!("body exceeds {max} bytes"), Outcome::Invalid))?;
+        PartialRequest::parse(&bytes).map_err(ApiError::invalid)
     }
 
     /// The operator's refusal of this request, if any: the lock covers every
@@ -250,18 +189,14 @@ impl App {
             None => None,
         };
         if c.is_locked() {
-            return Some(ApiError::new(StatusCode::LOCKED, "locked", "the share service is locked by its operator", Outcome::Locked));
+            return Some(ApiError::new(ErrorCode::Locked, "the share service is locked by its operator", Outcome::Locked));
         }
         match path_refusal? {
-            KeyPathRefusal::Denied => Some(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "key_path_denied",
-                "this key path is denied by the share service operator",
-                Outcome::Denied,
-            )),
+            KeyPathRefusal::Denied => {
+                Some(ApiError::new(ErrorCode::KeyPathDenied, "this key path is denied by the share service operator", Outcome::Denied))
+            }
             KeyPathRefusal::Locked => Some(ApiError::new(
-                StatusCode::LOCKED,
-                "key_path_locked",
+                ErrorCode::KeyPathLocked,
                 "this key path is locked (anomaly); the share service operator unlocks it",
                 Outcome::Locked,
             )),
@@ -271,24 +206,16 @@ impl App {
     /// The rate, in-flight and content-type bounds, in that order.
     fn admit(&self, headers: &HeaderMap) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
         if !self.take_token() {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "request rate above limits.max_requests_per_second",
-                Outcome::RateLimited,
-            ));
+            return Err(ApiError::new(ErrorCode::RateLimited, "request rate above limits.max_requests_per_second", Outcome::RateLimited));
         }
-        let permit = self.0.in_flight.try_acquire().map_err(|_| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests in flight", Outcome::Overloaded)
-        })?;
+        let permit = self
+            .0
+            .in_flight
+            .try_acquire()
+            .map_err(|_| ApiError::new(ErrorCode::Overloaded, "too many requests in flight", Outcome::Overloaded))?;
         let json_ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
         if !json_ct {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Content-Type must be application/json",
-                Outcome::Invalid,
-            ));
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Content-Type must be application/json", Outcome::Invalid));
         }
         Ok(permit)
     }
@@ -337,32 +264,28 @@ impl App {
     }
 
     /// The share's weighted partial for the request (with a proof if asked).
-    fn evaluate(&self, req: &PartialRequest, key_path: &KeyPath, set: &CombiningSet) -> Result<xks_threshold::Partial, ApiError> {
+    fn evaluate(&self, req: &PartialRequest) -> Result<xks_threshold::Partial, ApiError> {
         let s = &self.0;
         let key = s.store.key(req.generation, req.epoch).ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_key_set",
+                ErrorCode::UnknownKeySet,
                 format!("no share for generation {} epoch {}", req.generation, req.epoch),
                 Outcome::UnknownKeySet,
             )
         })?;
-        let point = s
-            .store
-            .point(key_path)
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", Outcome::Internal))?;
-        key.evaluate(&point, set, req.proof, &mut rand_core::OsRng).map_err(|e| ApiError::invalid(e.to_string()))
+        let point = s.store.point(&req.key_path).map_err(|_| ApiError::new(ErrorCode::Internal, "internal error", Outcome::Internal))?;
+        key.evaluate(&point, &req.set, req.proof, &mut rand_core::OsRng).map_err(|e| ApiError::invalid(e.to_string()))
     }
 
     /// The audit record of a partial request (outcome and latency filled in by the caller).
-    fn audit_entry(&self, client: &ClientIdentity, request: Option<&(PartialRequest, KeyPath, CombiningSet)>) -> Entry {
+    fn audit_entry(&self, client: &ClientIdentity, request: Option<&PartialRequest>) -> Entry {
         let mut entry = Entry::new(RecordKind::Partial, client.name.clone(), "");
-        if let Some((req, key_path, set)) = request {
-            entry.request_id = Some(req.request_id.clone());
-            entry.key_path = Some(key_path.as_str().to_owned());
+        if let Some(req) = request {
+            entry.request_id = Some(req.request_id.as_str().to_owned());
+            entry.key_path = Some(req.key_path.as_str().to_owned());
             entry.generation = Some(req.generation);
             entry.epoch = Some(req.epoch);
-            entry.set = Some(set.to_label());
+            entry.set = Some(req.set.to_label());
             entry.proof = Some(req.proof);
         }
         entry
@@ -413,8 +336,7 @@ async fn self_test(State(app): State<App>, Extension(client): Extension<Arc<Clie
     let mut entry = Entry::new(RecordKind::SelfTest, client.name.clone(), if all_ok { "ok" } else { "failed" });
     entry.key_path = Some(SELF_TEST_KEY_PATH.to_owned());
     if s.audit.record(entry).await.is_err() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", "audit log unavailable", Outcome::AuditFailed)
-            .into_response();
+        return ApiError::new(ErrorCode::AuditUnavailable, "audit log unavailable", Outcome::AuditFailed).into_response();
     }
     let code = if all_ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
     (code, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "ok": all_ok, "keySets": results }).to_string())

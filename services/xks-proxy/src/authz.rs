@@ -21,33 +21,12 @@ use std::str::FromStr;
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicySet, Request, RestrictedExpression,
 };
+use xks_wire::xks::Operation;
 
 /// A parsed policy set.
 #[derive(Debug)]
 pub struct Policy {
     set: PolicySet,
-}
-
-/// The XKS operation being authorized.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// GetKeyMetadata.
-    GetKeyMetadata,
-    /// Encrypt.
-    Encrypt,
-    /// Decrypt.
-    Decrypt,
-}
-
-impl Action {
-    /// The Cedar action id.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::GetKeyMetadata => "GetKeyMetadata",
-            Action::Encrypt => "Encrypt",
-            Action::Decrypt => "Decrypt",
-        }
-    }
 }
 
 /// What a policy can look at.
@@ -56,7 +35,7 @@ pub struct Input<'a> {
     /// Key store name.
     pub key_store: &'a str,
     /// Operation.
-    pub action: Action,
+    pub action: Operation,
     /// externalKeyId.
     pub key_id: &'a str,
     /// requestMetadata.awsPrincipalArn.
@@ -173,7 +152,7 @@ fn build_request(i: &Input<'_>) -> Result<Request, String> {
 mod tests {
     use super::*;
 
-    fn input<'a>(principal: &'a str, action: Action, via: Option<&'a str>) -> Input<'a> {
+    fn input<'a>(principal: &'a str, action: Operation, via: Option<&'a str>) -> Input<'a> {
         Input {
             key_store: "default",
             action,
@@ -206,14 +185,14 @@ mod tests {
     #[test]
     fn spec_authorization_wildcards_and_denial_reasons() {
         let p = Policy::parse(POLICY).unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(p.authorize(&input("arn:aws:iam::111122223333:role/app-billing", Action::Encrypt, None)), Ok(()));
-        assert_eq!(p.authorize(&input("arn:aws:iam::111122223333:role/app-billing", Action::Decrypt, Some("ebs"))), Ok(()));
-        let d = p.authorize(&input("arn:aws:iam::111122223333:role/app-billing", Action::Encrypt, Some("s3")));
+        assert_eq!(p.authorize(&input("arn:aws:iam::111122223333:role/app-billing", Operation::Encrypt, None)), Ok(()));
+        assert_eq!(p.authorize(&input("arn:aws:iam::111122223333:role/app-billing", Operation::Decrypt, Some("ebs"))), Ok(()));
+        let d = p.authorize(&input("arn:aws:iam::111122223333:role/app-billing", Operation::Encrypt, Some("s3")));
         assert_eq!(d.map_err(|d| d.policies), Err(vec!["@id(\"no-s3\")".to_owned()]));
-        let d = p.authorize(&input("arn:aws:iam::999999999999:role/app-billing", Action::Encrypt, None));
+        let d = p.authorize(&input("arn:aws:iam::999999999999:role/app-billing", Operation::Encrypt, None));
         assert_eq!(d.map_err(|d| d.to_string()), Err("no permit policy matched".to_owned()));
-        assert!(p.authorize(&input("arn:aws:iam::111122223333:role/app-x", Action::GetKeyMetadata, None)).is_err());
-        assert!(p.authorize(&input("arn:aws:iam::111122223333:role/admin", Action::GetKeyMetadata, None)).is_ok());
+        assert!(p.authorize(&input("arn:aws:iam::111122223333:role/app-x", Operation::GetKeyMetadata, None)).is_err());
+        assert!(p.authorize(&input("arn:aws:iam::111122223333:role/admin", Operation::GetKeyMetadata, None)).is_ok());
     }
 
     #[test]

@@ -233,12 +233,19 @@ pub struct Limits {
     pub max_in_flight: usize,
 }
 
+impl Limits {
+    /// The sizes the request bodies are checked against.
+    pub fn sizes(&self) -> xks_wire::xks::request::SizeLimits {
+        xks_wire::xks::request::SizeLimits { max_plaintext_bytes: self.max_plaintext_bytes, max_aad_bytes: self.max_aad_bytes }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 262_144,
-            max_plaintext_bytes: 65_536,
-            max_aad_bytes: 65_535,
+            max_plaintext_bytes: xks_wire::xks::request::SizeLimits::default().max_plaintext_bytes,
+            max_aad_bytes: xks_wire::xks::request::SizeLimits::default().max_aad_bytes,
             max_clock_skew_seconds: 300,
             max_connections: 4096,
             max_unauthenticated_connections: 1024,

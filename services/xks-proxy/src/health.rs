@@ -116,6 +116,10 @@ impl Snapshot {
 /// The request id of health checks in the partner's audit log.
 pub const HEALTH_REQUEST_ID: &str = "xks-proxy-health-check";
 
+fn health_request_id() -> xks_wire::partner::RequestId {
+    xks_wire::partner::RequestId::for_kms_request(HEALTH_REQUEST_ID)
+}
+
 /// Results older than this are never reported (spec: at most one minute).
 pub const MAX_AGE: Duration = Duration::from_secs(60);
 
@@ -185,7 +189,7 @@ impl HealthMonitor {
             let (pool, p, point) = (self.pool.clone(), p.clone(), self.point.clone());
             tasks.spawn(async move {
                 let t0 = Instant::now();
-                let r = pool.attempt(&p, generation, &point, HEALTH_REQUEST_ID, true, timeout).await;
+                let r = pool.attempt(&p, generation, &point, &health_request_id(), true, timeout).await;
                 pool.observe(&p, point.path().as_str(), &r);
                 let (refused, timed_out) = (matches!(r, Err(AttemptError::Refused(_))), matches!(r, Err(AttemptError::Timeout)));
                 // An attempt's failure was logged by `observe`; a failed round trip is logged here.

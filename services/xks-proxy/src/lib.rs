@@ -6,26 +6,25 @@
 //! Proxy API v1. The layout follows the request:
 //!
 //! - [`server`]: listeners, connections, reloads;
-//! - [`api`]: routing ([`api::route`]), bodies ([`api::request`]), the four APIs ([`api::handlers`]);
-//! - [`sigv4`]: request authentication; [`authz`]: optional Cedar policies;
+//! - [`api`]: the request path ([`api::App::handle`]), the four APIs ([`api::handlers`]);
+//! - [`authz`]: optional Cedar policies (SigV4, the request bodies and the
+//!   error table are wire contracts: `xks_wire::xks`);
 //! - [`stores`]: key stores, credentials and external keys (reloadable);
 //! - [`partners`]: the partner pool (hedging, circuit breaking, verification);
 //! - [`keyring`]: own shares, combiners, verified-partial commitments;
-//! - [`health`]: deep health; [`metrics`]: Prometheus; [`error`]: the XKS error table.
+//! - [`health`]: deep health; [`metrics`]: Prometheus.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod authz;
 pub mod build;
 pub mod config;
-pub mod error;
 pub mod front;
 pub mod health;
 pub mod keyring;
 pub mod metrics;
 pub mod partners;
 pub mod server;
-pub mod sigv4;
 pub mod stores;
 
 pub use build::BuildInfo;

@@ -8,39 +8,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use xks_listener::Connections;
 
-use crate::error::ErrorName;
+use xks_wire::xks::{ErrorName, Operation};
 
-/// The XKS operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    /// GetHealthStatus.
-    Health,
-    /// GetKeyMetadata.
-    Metadata,
-    /// Encrypt.
-    Encrypt,
-    /// Decrypt.
-    Decrypt,
-    /// Anything that did not reach an operation (bad path, method).
-    Other,
+/// The operation label of a request: one of the XKS operations, or `None`
+/// for anything that did not reach one (bad path, method) → `other`.
+type OperationLabel = Option<Operation>;
+
+const OPERATIONS: [OperationLabel; 5] =
+    [Some(Operation::GetHealthStatus), Some(Operation::GetKeyMetadata), Some(Operation::Encrypt), Some(Operation::Decrypt), None];
+
+fn label(op: OperationLabel) -> &'static str {
+    op.map_or("other", Operation::as_str)
 }
 
-const OPERATIONS: [Operation; 5] = [Operation::Health, Operation::Metadata, Operation::Encrypt, Operation::Decrypt, Operation::Other];
-
-impl Operation {
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Health => "GetHealthStatus",
-            Operation::Metadata => "GetKeyMetadata",
-            Operation::Encrypt => "Encrypt",
-            Operation::Decrypt => "Decrypt",
-            Operation::Other => "other",
-        }
-    }
-    fn index(self) -> usize {
-        OPERATIONS.iter().position(|o| *o == self).unwrap_or(0)
-    }
+fn index(op: OperationLabel) -> usize {
+    OPERATIONS.iter().position(|o| *o == op).unwrap_or(0)
 }
 
 /// Upper bounds of the latency buckets, in microseconds.
@@ -192,23 +174,23 @@ impl Metrics {
         }
     }
 
-    fn slot(op: Operation, outcome: Option<ErrorName>) -> usize {
+    fn slot(op: OperationLabel, outcome: Option<ErrorName>) -> usize {
         let o = outcome.and_then(|n| ErrorName::ALL.iter().position(|e| *e == n)).map(|i| i + 1).unwrap_or(0);
-        op.index() * (ErrorName::ALL.len() + 1) + o
+        index(op) * (ErrorName::ALL.len() + 1) + o
     }
 
     /// Counts one XKS request (`None` = success).
-    pub fn request(&self, op: Operation, outcome: Option<ErrorName>, micros: u64) {
+    pub fn request(&self, op: OperationLabel, outcome: Option<ErrorName>, micros: u64) {
         if let Some(c) = self.requests.get(Self::slot(op, outcome)) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(h) = self.latency.get(op.index()) {
+        if let Some(h) = self.latency.get(index(op)) {
             h.observe(micros);
         }
     }
 
     /// Requests so far for an operation and outcome.
-    pub fn requests(&self, op: Operation, outcome: Option<ErrorName>) -> u64 {
+    pub fn requests(&self, op: OperationLabel, outcome: Option<ErrorName>) -> u64 {
         self.requests.get(Self::slot(op, outcome)).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
@@ -225,15 +207,15 @@ impl Metrics {
             for outcome in std::iter::once(None).chain(ErrorName::ALL.iter().copied().map(Some)) {
                 let v = self.requests(op, outcome);
                 let o = outcome.map(ErrorName::as_str).unwrap_or("ok");
-                let _ = writeln!(out, "xks_requests_total{{operation=\"{}\",outcome=\"{o}\"}} {v}", op.as_str());
+                let _ = writeln!(out, "xks_requests_total{{operation=\"{}\",outcome=\"{o}\"}} {v}", label(op));
             }
         }
         out.push_str(
             "# HELP xks_request_duration_seconds Time from request head to response.\n# TYPE xks_request_duration_seconds histogram\n",
         );
         for op in OPERATIONS {
-            if let Some(h) = self.latency.get(op.index()) {
-                h.render(&mut out, "xks_request_duration_seconds", &format!("operation=\"{}\",", op.as_str()));
+            if let Some(h) = self.latency.get(index(op)) {
+                h.render(&mut out, "xks_request_duration_seconds", &format!("operation=\"{}\",", label(op)));
             }
         }
         out.push_str(

@@ -14,7 +14,7 @@ use xks_threshold::{KeyPath, KeyPoint};
 use zeroize::Zeroizing;
 
 use crate::authz::Policy;
-use crate::sigv4::SecretAccessKey;
+use xks_wire::xks::{AccessKeyId, ExternalKeyId, PathPrefix, SecretAccessKey, credentials};
 
 /// Errors of loading the key-store file (each names the file and the entry).
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +51,7 @@ struct FileWire {
 #[serde(deny_unknown_fields)]
 struct StoreWire {
     name: String,
-    path_prefix: String,
+    path_prefix: PathPrefix,
     #[serde(default = "yes")]
     enabled: bool,
     credentials_file: PathBuf,
@@ -70,25 +70,12 @@ struct StoreWire {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeyWire {
-    id: String,
+    id: ExternalKeyId,
     key_path: String,
     #[serde(default = "enabled")]
     status: KeyStatus,
     #[serde(default = "both")]
     usage: Vec<Usage>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CredentialsWire {
-    credential: Vec<CredentialWire>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CredentialWire {
-    access_key_id: String,
-    secret_access_key: String,
 }
 
 fn yes() -> bool {
@@ -145,7 +132,7 @@ impl Usage {
 #[derive(Debug)]
 pub struct ExternalKey {
     /// `externalKeyId`.
-    pub id: String,
+    pub id: ExternalKeyId,
     /// The key path the AES key is derived for (its identity; never change it).
     pub point: KeyPoint,
     /// ENABLED / DISABLED.
@@ -200,12 +187,12 @@ pub struct KeyStore {
     /// Name in logs and metrics.
     pub name: String,
     /// Normalised path prefix (`""` or `/a/b`).
-    pub prefix: String,
+    pub prefix: PathPrefix,
     /// A disabled key store answers InvalidStateException to everything.
     pub enabled: bool,
-    credentials: HashMap<String, SecretAccessKey>,
+    credentials: HashMap<AccessKeyId, SecretAccessKey>,
     regions: Vec<String>,
-    keys: HashMap<String, Arc<ExternalKey>>,
+    keys: HashMap<ExternalKeyId, Arc<ExternalKey>>,
     /// Optional quota.
     pub quota: Option<Quota>,
     /// Optional secondary authorization.
@@ -235,7 +222,7 @@ impl KeyStore {
     }
     /// The key store's `XksProxyUriPath`.
     pub fn uri_path(&self) -> String {
-        format!("{}/kms/xks/v1", self.prefix)
+        self.prefix.uri_path()
     }
 }
 
@@ -247,8 +234,8 @@ pub struct KeyStores {
 
 impl KeyStores {
     /// The store whose prefix is `prefix` (normalised).
-    pub fn by_prefix(&self, prefix: &str) -> Option<&Arc<KeyStore>> {
-        self.stores.iter().find(|s| s.prefix == prefix)
+    pub fn by_prefix(&self, prefix: &PathPrefix) -> Option<&Arc<KeyStore>> {
+        self.stores.iter().find(|s| s.prefix == *prefix)
     }
     /// All stores.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<KeyStore>> {
@@ -269,36 +256,32 @@ impl KeyStores {
             return Err(StoreError::Invalid(format!("{}: no [[key_store]] defined", path.display())));
         }
         let mut stores: Vec<Arc<KeyStore>> = Vec::new();
-        let mut all_ids: Vec<String> = Vec::new();
+        let mut all_ids: Vec<AccessKeyId> = Vec::new();
         for s in wire.key_store {
             let ctx = |m: String| StoreError::Invalid(format!("key store {:?}: {m}", s.name));
-            let prefix = normalize_prefix(&s.path_prefix).map_err(ctx)?;
+            let prefix = s.path_prefix;
             if stores.iter().any(|o| o.prefix == prefix) {
-                return Err(ctx(format!("path prefix {:?} is used twice", s.path_prefix)));
+                return Err(ctx(format!("path prefix {:?} is used twice", prefix.as_str())));
             }
             if stores.iter().any(|o| o.name == s.name) || s.name.is_empty() {
                 return Err(ctx("names must be non-empty and unique".into()));
             }
             let cred_path = base.join(&s.credentials_file);
             let cred_text = xks_sops::read_file(&cred_path, ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let creds: CredentialsWire = toml_parse(&cred_path, &cred_text)?;
+            let creds = credentials::parse(&cred_text).map_err(|e| ctx(format!("{}: {e}", cred_path.display())))?;
             let mut credentials = HashMap::new();
-            for c in creds.credential {
-                let c_secret = Zeroizing::new(c.secret_access_key);
-                check_access_key_id(&c.access_key_id).map_err(ctx)?;
-                check_secret(&c_secret).map_err(|m| ctx(format!("{}: credential {}: {m}", cred_path.display(), c.access_key_id)))?;
+            for c in creds {
                 if all_ids.contains(&c.access_key_id) {
                     return Err(ctx(format!("access key id {} is configured twice (it must identify one secret)", c.access_key_id)));
                 }
                 all_ids.push(c.access_key_id.clone());
-                credentials.insert(c.access_key_id, SecretAccessKey::new(c_secret.to_string()));
+                credentials.insert(c.access_key_id, c.secret_access_key);
             }
             if credentials.is_empty() {
                 return Err(ctx(format!("{}: no [[credential]]", cred_path.display())));
             }
             let mut keys = HashMap::new();
             for k in s.key {
-                check_key_id(&k.id).map_err(ctx)?;
                 if k.key_path == health_key_path {
                     return Err(ctx(format!("key {}: key path {:?} is reserved for the health check", k.id, k.key_path)));
                 }
@@ -347,91 +330,6 @@ fn toml_parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result
     })
 }
 
-/// Normalises a path prefix: `""`, `"/"` → `""`; `"a/b/"` → `"/a/b"`. The
-/// spec limits `XksProxyUriPath` to 128 characters of `a-zA-Z0-9/_-`.
-///
-/// # Errors
-/// A message when the prefix breaks the spec's rules.
-pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
-    if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_')) {
-        return Err("path_prefix may only contain a-z, A-Z, 0-9, '/', '-' and '_'".into());
-    }
-    let segs: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
-    let p = if segs.is_empty() { String::new() } else { format!("/{}", segs.join("/")) };
-    if p.len() + "/kms/xks/v1".len() > 128 {
-        return Err("path_prefix makes XksProxyUriPath longer than 128 characters".into());
-    }
-    Ok(p)
-}
-
-/// Parses a credentials file (`[[credential]]` tables with `access_key_id`
-/// and `secret_access_key`), checking every entry as the proxy does at load.
-/// The operator CLI reads and rewrites these files through this function and
-/// [`render_credentials`], so there is one definition of the format.
-///
-/// # Errors
-/// The first invalid or duplicated entry, named by its access key id.
-pub fn parse_credentials(text: &str) -> Result<Vec<(String, SecretAccessKey)>, String> {
-    use figment::providers::{Format, Toml};
-    let wire: CredentialsWire = figment::Figment::from(Toml::string(text)).extract().map_err(|e| format!("not a credentials file: {e}"))?;
-    let mut out: Vec<(String, SecretAccessKey)> = Vec::new();
-    for c in wire.credential {
-        let secret = Zeroizing::new(c.secret_access_key);
-        check_access_key_id(&c.access_key_id)?;
-        check_secret(&secret).map_err(|m| format!("credential {}: {m}", c.access_key_id))?;
-        if out.iter().any(|(id, _)| *id == c.access_key_id) {
-            return Err(format!("access key id {} appears twice", c.access_key_id));
-        }
-        out.push((c.access_key_id, SecretAccessKey::new(secret.to_string())));
-    }
-    Ok(out)
-}
-
-/// Writes credentials in the format [`parse_credentials`] reads.
-pub fn render_credentials(credentials: &[(String, SecretAccessKey)]) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::from(
-        "# SigV4 credentials of one key store (XKS proxy). Secret: keep sealed (sops/age) at rest.\n\
-         # Two entries are normal during a rotation; the proxy accepts either.\n",
-    ));
-    for (id, secret) in credentials {
-        out.push_str(&format!("\n[[credential]]\naccess_key_id = \"{id}\"\nsecret_access_key = \"{}\"\n", secret.expose()));
-    }
-    out
-}
-
-/// Spec Appendix A: 20–30 characters, `A`–`Z` and `2`–`7` only.
-///
-/// # Errors
-/// A message naming the rule.
-pub fn check_access_key_id(id: &str) -> Result<(), String> {
-    if (20..=30).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
-        Ok(())
-    } else {
-        Err(format!("access key id {id:?} must be 20 to 30 characters of A-Z and 2-7 (XKS spec Appendix A)"))
-    }
-}
-
-/// Spec "XKS proxy configuration": 43–64 characters of `a-zA-Z0-9/+=` (≥ 256 bits).
-///
-/// # Errors
-/// A message naming the rule.
-pub fn check_secret(secret: &str) -> Result<(), String> {
-    if (43..=64).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+' | b'=')) {
-        Ok(())
-    } else {
-        Err("secret access key must be 43 to 64 characters of a-z, A-Z, 0-9, '/', '+', '=' (at least 256 bits)".into())
-    }
-}
-
-/// Spec "API operations": at most 128 characters of letters, digits, `-`, `.`, `_`.
-pub fn check_key_id(id: &str) -> Result<(), String> {
-    if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')) {
-        Ok(())
-    } else {
-        Err(format!("external key id {id:?} must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_'"))
-    }
-}
-
 /// The current key stores, swapped atomically on reload.
 #[derive(Debug)]
 pub struct Reloadable {
@@ -470,44 +368,5 @@ impl Reloadable {
             Err(p) => *p.into_inner() = stores.clone(),
         }
         Ok(stores)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes() {
-        assert_eq!(normalize_prefix("").as_deref(), Ok(""));
-        assert_eq!(normalize_prefix("/").as_deref(), Ok(""));
-        assert_eq!(normalize_prefix("a/b/").as_deref(), Ok("/a/b"));
-        assert!(normalize_prefix("/a b").is_err());
-        assert!(normalize_prefix(&"x".repeat(118)).is_err());
-        assert!(normalize_prefix(&"x".repeat(116)).is_ok());
-    }
-
-    /// Spec Appendix A: access key id 20–30 of A–Z, 2–7; secret ≥ 256 bits.
-    #[test]
-    fn spec_appendix_a_credential_rules() {
-        assert!(check_access_key_id("AKIAI2SFODNN7EXAMPLE").is_ok());
-        assert!(check_access_key_id("AKIAI2SFODNN7EXAMPL").is_err());
-        assert!(check_access_key_id("AKIAI2SFODNN7EXAMPLE1").is_err());
-        assert!(check_access_key_id(&"A".repeat(31)).is_err());
-        assert!(check_secret("FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE").is_ok());
-        assert!(check_secret("short").is_err());
-        assert!(check_secret(&"a".repeat(42)).is_err());
-    }
-
-    /// Spec "API operations": externalKeyId ≤ 128 characters of A–Z a–z 0–9 - . _
-    #[test]
-    fn spec_external_key_id_rules() {
-        assert!(check_key_id("b42c7fbf-de61-441c-ae24-123456789012").is_ok());
-        assert!(check_key_id("non_existing_key.v2").is_ok());
-        assert!(check_key_id(&"k".repeat(128)).is_ok());
-        assert!(check_key_id(&"k".repeat(129)).is_err());
-        assert!(check_key_id("a/b").is_err());
-        assert!(check_key_id("").is_err());
     }
 }

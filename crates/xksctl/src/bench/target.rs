@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use xks_proxy::sigv4::SecretAccessKey;
+use xks_wire::xks::SecretAccessKey;
 
 use super::Args;
 
@@ -119,7 +119,7 @@ impl Target {
             host,
             uri_path,
             access_key_id,
-            secret: SecretAccessKey::new(secret),
+            secret: SecretAccessKey::any_sigv4(secret),
             key_ids,
             ca_certificate: args.ca_cert.clone().or(cfg.ca_certificate),
             client_cert: args.client_cert.clone().or(cfg.client_certificate),
@@ -142,7 +142,7 @@ impl Target {
             host,
             uri_path: cfg.uri_path.ok_or_else(|| missing("uriPath"))?,
             access_key_id: cfg.access_key_id.ok_or_else(|| missing("accessKeyId"))?,
-            secret: SecretAccessKey::new(cfg.secret_access_key.ok_or_else(|| missing("secretAccessKey"))?),
+            secret: SecretAccessKey::any_sigv4(cfg.secret_access_key.ok_or_else(|| missing("secretAccessKey"))?),
             key_ids: cfg.key_ids,
             ca_certificate: cfg.ca_certificate,
             client_cert: cfg.client_certificate,

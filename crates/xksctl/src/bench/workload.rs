@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use serde::Deserialize;
-use xks_proxy::sigv4;
+use xks_wire::xks::sigv4;
 
 use super::target::Target;
 

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
-use xks_proxy::sigv4::{self, SecretAccessKey};
+use xks_wire::xks::{SecretAccessKey, sigv4};
 
 pub const AKID: &str = "XKSCTLCEREMONYTESTAAAAAAA2";
 pub const SECRET: &str = "xksctlCeremonyTestSecret0123456789abcdefghijk";
@@ -195,7 +195,7 @@ pub async fn call(addr: SocketAddr, path: &str, body: serde_json::Value) -> (u16
     let body = body.to_string().into_bytes();
     let host = format!("127.0.0.1:{}", addr.port());
     let amz_date = sigv4::format_amz_date(SystemTime::now());
-    let secret = SecretAccessKey::new(SECRET.to_owned());
+    let secret = SecretAccessKey::any_sigv4(SECRET.to_owned());
     let auth = sigv4::sign(AKID, &secret, "us-east-1", "POST", path, &host, &amz_date, &body);
     let req = hyper::Request::post(path)
         .header("host", &host)

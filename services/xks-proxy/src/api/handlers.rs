@@ -5,28 +5,15 @@ use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 use xks_threshold::Metadata;
 
-use super::request::{self, Kind};
+use xks_wire::partner::RequestId;
+use xks_wire::xks::request;
+use xks_wire::xks::{ErrorName, Operation, XksError};
+
 use super::{App, Ctx};
-use crate::authz::{Action, Input};
-use crate::error::{ErrorName, XksError};
+use crate::authz::Input;
 use crate::health::Verdict;
 use crate::partners::PoolError;
 use crate::stores::{ExternalKey, KeyStatus, KeyStore, Usage};
-
-/// The request id sent to the partner: the kmsRequestId itself when it is 1–128
-/// printable ASCII characters without spaces (a UUID always is), otherwise
-/// `sha256:` and the first 32 hex digits of its SHA-256 (kmsRequestId is opaque
-/// and is never rejected for its structure). docs/xks-proxy.md explains how to
-/// reconcile the partner's audit log with CloudTrail.
-pub fn partner_request_id(kms_request_id: &str) -> String {
-    if !kms_request_id.is_empty() && kms_request_id.len() <= 128 && kms_request_id.bytes().all(|b| b.is_ascii_graphic()) {
-        kms_request_id.to_owned()
-    } else {
-        use sha2::Digest;
-        let h = hex::encode(sha2::Sha256::digest(kms_request_id.as_bytes()));
-        format!("sha256:{}", h.get(..32).unwrap_or(&h))
-    }
-}
 
 fn pool_error(e: PoolError) -> XksError {
     match e {
@@ -50,7 +37,7 @@ fn key_for<'s>(
     ctx: &mut Ctx,
     store: &'s KeyStore,
     id: &str,
-    action: Action,
+    action: Operation,
     md: &request::RequestMetadata,
 ) -> Result<&'s std::sync::Arc<ExternalKey>, XksError> {
     // Authorization first: a principal the policy denies learns nothing, not
@@ -78,7 +65,7 @@ fn key_for<'s>(
 
 /// GetHealthStatus (never subject to secondary authorization).
 pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> Result<String, XksError> {
-    let md = request::parse_metadata_only(body, Kind::Health).inspect_err(|_| ctx.set_metadata_lenient(body))?;
+    let md = request::parse_metadata_only(body, Operation::GetHealthStatus).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&md);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
@@ -121,12 +108,12 @@ pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> 
 
 /// GetKeyMetadata.
 pub fn metadata(ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let md = request::parse_metadata_only(body, Kind::Metadata).inspect_err(|_| ctx.set_metadata_lenient(body))?;
+    let md = request::parse_metadata_only(body, Operation::GetKeyMetadata).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&md);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
     }
-    let key = key_for(ctx, store, id, Action::GetKeyMetadata, &md)?;
+    let key = key_for(ctx, store, id, Operation::GetKeyMetadata, &md)?;
     let usage: Vec<&str> = key.usage.iter().map(|u| u.as_str()).collect();
     Ok(serde_json::json!({ "keySpec": "AES_256", "keyUsage": usage, "keyStatus": key.status.as_str() }).to_string())
 }
@@ -144,12 +131,12 @@ fn usable(key: &ExternalKey, usage: Usage) -> Result<(), XksError> {
 /// Encrypt: derive with a verified partner partial, AES-256-GCM under the
 /// newest generation, CDIV computed first, then a verifying decrypt (Appendix C).
 pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let req = request::parse_encrypt(body, &app.0.limits).inspect_err(|_| ctx.set_metadata_lenient(body))?;
+    let req = request::parse_encrypt(body, &app.0.limits.sizes()).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&req.metadata);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
     }
-    let key = key_for(ctx, store, id, Action::Encrypt, &req.metadata)?;
+    let key = key_for(ctx, store, id, Operation::Encrypt, &req.metadata)?;
     usable(key, Usage::Encrypt)?;
     if req.cdiv && !key.allows(Usage::Decrypt) {
         return Err(XksError::new(
@@ -159,7 +146,8 @@ pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body:
     }
     let generation =
         app.0.pool.keyring().current().map(|g| g.key_set().generation()).ok_or_else(|| XksError::of(ErrorName::InternalException))?;
-    let derived = app.0.pool.derive(generation, &key.point, &partner_request_id(req.metadata.request_id())).await.map_err(pool_error)?;
+    let derived =
+        app.0.pool.derive(generation, &key.point, &RequestId::for_kms_request(req.metadata.request_id())).await.map_err(pool_error)?;
     ctx.partner = Some(derived.partner.clone());
     ctx.hedged = derived.hedged;
     // Appendix C: encrypt, compute the CDIV, then decrypt what we return; on a
@@ -196,12 +184,12 @@ pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body:
 /// Decrypt: the generation comes from ciphertextMetadata; any tampering of
 /// ciphertext, IV, tag, AAD or metadata fails the GCM tag.
 pub async fn decrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let req = request::parse_decrypt(body, &app.0.limits).inspect_err(|_| ctx.set_metadata_lenient(body))?;
+    let req = request::parse_decrypt(body, &app.0.limits.sizes()).inspect_err(|_| ctx.set_metadata_lenient(body))?;
     ctx.set_metadata(&req.metadata);
     if !store.enabled {
         return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
     }
-    let key = key_for(ctx, store, id, Action::Decrypt, &req.metadata)?;
+    let key = key_for(ctx, store, id, Operation::Decrypt, &req.metadata)?;
     usable(key, Usage::Decrypt)?;
     let invalid = || XksError::of(ErrorName::InvalidCiphertextException);
     let md = Metadata::parse(&req.ciphertext_metadata).map_err(|_| invalid())?;
@@ -212,7 +200,7 @@ pub async fn decrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body:
         ));
     }
     let derived =
-        app.0.pool.derive(md.generation(), &key.point, &partner_request_id(req.metadata.request_id())).await.map_err(pool_error)?;
+        app.0.pool.derive(md.generation(), &key.point, &RequestId::for_kms_request(req.metadata.request_id())).await.map_err(pool_error)?;
     ctx.partner = Some(derived.partner.clone());
     ctx.hedged = derived.hedged;
     let plaintext = derived.key.decrypt(&req.ciphertext, &req.ciphertext_metadata, &req.iv, &req.tag, &req.aad).map_err(|_| invalid())?;

@@ -1,14 +1,12 @@
 //! The request path of the XKS API: body (bounded in size and time, read
 //! before any answer) → route → method → SigV4 → in-flight bound → key-store
 //! quota → the API handler; one log line and one metric per request. Every
-//! refusal is an [`XksError`] rendered by the one table in [`crate::error`];
+//! refusal is an [`XksError`] rendered by the one table in [`xks_wire::xks::error`];
 //! no framework default ever reaches KMS. Nothing is held for a request
 //! before it authenticates but its connection (see [`xks_listener`]).
 
 pub mod body;
 pub mod handlers;
-pub mod request;
-pub mod route;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,16 +17,15 @@ use hyper::header::{ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
-use crate::config::{FleetConfig, Limits};
-use crate::error::{ErrorName, XksError};
-use crate::health::HealthMonitor;
-use crate::metrics::{Metrics, Operation};
-use crate::partners::Pool;
-use crate::sigv4;
-use crate::stores::Reloadable;
-use request::RequestMetadata;
-use route::Api;
 use xks_listener::AuthMarker;
+use xks_wire::xks::request::{self, RequestMetadata};
+use xks_wire::xks::{Api, ErrorName, Route, XksError, sigv4};
+
+use crate::config::{FleetConfig, Limits};
+use crate::health::HealthMonitor;
+use crate::metrics::Metrics;
+use crate::partners::Pool;
+use crate::stores::Reloadable;
 
 /// Shared state (cheap to clone).
 #[derive(Clone, Debug)]
@@ -127,15 +124,6 @@ fn error_response(e: &XksError) -> Response<Full<Bytes>> {
     json(e.name.status(), e.body())
 }
 
-fn operation(api: &Api) -> Operation {
-    match api {
-        Api::Health => Operation::Health,
-        Api::Metadata(_) => Operation::Metadata,
-        Api::Encrypt(_) => Operation::Encrypt,
-        Api::Decrypt(_) => Operation::Decrypt,
-    }
-}
-
 impl App {
     /// Serves one request of the XKS listener (of the connection `conn`).
     pub async fn handle(&self, req: Request<Incoming>, conn: &AuthMarker) -> Response<Full<Bytes>> {
@@ -162,8 +150,8 @@ impl App {
             };
         }
         let mut ctx = Ctx::default();
-        let route = route::parse(req.uri().path());
-        let op = route.as_ref().map(|(_, a)| operation(a)).unwrap_or(Operation::Other);
+        let route = Route::parse(req.uri().path());
+        let op = route.as_ref().map(|r| r.api.operation());
         let result = self.process(req, route, conn, &mut ctx).await;
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let (response, outcome) = match result {
@@ -179,13 +167,14 @@ impl App {
             }
         };
         self.0.metrics.request(op, outcome.as_ref().map(|e| e.name), micros);
+        let operation = op.map_or("other", |o| o.as_str());
         let outcome_str = outcome.as_ref().map(|e| e.name.as_str()).unwrap_or("ok");
         let message = outcome.as_ref().map(|e| e.message.as_str()).unwrap_or("");
         let status = response.status().as_u16();
         macro_rules! log {
             ($lvl:ident) => {
                 tracing::$lvl!(
-                    operation = op.as_str(),
+                    operation,
                     status,
                     outcome = outcome_str,
                     latency_us = micros,
@@ -213,23 +202,15 @@ impl App {
         response
     }
 
-    async fn process(
-        &self,
-        req: Request<Incoming>,
-        route: Option<(String, Api)>,
-        conn: &AuthMarker,
-        ctx: &mut Ctx,
-    ) -> Result<String, Refusal> {
+    async fn process(&self, req: Request<Incoming>, route: Option<Route>, conn: &AuthMarker, ctx: &mut Ctx) -> Result<String, Refusal> {
         let s = &self.0;
         let (parts, body) = req.into_parts();
         let body = body::read(body, s.limits.max_body_bytes, Duration::from_millis(s.limits.body_timeout_ms)).await;
-        let (prefix, api) = route.ok_or_else(|| XksError::of(ErrorName::InvalidUriPathException))?;
+        let Route { prefix, api } = route.ok_or_else(|| XksError::of(ErrorName::InvalidUriPathException))?;
         let stores = s.stores.get();
         let store = stores.by_prefix(&prefix).ok_or_else(|| XksError::of(ErrorName::InvalidUriPathException))?.clone();
         ctx.key_store = Some(store.name.clone());
-        if let Api::Metadata(id) | Api::Encrypt(id) | Api::Decrypt(id) = &api {
-            ctx.key_id = Some(id.clone());
-        }
+        ctx.key_id = api.key_id().map(|id| id.as_str().to_owned());
         if parts.method != Method::POST {
             return Err(Refusal::MethodNotAllowed);
         }
@@ -277,9 +258,9 @@ impl App {
         }
         let out = match &api {
             Api::Health => handlers::health(self, ctx, &store, &body).await,
-            Api::Metadata(id) => handlers::metadata(ctx, &store, id, &body),
-            Api::Encrypt(id) => handlers::encrypt(self, ctx, &store, id, &body).await,
-            Api::Decrypt(id) => handlers::decrypt(self, ctx, &store, id, &body).await,
+            Api::Metadata(id) => handlers::metadata(ctx, &store, id.as_str(), &body),
+            Api::Encrypt(id) => handlers::encrypt(self, ctx, &store, id.as_str(), &body).await,
+            Api::Decrypt(id) => handlers::decrypt(self, ctx, &store, id.as_str(), &body).await,
         };
         out.map_err(Refusal::Xks)
     }

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::StatusCode;
 use hyper::body::Bytes;
-use xks_threshold::{Combiner, DataKey, HolderId, KeyPoint, Partial, PartialCommitment, VerifiedPartial};
+use xks_threshold::{DataKey, HolderId, KeyPoint};
+use xks_wire::partner::{self, AnswerError, PartialRequest, RequestId};
 
 use crate::config::{PartnerConfig, PoolConfig};
 use crate::keyring::Keyring;
@@ -232,12 +232,12 @@ impl Pool {
     ///
     /// # Errors
     /// [`PoolError`].
-    pub async fn derive(self: &Arc<Self>, generation: u32, point: &KeyPoint, request_id: &str) -> Result<Derived, PoolError> {
+    pub async fn derive(self: &Arc<Self>, generation: u32, point: &KeyPoint, request_id: &RequestId) -> Result<Derived, PoolError> {
         if self.keyring.generation(generation).is_none() {
             return Err(PoolError::Unavailable(format!("no share for key generation {generation}")));
         }
         let candidates = self.candidates(point.path().as_str());
-        race::Race::new(self.clone(), candidates, generation, point.clone(), Arc::from(request_id)).run().await
+        race::Race::new(self.clone(), candidates, generation, point.clone(), Arc::new(request_id.clone())).run().await
     }
 
     /// Counts one request attempt in the partner's metrics and records its
@@ -306,7 +306,7 @@ impl Pool {
         p: &Partner,
         generation: u32,
         point: &KeyPoint,
-        request_id: &str,
+        request_id: &RequestId,
         force_proof: bool,
         timeout: Duration,
     ) -> Result<DataKey, AttemptError> {
@@ -315,20 +315,19 @@ impl Pool {
         let set = self.keyring.set_with(p.holder).map_err(internal)?;
         let combiner = self.keyring.combiner(g, &set).map_err(internal)?;
         let commitment = if force_proof { None } else { self.keyring.commitment(p.holder, g, &set, point) };
-        let body = serde_json::json!({
-            "version": 1,
-            "requestId": request_id,
-            "keyPath": point.path().as_str(),
-            "generation": g.key_set().generation(),
-            "epoch": g.key_set().epoch(),
-            "set": set.holders().iter().map(|h| h.get()).collect::<Vec<_>>(),
-            "proof": commitment.is_none(),
-        });
-        let (status, bytes) = tokio::time::timeout(timeout, p.client.post("/v1/partial", Bytes::from(body.to_string())))
+        let request = PartialRequest {
+            request_id: request_id.clone(),
+            key_path: point.path().clone(),
+            generation: g.key_set().generation(),
+            epoch: g.key_set().epoch(),
+            set: set.clone(),
+            proof: commitment.is_none(),
+        };
+        let (status, bytes) = tokio::time::timeout(timeout, p.client.post(partner::PARTIAL_PATH, Bytes::from(request.to_json())))
             .await
             .map_err(|_| AttemptError::Timeout)?
             .map_err(|e| AttemptError::Transport(e.to_string()))?;
-        let verified = read_response(status, &bytes, p.holder, &combiner, point, commitment.as_ref());
+        let verified = partner::read_answer(status, &bytes, p.holder, &combiner, point, commitment.as_ref()).map_err(AttemptError::from);
         // The answer carries the partner's partial: wipe our copy of it.
         client::wipe(bytes);
         let verified = verified?;
@@ -341,63 +340,29 @@ impl Pool {
     }
 }
 
-/// Reads a partner's answer and accepts its partial only once it is proven:
-/// by its DLEQ proof, or (when `commitment` is given) by matching a commitment
-/// to a partial whose proof was verified earlier. A refusal (423 locked,
-/// 403 denied) is reported as such so the caller does not route around it.
-/// The partner's error code is kept only as printable ASCII, at most 64
-/// characters (it reaches the log).
-/// Pure (no I/O), so the fuzzer drives it with arbitrary answers.
-///
-/// # Errors
-/// [`AttemptError::Refused`], [`AttemptError::Status`] or [`AttemptError::Invalid`].
-pub fn read_response(
-    status: StatusCode,
-    bytes: &[u8],
-    holder: HolderId,
-    combiner: &Combiner,
-    point: &KeyPoint,
-    commitment: Option<&PartialCommitment>,
-) -> Result<VerifiedPartial, AttemptError> {
-    if status != StatusCode::OK {
-        let code = serde_json::from_slice::<serde_json::Value>(bytes)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(sanitize_code))
-            .unwrap_or_default();
-        return Err(match Refusal::from_answer(status, &code) {
-            Some(r) => AttemptError::Refused(r),
-            None => AttemptError::Status(status.as_u16(), code),
-        });
+impl From<AnswerError> for AttemptError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::Refused { scope, status, code } => AttemptError::Refused(Refusal::new(scope, status, &code)),
+            AnswerError::Status(status, code) => AttemptError::Status(status, code),
+            AnswerError::Invalid(why) => AttemptError::Invalid(why),
+        }
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| AttemptError::Invalid("response is not UTF-8".into()))?;
-    let partial = Partial::from_json(text).map_err(|e| AttemptError::Invalid(e.to_string()))?;
-    if partial.holder() != holder {
-        return Err(AttemptError::Invalid(format!("partial from holder {} instead of {}", partial.holder(), holder)));
-    }
-    match commitment {
-        Some(c) => combiner.check_commitment(point, partial, c).map_err(|e| AttemptError::Invalid(format!("commitment check: {e}"))),
-        None => combiner.verify(point, partial).map_err(|e| AttemptError::Invalid(format!("DLEQ proof: {e}"))),
-    }
-}
-
-/// A partner's error code as it may be logged: printable ASCII without
-/// spaces, at most 64 characters; anything else becomes `?`.
-fn sanitize_code(code: &str) -> String {
-    code.chars().take(64).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Issue 15 §6: a partner's error code cannot inject lines or escape
-    /// sequences into the proxy's log, nor make it long.
+    /// Issue 15 §6: a partner's sanitised error code reaches the refusal's reason as it is.
     #[test]
-    fn partner_error_codes_are_sanitised_before_they_are_logged() {
-        assert_eq!(sanitize_code("locked"), "locked");
-        assert_eq!(sanitize_code("x\nFAKE log line\u{1b}[31m"), "x?FAKE?log?line?[31m");
-        assert_eq!(sanitize_code(&"a".repeat(1000)).len(), 64);
-        let refused = Refusal::from_answer(StatusCode::LOCKED, &sanitize_code("locked\r\nforged")).map(|r| r.reason);
-        assert_eq!(refused.as_deref(), Some("423 locked??forged"));
+    fn a_refusal_keeps_the_sanitised_code() {
+        let answer =
+            AnswerError::Refused { scope: partner::RefusalScope::Partner, status: 423, code: partner::loggable_code("locked\r\nforged") };
+        let reason = match AttemptError::from(answer) {
+            AttemptError::Refused(r) => r.reason,
+            other => other.to_string(),
+        };
+        assert_eq!(reason, "423 locked??forged");
     }
 }

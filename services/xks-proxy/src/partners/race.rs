@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::{AbortHandle, JoinError, JoinSet};
 use xks_threshold::{DataKey, KeyPoint};
+use xks_wire::partner::RequestId;
 
 use super::refusal::Refusal;
 use super::{AttemptError, Derived, Partner, Pool, PoolError};
@@ -51,7 +52,7 @@ pub(super) struct Race {
     candidates: Vec<Arc<Partner>>,
     generation: u32,
     point: KeyPoint,
-    request_id: Arc<str>,
+    request_id: Arc<RequestId>,
     tasks: JoinSet<Outcome>,
     in_flight: Vec<Flight>,
     /// Next candidate to launch.
@@ -65,7 +66,13 @@ pub(super) struct Race {
 }
 
 impl Race {
-    pub(super) fn new(pool: Arc<Pool>, candidates: Vec<Arc<Partner>>, generation: u32, point: KeyPoint, request_id: Arc<str>) -> Self {
+    pub(super) fn new(
+        pool: Arc<Pool>,
+        candidates: Vec<Arc<Partner>>,
+        generation: u32,
+        point: KeyPoint,
+        request_id: Arc<RequestId>,
+    ) -> Self {
         Self {
             pool,
             candidates,

@@ -12,20 +12,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use hyper::StatusCode;
+pub use xks_wire::partner::RefusalScope as Scope;
 
 /// Key paths remembered as refused per partner; beyond this the refusal is
 /// widened to the whole partner (refusing more, never less).
 const MAX_REFUSED_KEY_PATHS: usize = 10_000;
-
-/// What a refusal covers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// Every key path (operator lock, automatic lock of the whole service).
-    Partner,
-    /// The key path of the request (deny, automatic lock of one key path).
-    KeyPath,
-}
 
 /// One refusal as the partner answered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,18 +28,10 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    /// The refusal carried by a partner answer, if it is one: 423 (locked) or
-    /// 403 (denied). The partner's error code tells the scope; a code this
-    /// proxy does not know is taken as covering the whole partner.
-    pub fn from_answer(status: StatusCode, code: &str) -> Option<Self> {
-        if status != StatusCode::LOCKED && status != StatusCode::FORBIDDEN {
-            return None;
-        }
-        let scope = match code {
-            "key_path_denied" | "key_path_locked" => Scope::KeyPath,
-            _ => Scope::Partner,
-        };
-        Some(Self { scope, reason: format!("{} {code}", status.as_u16()) })
+    /// A refusal as a partner answered it (its scope read by
+    /// [`Scope::of_answer`]; `code` already sanitised).
+    pub fn new(scope: Scope, status: u16, code: &str) -> Self {
+        Self { scope, reason: format!("{status} {code}") }
     }
 }
 
@@ -114,10 +97,11 @@ impl Refusals {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use hyper::StatusCode;
 
     #[test]
     fn scope_follows_the_partners_error_code() {
-        let r = |s, c| Refusal::from_answer(s, c).map(|r| r.scope);
+        let r = Scope::of_answer;
         assert_eq!(r(StatusCode::LOCKED, "locked"), Some(Scope::Partner));
         assert_eq!(r(StatusCode::LOCKED, "key_path_locked"), Some(Scope::KeyPath));
         assert_eq!(r(StatusCode::FORBIDDEN, "key_path_denied"), Some(Scope::KeyPath));
@@ -129,10 +113,10 @@ mod tests {
     #[test]
     fn sticky_until_the_partner_answers() {
         let rs = Refusals::default();
-        let deny = Refusal::from_answer(StatusCode::FORBIDDEN, "key_path_denied").unwrap();
+        let deny = Refusal::new(Scope::KeyPath, 403, "key_path_denied");
         rs.record("a", &deny);
         assert!(rs.covering("a").is_some() && rs.covering("b").is_none());
-        let lock = Refusal::from_answer(StatusCode::LOCKED, "locked").unwrap();
+        let lock = Refusal::new(Scope::Partner, 423, "locked");
         rs.record("b", &lock);
         assert!(rs.covering("c").is_some());
         rs.answered("c");
@@ -145,7 +129,7 @@ mod tests {
     #[test]
     fn too_many_key_paths_widen_to_the_partner() {
         let rs = Refusals::default();
-        let deny = Refusal::from_answer(StatusCode::FORBIDDEN, "key_path_denied").unwrap();
+        let deny = Refusal::new(Scope::KeyPath, 403, "key_path_denied");
         for i in 0..=MAX_REFUSED_KEY_PATHS {
             rs.record(&format!("k{i}"), &deny);
         }

@@ -15,8 +15,8 @@ use hyper::body::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_pki::{Ca, Validity};
-use xks_proxy::sigv4::{self, SecretAccessKey};
 use xks_threshold::{KeySet, Share, dealer};
+use xks_wire::xks::{SecretAccessKey, sigv4};
 
 pub const AKID: &str = "AKIAI2SFODNN7EXAMPLE";
 pub const SECRET: &str = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE";
@@ -305,7 +305,7 @@ impl XksClient {
         Self {
             addr,
             akid: akid.into(),
-            secret: SecretAccessKey::new(secret.into()),
+            secret: SecretAccessKey::any_sigv4(secret),
             region: "eu-west-1".into(),
             host: format!("localhost:{}", addr.port()),
             tls,

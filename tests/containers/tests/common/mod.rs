@@ -27,7 +27,7 @@ use hyper::body::Bytes;
 use testcontainers::core::{Mount, WaitFor};
 use testcontainers::runners::AsyncRunner as _;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
-use xks_proxy::sigv4::{self, SecretAccessKey};
+use xks_wire::xks::{SecretAccessKey, sigv4};
 
 pub const PROXY: &str = "xks-proxy";
 /// A second proxy, started the way a serverless platform runs it (no files mounted).
@@ -384,7 +384,11 @@ fn credential(state: &Path) -> (String, String) {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    let creds = xks_proxy::stores::parse_credentials(&text).unwrap();
+    let creds = xks_wire::xks::credentials::parse(&text)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.access_key_id.to_string(), c.secret_access_key))
+        .collect::<Vec<_>>();
     let (id, secret) = creds.into_iter().next().unwrap();
     (id, secret.expose().to_owned())
 }
@@ -425,7 +429,7 @@ impl Client {
     pub async fn send(&mut self, method: &str, path: &str, body: Vec<u8>, secret: Option<&str>) -> Result<(u16, Vec<u8>), String> {
         let host = format!("xks-proxy:{PROXY_PORT}");
         let amz_date = sigv4::format_amz_date(SystemTime::now());
-        let key = SecretAccessKey::new(secret.unwrap_or(&self.secret).to_owned());
+        let key = SecretAccessKey::any_sigv4(secret.unwrap_or(&self.secret).to_owned());
         let auth = sigv4::sign(&self.access_key_id, &key, "eu-west-3", method, path, &host, &amz_date, &body);
         let req = hyper::Request::builder()
             .method(method)

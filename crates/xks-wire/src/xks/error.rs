@@ -4,7 +4,7 @@
 //! spec's "less than 512 printable ASCII characters" and never contain
 //! request values (plaintext, AAD, keys, partials).
 
-use hyper::StatusCode;
+use http::StatusCode;
 
 /// The `errorName` values of the spec's error table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,6 +68,11 @@ impl ErrorName {
             ErrorName::DependencyTimeoutException => "DependencyTimeoutException",
             ErrorName::InternalException => "InternalException",
         }
+    }
+
+    /// The name for its wire `errorName` (clients read answers with it).
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == name)
     }
 
     /// The HTTP status the spec's table assigns.
@@ -198,6 +203,7 @@ mod tests {
         for (name, (status, text)) in ErrorName::ALL.iter().zip(table) {
             assert_eq!(name.status().as_u16(), status, "{text}");
             assert_eq!(name.as_str(), text);
+            assert_eq!(ErrorName::from_wire(text), Some(*name));
             let body: serde_json::Value = serde_json::from_str(&XksError::of(*name).body()).unwrap_or_default();
             assert_eq!(body["errorName"], text);
             let msg = body["errorMessage"].as_str().unwrap_or_default();

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::config::Limits;
-use crate::error::{ErrorName, XksError};
+use super::error::{ErrorName, XksError};
+use super::operation::Operation;
 
 /// Longest ARN accepted (spec: "MUST support ARN lengths of up to 2048 characters").
 pub const MAX_ARN: usize = 2048;
@@ -36,35 +36,36 @@ pub struct RequestMetadata {
     pub kms_via_service: Option<String>,
 }
 
-/// Which API's required fields apply.
+/// The sizes a proxy accepts (decoded bytes). The spec requires at least
+/// 4300 bytes of plaintext and 8192 of AAD; AES-GCM's AAD rule caps the AAD at 65535.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// kmsRequestId, kmsOperation.
-    Health,
-    /// + awsPrincipalArn.
-    Metadata,
-    /// + kmsKeyArn.
-    Crypto,
+pub struct SizeLimits {
+    /// Largest plaintext (Encrypt) and ciphertext (Decrypt).
+    pub max_plaintext_bytes: usize,
+    /// Largest additionalAuthenticatedData.
+    pub max_aad_bytes: usize,
+}
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        Self { max_plaintext_bytes: 65_536, max_aad_bytes: 65_535 }
+    }
 }
 
 impl RequestMetadata {
-    fn check(&self, kind: Kind) -> Result<(), XksError> {
-        let required: &[(&str, &Option<String>)] = match kind {
-            Kind::Health => &[("kmsRequestId", &self.kms_request_id), ("kmsOperation", &self.kms_operation)],
-            Kind::Metadata => &[
-                ("awsPrincipalArn", &self.aws_principal_arn),
-                ("kmsRequestId", &self.kms_request_id),
-                ("kmsOperation", &self.kms_operation),
-            ],
-            Kind::Crypto => &[
-                ("awsPrincipalArn", &self.aws_principal_arn),
-                ("kmsKeyArn", &self.kms_key_arn),
-                ("kmsRequestId", &self.kms_request_id),
-                ("kmsOperation", &self.kms_operation),
-            ],
-        };
-        for (name, v) in required {
-            if v.is_none() {
+    fn field(&self, name: &str) -> Option<&Option<String>> {
+        match name {
+            "awsPrincipalArn" => Some(&self.aws_principal_arn),
+            "kmsKeyArn" => Some(&self.kms_key_arn),
+            "kmsRequestId" => Some(&self.kms_request_id),
+            "kmsOperation" => Some(&self.kms_operation),
+            _ => None,
+        }
+    }
+
+    fn check(&self, operation: Operation) -> Result<(), XksError> {
+        for name in operation.required_metadata() {
+            if self.field(name).is_none_or(Option::is_none) {
                 return Err(XksError::validation(format!("requestMetadata.{name} is required")));
             }
         }
@@ -159,10 +160,10 @@ pub fn metadata_lenient(body: &[u8]) -> Option<RequestMetadata> {
 ///
 /// # Errors
 /// ValidationException.
-pub fn parse_metadata_only(body: &[u8], kind: Kind) -> Result<RequestMetadata, XksError> {
+pub fn parse_metadata_only(body: &[u8], operation: Operation) -> Result<RequestMetadata, XksError> {
     let w: MetadataOnly = parse_json(body)?;
     let m = w.request_metadata.ok_or_else(|| XksError::validation("requestMetadata is required"))?;
-    m.check(kind)?;
+    m.check(operation)?;
     Ok(m)
 }
 
@@ -195,10 +196,10 @@ fn too_large(field: &str, len: usize, max: usize) -> Result<(), XksError> {
 ///
 /// # Errors
 /// ValidationException, or UnsupportedOperationException above this proxy's sizes.
-pub fn parse_encrypt(body: &[u8], limits: &Limits) -> Result<EncryptRequest, XksError> {
+pub fn parse_encrypt(body: &[u8], limits: &SizeLimits) -> Result<EncryptRequest, XksError> {
     let mut w: CryptoWire = parse_json(body)?;
     let metadata = w.request_metadata.take().ok_or_else(|| XksError::validation("requestMetadata is required"))?;
-    metadata.check(Kind::Crypto)?;
+    metadata.check(Operation::Encrypt)?;
     let plaintext = b64("plaintext", required("plaintext", &w.plaintext)?)?;
     algorithm(&w)?;
     let aad = match &w.additional_authenticated_data {
@@ -219,10 +220,10 @@ pub fn parse_encrypt(body: &[u8], limits: &Limits) -> Result<EncryptRequest, Xks
 ///
 /// # Errors
 /// ValidationException, or UnsupportedOperationException above this proxy's sizes.
-pub fn parse_decrypt(body: &[u8], limits: &Limits) -> Result<DecryptRequest, XksError> {
+pub fn parse_decrypt(body: &[u8], limits: &SizeLimits) -> Result<DecryptRequest, XksError> {
     let mut w: CryptoWire = parse_json(body)?;
     let metadata = w.request_metadata.take().ok_or_else(|| XksError::validation("requestMetadata is required"))?;
-    metadata.check(Kind::Crypto)?;
+    metadata.check(Operation::Decrypt)?;
     let ciphertext = b64("ciphertext", required("ciphertext", &w.ciphertext)?)?.to_vec();
     algorithm(&w)?;
     let iv = b64("initializationVector", required("initializationVector", &w.initialization_vector)?)?.to_vec();

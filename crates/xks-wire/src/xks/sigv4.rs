@@ -8,14 +8,15 @@
 //! clock skew (±5 minutes by default, Appendix A Task 4), and compares the
 //! signature in constant time.
 
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use hyper::HeaderMap;
+use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
+
+use super::ids::SecretAccessKey;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -23,36 +24,6 @@ type HmacSha256 = Hmac<Sha256>;
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The service name KMS signs XKS requests with (spec Appendix A).
 pub const SERVICE: &str = "kms-xks-proxy";
-
-/// A secret access key (zeroized on drop, never printed).
-#[derive(Clone)]
-pub struct SecretAccessKey(Zeroizing<String>);
-
-impl SecretAccessKey {
-    /// Wraps a secret.
-    pub fn new(secret: String) -> Self {
-        Self(Zeroizing::new(secret))
-    }
-    /// The secret's length in bytes (for validation messages).
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    /// Whether the secret is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    /// The secret itself: only for signing and for writing it where it
-    /// belongs (a sealed credentials file, the KMS configuration). Never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretAccessKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretAccessKey(<redacted>)")
-    }
-}
 
 /// Why a request failed authentication. Each maps to
 /// `AuthenticationFailedException`; the message names the check, never a secret.
@@ -182,7 +153,7 @@ pub fn verify<'s>(
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<Authenticated, AuthError> {
-    let mut headers = req.headers.get_all(hyper::header::AUTHORIZATION).iter();
+    let mut headers = req.headers.get_all(http::header::AUTHORIZATION).iter();
     let header = headers.next().ok_or(AuthError::Missing)?;
     if headers.next().is_some() {
         return Err(AuthError::Malformed("more than one Authorization header"));
@@ -207,11 +178,8 @@ pub fn verify<'s>(
     // An unknown access key id is checked against a key nobody holds: the
     // same work and the same answer as a wrong signature, so a caller cannot
     // tell which access key ids exist.
-    let unknown = SecretAccessKey::new(String::new());
+    let unknown = SecretAccessKey::any_sigv4(String::new());
     let known = secret_for(auth.access_key_id);
-    if known.is_none() {
-        tracing::debug!("SigV4: unknown access key id");
-    }
     let secret = known.unwrap_or(&unknown);
 
     let canonical_headers = canonical_headers(req, auth.signed_headers)?;
