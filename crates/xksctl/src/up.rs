@@ -89,12 +89,12 @@ fn init_logging() {
 }
 
 async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2], kms_mtls: bool) -> Result<(), String> {
-    let build = BuildInfo::current();
+    let build = BuildInfo::current("xks-proxy");
     let mut shares = Vec::new();
     for (holder, port) in deploy::PARTNERS.iter().zip(share_ports) {
         let path = state.write_share_config(*holder, &format!("127.0.0.1:{port}"))?;
         let cfg = share_service::Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let share_build = share_service::BuildInfo::current();
+        let share_build = share_service::BuildInfo::current("share-service");
         let running =
             share_service::start(cfg, &share_build).await.map_err(|e| format!("share service {holder}: {e}{}", port_hint(port)))?;
         shares.push((*holder, running));

@@ -44,7 +44,7 @@ async fn deploy(name: &str) -> Deployment {
     );
     let share = share_service::start(
         share_service::Config::load(&dir.join("share-2/share-service.toml")).unwrap(),
-        &share_service::BuildInfo::current(),
+        &share_service::BuildInfo::current("share-service"),
     )
     .await
     .unwrap();
@@ -77,9 +77,10 @@ async fn deploy(name: &str) -> Deployment {
             share.addr
         ),
     );
-    let proxy = xks_proxy::start(xks_proxy::Config::load(&dir.join("proxy/xks-proxy.toml")).unwrap(), &xks_proxy::BuildInfo::current())
-        .await
-        .unwrap();
+    let proxy =
+        xks_proxy::start(xks_proxy::Config::load(&dir.join("proxy/xks-proxy.toml")).unwrap(), &xks_proxy::BuildInfo::current("xks-proxy"))
+            .await
+            .unwrap();
     let endpoint = format!("https://localhost:{}", proxy.addr.port());
     Deployment { dir, endpoint, _share: share, _proxy: proxy }
 }

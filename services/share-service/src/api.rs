@@ -22,7 +22,7 @@ use crate::config::Limits;
 use crate::controls::{Controls, KeyPathRefusal};
 use crate::keys::ShareStore;
 use crate::metrics::{Metrics, Outcome};
-use crate::tls::ClientIdentity;
+use xks_service::tls::ClientIdentity;
 
 /// Key path of the self-test route (never a customer key path: customers' key
 /// paths come from the proxy's configuration).
@@ -51,7 +51,7 @@ pub struct AppInner {
     /// Token bucket (tokens, last refill).
     pub bucket: std::sync::Mutex<(f64, Instant)>,
     /// Version and executable digest (the health answer reports them).
-    pub build: crate::build::BuildInfo,
+    pub build: xks_service::BuildInfo,
 }
 
 /// A refused request: its code (which fixes the HTTP status), a message, and

@@ -4,23 +4,22 @@
 //! everything or deny key paths through a local admin socket, and rate
 //! anomalies can lock it automatically.
 //!
-//! Layout: [`config`] (figment), [`tls`] (mTLS and client identity),
-//! [`keys`] (shares), [`api`] (routes), [`audit`] (group commit),
+//! Layout: [`config`] (figment), [`keys`] (shares), [`api`] (routes; the
+//! partner protocol itself is `xks_wire::partner`), [`audit`] (group commit),
 //! [`controls`] and [`admin`] (kill switch), [`anomaly`], [`metrics`],
-//! [`server`] (start-up, connections, shutdown).
+//! [`server`] (start-up, connections, shutdown). mTLS, the build identity and
+//! the listener are shared with the proxy (`xks_service`).
 
 pub mod admin;
 pub mod anomaly;
 pub mod api;
 pub mod audit;
-pub mod build;
 pub mod config;
 pub mod controls;
 pub mod keys;
 pub mod metrics;
 pub mod server;
-pub mod tls;
 
-pub use build::BuildInfo;
 pub use config::Config;
 pub use server::{Running, StartError, start};
+pub use xks_service::BuildInfo;

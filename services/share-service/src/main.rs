@@ -32,10 +32,10 @@ fn main() -> ExitCode {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init(),
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
     }
-    let build = BuildInfo::current();
+    let build = BuildInfo::current("share-service");
     tracing::info!(version = %build.version, executable_sha256 = %build.executable_sha256, "share-service starting");
     // Before any secret is loaded: a core dump would hold shares and keys.
-    if let Err(e) = xks_listener::process::disable_core_dumps() {
+    if let Err(e) = xks_service::process::disable_core_dumps() {
         tracing::error!(error = %e, "cannot disable core dumps; refusing to start");
         return ExitCode::FAILURE;
     }

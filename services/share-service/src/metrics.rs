@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use xks_listener::Connections;
+use xks_service::listener::Connections;
 
 /// How a request ended. The label values of `share_requests_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Start-up and the connection loop: bounded connections (a connection still
-//! in its mutual TLS handshake is evictable, [`xks_listener`]), TLS handshake
+//! in its mutual TLS handshake is evictable, [`xks_service::listener`]), TLS handshake
 //! with timeout, HTTP/1.1 and HTTP/2 on the same port with idle and header
 //! timeouts, the client identity attached to every request, graceful shutdown
 //! that lets in-flight requests finish.
@@ -17,17 +17,17 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use xks_audit::{Entry, RecordKind, WriterConfig};
-use xks_listener::{Bounds, Connections};
+use xks_service::listener::{Bounds, Connections};
 
 use crate::anomaly::Detector;
 use crate::api::{App, AppInner, router};
 use crate::audit::Audit;
-use crate::build::BuildInfo;
 use crate::config::Config;
 use crate::controls::Controls;
 use crate::keys::ShareStore;
 use crate::metrics::Metrics;
-use crate::tls::{ClientIdentity, server_config};
+use xks_service::BuildInfo;
+use xks_service::tls::{self, ClientAuth, ClientIdentity, ClientRule};
 
 /// Start-up failures, each with an actionable message.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum StartError {
     Keys(#[from] crate::keys::KeyError),
     /// TLS files.
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] tls::TlsError),
     /// Audit log.
     #[error("audit log: {0}")]
     Audit(#[from] xks_audit::WriterError),
@@ -111,7 +111,10 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     let head = audit.head();
     tracing::info!(seq = head.seq, head = %head.hash, dir = %cfg.audit.dir.display(), "audit log ready");
 
-    let tls = server_config(&cfg.tls.cert, &cfg.tls.key, &cfg.tls.client_ca, &cfg.tls.allowed_clients, ids.as_ref())?;
+    let rule =
+        if cfg.tls.allowed_clients.is_empty() { ClientRule::AnyFromCa } else { ClientRule::Identities(cfg.tls.allowed_clients.clone()) };
+    let client_auth = ClientAuth::Required { ca: &cfg.tls.client_ca, rule: &rule };
+    let tls = tls::server_config(&cfg.tls.cert, &cfg.tls.key, ids.as_ref(), tls::TLS13, client_auth)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let listener = TcpListener::bind(cfg.listen).await.map_err(io(format!("bind {}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(io("local address"))?;
@@ -148,7 +151,7 @@ async fn accept_loop(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let builder = Arc::new(xks_listener::http_builder(connections.bounds()));
+    let builder = Arc::new(xks_service::listener::http_builder(connections.bounds()));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,

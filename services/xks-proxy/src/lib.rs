@@ -17,9 +17,8 @@
 
 pub mod api;
 pub mod authz;
-pub mod build;
+
 pub mod config;
-pub mod front;
 pub mod health;
 pub mod keyring;
 pub mod metrics;
@@ -27,6 +26,6 @@ pub mod partners;
 pub mod server;
 pub mod stores;
 
-pub use build::BuildInfo;
 pub use config::Config;
 pub use server::{Running, StartError, start};
+pub use xks_service::BuildInfo;

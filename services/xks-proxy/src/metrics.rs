@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use xks_listener::Connections;
+use xks_service::listener::Connections;
 
 use xks_wire::xks::{ErrorName, Operation};
 

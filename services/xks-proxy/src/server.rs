@@ -16,16 +16,17 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
-use xks_listener::{Bounds, Connections};
+use xks_service::listener::{Bounds, Connections};
+use xks_service::tls::{self, ClientAuth, ClientRule};
 
 use crate::api::{App, AppInner};
-use crate::build::BuildInfo;
 use crate::config::{Config, FrontMode};
 use crate::health::HealthMonitor;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::partners::Pool;
 use crate::stores::Reloadable;
+use xks_service::BuildInfo;
 
 /// Start-up failures, each with an actionable message.
 #[derive(Debug, thiserror::Error)]
@@ -134,13 +135,8 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         idle_timeout: Duration::from_millis(l.idle_timeout_ms),
     });
     let metrics = Arc::new(Metrics::new(&partner_ids, connections.clone()));
-    let tls = crate::partners::client::client_config(
-        &cfg.partner_tls.ca,
-        &cfg.partner_tls.client_cert,
-        &cfg.partner_tls.client_key,
-        ids.as_deref(),
-    )
-    .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
+    let tls = tls::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key, ids.as_deref())
+        .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
     let pool = Arc::new(
         Pool::new(&cfg.partners, Arc::new(tls), cfg.pool.clone(), keyring, metrics.clone(), &build.version).map_err(StartError::Other)?,
     );
@@ -164,7 +160,15 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
             let (Some(cert), Some(key)) = (&cfg.front.cert, &cfg.front.key) else {
                 return Err(StartError::Other("front.mode = \"tls\" needs front.cert and front.key".into()));
             };
-            let sc = crate::front::server_config(cert, key, cfg.front.client_ca.as_deref(), &cfg.front.client_subjects, ids.as_deref())
+            // Optional mutual TLS: the client certificate must chain to the
+            // configured CA *and* carry one of the configured subject common
+            // names (KMS presents `CN=cks.kms.<region>.amazonaws.com`).
+            let rule = ClientRule::CommonNames(cfg.front.client_subjects.clone());
+            let client_auth = match cfg.front.client_ca.as_deref() {
+                None => ClientAuth::None,
+                Some(ca) => ClientAuth::Required { ca, rule: &rule },
+            };
+            let sc = tls::server_config(cert, key, ids.as_deref(), tls::TLS13_AND_12, client_auth)
                 .map_err(|e| StartError::Other(format!("front TLS: {e}")))?;
             Some(TlsAcceptor::from(Arc::new(sc)))
         }
@@ -198,7 +202,7 @@ async fn accept_loop(
     handshake_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let builder = Arc::new(xks_listener::http_builder(connections.bounds()));
+    let builder = Arc::new(xks_service::listener::http_builder(connections.bounds()));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,

@@ -128,9 +128,12 @@ pub async fn share_service(
         p(identity),
     );
     std::fs::write(d.join("share-service.toml"), cfg).unwrap();
-    share_service::start(share_service::Config::load(&d.join("share-service.toml")).unwrap(), &share_service::BuildInfo::current())
-        .await
-        .unwrap()
+    share_service::start(
+        share_service::Config::load(&d.join("share-service.toml")).unwrap(),
+        &share_service::BuildInfo::current("share-service"),
+    )
+    .await
+    .unwrap()
 }
 
 fn rand_suffix() -> u64 {
@@ -175,7 +178,7 @@ pub async fn try_proxy(
     }
     std::fs::write(d.join("xks-proxy.toml"), cfg).unwrap();
     let config = xks_proxy::Config::load(&d.join("xks-proxy.toml")).map_err(|e| e.to_string())?;
-    xks_proxy::start(config, &xks_proxy::BuildInfo::current()).await.map_err(|e| e.to_string())
+    xks_proxy::start(config, &xks_proxy::BuildInfo::current("xks-proxy")).await.map_err(|e| e.to_string())
 }
 
 /// As [`try_proxy`], insisting on success.

@@ -90,7 +90,7 @@ impl Deployment {
             r.shutdown().await;
         }
         let cfg = Config::load(&self.dir.join("share-service.toml")).unwrap();
-        self.running = Some(share_service::start(cfg, &BuildInfo::current()).await.unwrap());
+        self.running = Some(share_service::start(cfg, &BuildInfo::current("share-service")).await.unwrap());
     }
 
     pub fn running(&self) -> &Running {

@@ -3,7 +3,7 @@
 //! quota → the API handler; one log line and one metric per request. Every
 //! refusal is an [`XksError`] rendered by the one table in [`xks_wire::xks::error`];
 //! no framework default ever reaches KMS. Nothing is held for a request
-//! before it authenticates but its connection (see [`xks_listener`]).
+//! before it authenticates but its connection (see [`xks_service::listener`]).
 
 pub mod body;
 pub mod handlers;
@@ -17,7 +17,7 @@ use hyper::header::{ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
-use xks_listener::AuthMarker;
+use xks_service::listener::AuthMarker;
 use xks_wire::xks::request::{self, RequestMetadata};
 use xks_wire::xks::{Api, ErrorName, Route, XksError, sigv4};
 
@@ -49,7 +49,7 @@ pub struct AppInner {
     /// Reported by GetHealthStatus.
     pub fleet: FleetConfig,
     /// Version and executable digest (GetHealthStatus reports them).
-    pub build: crate::build::BuildInfo,
+    pub build: xks_service::BuildInfo,
     /// `front.server_names`, lower-case (empty: any Host).
     pub server_names: Vec<String>,
 }

@@ -228,7 +228,7 @@ key_path = "tenant-root/key-1"
             p.shutdown().await;
         }
         let cfg = xks_proxy::Config::load(&self.dir.join("proxy/xks-proxy.toml")).unwrap();
-        self.proxy = Some(xks_proxy::start(cfg, &xks_proxy::BuildInfo::current()).await.unwrap());
+        self.proxy = Some(xks_proxy::start(cfg, &xks_proxy::BuildInfo::current("xks-proxy")).await.unwrap());
     }
 
     pub fn proxy(&self) -> &xks_proxy::Running {
@@ -263,7 +263,7 @@ key_path = "tenant-root/key-1"
 
 pub async fn start_share(dir: &Path) -> share_service::Running {
     let cfg = share_service::Config::load(&dir.join("share-service.toml")).unwrap();
-    share_service::start(cfg, &share_service::BuildInfo::current()).await.unwrap()
+    share_service::start(cfg, &share_service::BuildInfo::current("share-service")).await.unwrap()
 }
 
 pub async fn admin(socket: &Path, cmd: &str) -> serde_json::Value {

@@ -19,7 +19,6 @@
 //! [`http_builder`] gives both services the same HTTP/1.1 and HTTP/2 settings.
 
 pub mod linger;
-pub mod process;
 
 use std::collections::BTreeMap;
 use std::future::Future;

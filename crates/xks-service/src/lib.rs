@@ -1,0 +1,21 @@
+//! What both services of the split-key external key store share, so that
+//! each is written once:
+//!
+//! - [`listener`]: connection admission and lifetimes (unauthenticated
+//!   connections evictable and timed out, idle timeout, graceful shutdown,
+//!   the HTTP/1.1 and HTTP/2 settings);
+//! - [`process`]: process hardening (no core dumps);
+//! - [`build`]: the build identity (version, executable digest);
+//! - [`tls`]: PEM and sealed-key loading, the one client-certificate
+//!   verifier, the server and client configurations;
+//! - [`startup`]: the `main` skeleton (logging, hardening, runtime, the
+//!   shutdown signal);
+//! - [`rate`]: the token bucket behind every request-rate bound.
+#![forbid(unsafe_code)]
+
+pub mod build;
+pub mod listener;
+pub mod process;
+pub mod tls;
+
+pub use build::BuildInfo;
