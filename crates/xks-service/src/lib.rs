@@ -16,6 +16,8 @@
 pub mod build;
 pub mod listener;
 pub mod process;
+pub mod rate;
+pub mod startup;
 pub mod tls;
 
 pub use build::BuildInfo;

@@ -48,8 +48,8 @@ pub struct AppInner {
     pub limits: Limits,
     /// In-flight bound.
     pub in_flight: Semaphore,
-    /// Token bucket (tokens, last refill).
-    pub bucket: std::sync::Mutex<(f64, Instant)>,
+    /// `limits.max_requests_per_second`.
+    pub bucket: xks_service::rate::TokenBucket,
     /// Version and executable digest (the health answer reports them).
     pub build: xks_service::BuildInfo,
 }
@@ -114,21 +114,6 @@ async fn partial(State(app): State<App>, Extension(client): Extension<Arc<Client
 }
 
 impl App {
-    fn take_token(&self) -> bool {
-        let rate = f64::from(self.0.limits.max_requests_per_second);
-        let Ok(mut b) = self.0.bucket.lock() else { return false };
-        let now = Instant::now();
-        let refill = now.duration_since(b.1).as_secs_f64() * rate;
-        b.0 = (b.0 + refill).min(rate);
-        b.1 = now;
-        if b.0 >= 1.0 {
-            b.0 -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
     /// `POST /v1/partial`, in named steps. Refusals come first: a locked
     /// service, or a denied key path, is answered before the rate, in-flight,
     /// content-type and parse checks and without waiting for the refusal's
@@ -205,7 +190,7 @@ impl App {
 
     /// The rate, in-flight and content-type bounds, in that order.
     fn admit(&self, headers: &HeaderMap) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-        if !self.take_token() {
+        if !self.0.bucket.take() {
             return Err(ApiError::new(ErrorCode::RateLimited, "request rate above limits.max_requests_per_second", Outcome::RateLimited));
         }
         let permit = self

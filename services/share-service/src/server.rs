@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -127,7 +127,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         audit: audit.clone(),
         limits: cfg.limits.clone(),
         in_flight: Semaphore::new(cfg.limits.max_in_flight),
-        bucket: std::sync::Mutex::new((f64::from(cfg.limits.max_requests_per_second), Instant::now())),
+        bucket: xks_service::rate::TokenBucket::new(cfg.limits.max_requests_per_second, cfg.limits.max_requests_per_second),
         build: build.clone(),
     }));
     let (shutdown, shutdown_rx) = watch::channel(false);

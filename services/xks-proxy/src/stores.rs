@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
+use xks_service::rate::TokenBucket;
 use xks_threshold::{KeyPath, KeyPoint};
 use zeroize::Zeroizing;
 
@@ -152,32 +152,19 @@ impl ExternalKey {
     }
 }
 
-/// A token bucket (per key store quota → ThrottlingException).
+/// A key store's quota (→ ThrottlingException): `requests_per_second`, with
+/// bursts up to `burst` (at least the rate, at least one request).
 #[derive(Debug)]
-pub struct Quota {
-    rate: f64,
-    burst: f64,
-    state: Mutex<(f64, Instant)>,
-}
+pub struct Quota(TokenBucket);
 
 impl Quota {
     fn new(rate: u32, burst: u32) -> Self {
-        let burst = f64::from(burst.max(rate).max(1));
-        Self { rate: f64::from(rate), burst, state: Mutex::new((burst, Instant::now())) }
+        Self(TokenBucket::new(rate, burst.max(rate).max(1)))
     }
 
     /// Takes one token; false when the quota is exhausted.
     pub fn take(&self) -> bool {
-        let Ok(mut s) = self.state.lock() else { return false };
-        let now = Instant::now();
-        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.rate).min(self.burst);
-        s.1 = now;
-        if s.0 >= 1.0 {
-            s.0 -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.0.take()
     }
 }
 
