@@ -3,7 +3,7 @@
 //! to the same plaintext.
 #![no_main]
 
-/// The published test identity of `../shared/fixtures/sops-references` (test-only).
+/// The published test identity of `tests/vectors/sops` (test-only).
 const TEST_IDENTITY: &str = "AGE-SECRET-KEY-1EQUCGFZH8UZKSZ0Z5N5T234YRNDT4U9H7QNYXWRRNJYDDVXE6FWSCPGNJ7";
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! sops files with age recipients, read and written in Rust.
 //!
 //! Shares, mTLS private keys and SigV4 secrets of the split-key XKS proxy are
-//! born sealed in this format (ARCHITECTURE.md §6): the sops CLI and Terraform's
+//! born sealed in this format (docs/architecture.md §5): the sops CLI and Terraform's
 //! sops provider open them with the holder's age identity, and we open files
 //! the sops CLI made. The format, as implemented here (docs/secrets.md):
 //! - every scalar value under the file's rule becomes

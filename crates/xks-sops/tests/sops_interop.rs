@@ -1,6 +1,6 @@
 //! Interoperability with the real sops CLI and Debian's `age`.
 //!
-//! `../shared/fixtures/sops-references/` holds files the sops CLI (Go, v3.8)
+//! `tests/vectors/sops/` holds files the sops CLI (Go, v3.8)
 //! sealed to a published test identity, with the plaintext `sops -d` gives for
 //! each (README there). Every variant must open with our code, MAC verified, to
 //! exactly that plaintext; tampering must be caught; and our own files must
@@ -16,7 +16,7 @@ const TEST_IDENTITY: &str = "AGE-SECRET-KEY-1EQUCGFZH8UZKSZ0Z5N5T234YRNDT4U9H7QN
 const TEST_RECIPIENT: &str = "age1se5ghfycr4n8kcwc3qwf234ymvmr2lex2a99wh8gpfx97glwt9hqch4569";
 
 fn fixtures() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/sops-references");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/sops");
     assert!(root.is_dir(), "sops reference files missing at {}", root.display());
     root
 }

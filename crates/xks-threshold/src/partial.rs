@@ -25,7 +25,7 @@ use crate::{Error, HolderId, Result};
 ///
 /// Sensitive: together with the other partials of the set it yields the key,
 /// so it is zeroized on drop, `Debug` hides the point, and it must never be
-/// logged or cached by the proxy (ARCHITECTURE.md §2).
+/// logged or cached by the proxy (docs/architecture.md §2).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Partial {
     #[zeroize(skip)]

@@ -1,5 +1,5 @@
 //! `xksctl secrets` against files made by the real sops CLI
-//! (`../shared/fixtures/sops-references/`, README there): unseal gives exactly
+//! (`tests/vectors/sops/`, README there): unseal gives exactly
 //! what `sops -d` gives; our sealed files rekey and unseal; nothing is overwritten.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
@@ -10,7 +10,7 @@ use common::*;
 const TEST_IDENTITY: &str = "AGE-SECRET-KEY-1EQUCGFZH8UZKSZ0Z5N5T234YRNDT4U9H7QNYXWRRNJYDDVXE6FWSCPGNJ7";
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/sops-references").join(name)
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/sops").join(name)
 }
 
 #[test]

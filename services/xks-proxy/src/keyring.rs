@@ -1,7 +1,7 @@
 //! The proxy's own share (holder 1) for every key generation, the public key
 //! sets, and the combiners of every combining set it uses.
 //!
-//! What is cached here, and why it keeps the invariant of ARCHITECTURE.md §2
+//! What is cached here, and why it keeps the invariant of docs/architecture.md §2
 //! (the proxy can never derive a key without the partner's live work):
 //! - `V = hash_to_curve(p)` is public (kept in each external key);
 //! - the proxy's own weighted partial `λ_1·s_1·V` derives from its own share;

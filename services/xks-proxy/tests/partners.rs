@@ -1,5 +1,5 @@
 //! The partner pool: failover when the primary stops, hedging around a slow
-//! primary, a Byzantine partner, and the kill switch (ARCHITECTURE.md §2).
+//! primary, a Byzantine partner, and the kill switch (docs/architecture.md §2).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 mod common;
@@ -13,7 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_proxy::metrics::AttemptOutcome;
 
-/// ARCHITECTURE.md §2: the partner's kill switch takes effect on the very next
+/// docs/architecture.md §2: the partner's kill switch takes effect on the very next
 /// request: Encrypt and Decrypt fail cleanly, then work again after unlock.
 /// Also a key-path deny blocks that key path only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! round trips and the spec's error paths, failover under load, partitions,
 //! loss of both partners and recovery, the partner's kill switch, a Byzantine
 //! partner, a restart of everything, a WAN-like partner link, and logs free of
-//! plaintext (ARCHITECTURE.md §2, §4, §5; spec sections named per assertion).
+//! plaintext (docs/architecture.md §2 and §3; spec sections named per assertion).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs, clippy::print_stdout)]
 
 mod common;
@@ -181,7 +181,7 @@ async fn spec_round_trips_and_error_paths_through_the_containers() {
     assert_logs_hold_none_of(&cluster, &[secret_1, secret_2, aad]).await;
 }
 
-/// ARCHITECTURE.md §4 partners: share-2 stopped under load → share-3 answers
+/// docs/xks-proxy.md, the partner pool: share-2 stopped under load → share-3 answers
 /// with the same key; share-2 cut off the network → the same; both partners
 /// gone → DependencyTimeoutException/InternalException inside KMS's budget, and
 /// GetHealthStatus answers the same error (no 200 while nothing can be served);
@@ -265,7 +265,7 @@ async fn failover_partition_and_loss_of_both_partners_recover_without_restart() 
     assert_logs_hold_none_of(&cluster, &[b"made with share-2", b"after recovery"]).await;
 }
 
-/// ARCHITECTURE.md §2 and §5: the partner's kill switch takes effect on the
+/// docs/architecture.md §2: the partner's kill switch takes effect on the
 /// very next request (share-3 as the cold standby it is in the reference
 /// deployment: not running); a Byzantine partner never yields a wrong
 /// ciphertext or plaintext; restarting every container keeps old ciphertext
