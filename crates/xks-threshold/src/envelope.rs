@@ -155,7 +155,8 @@ impl DataKey {
     /// Decrypts (used for Appendix C's verifying decrypt and ordinary decrypts).
     ///
     /// # Errors
-    /// As [`decrypt`].
+    /// [`Error::InvalidMetadata`], [`Error::GenerationMismatch`],
+    /// [`Error::BadLength`] or [`Error::Decryption`] (see the private `decrypt`).
     pub fn decrypt(&self, ciphertext: &[u8], metadata: &[u8], iv: &[u8], tag: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         decrypt(self.bytes(), self.generation(), ciphertext, metadata, iv, tag, aad)
     }
@@ -165,7 +166,8 @@ impl DecryptKey {
     /// Decrypts.
     ///
     /// # Errors
-    /// As [`decrypt`].
+    /// [`Error::InvalidMetadata`], [`Error::GenerationMismatch`],
+    /// [`Error::BadLength`] or [`Error::Decryption`] (see the private `decrypt`).
     pub fn decrypt(&self, ciphertext: &[u8], metadata: &[u8], iv: &[u8], tag: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         decrypt(self.bytes(), self.generation(), ciphertext, metadata, iv, tag, aad)
     }

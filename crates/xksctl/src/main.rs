@@ -7,6 +7,9 @@
 //! Exit codes: 0 success; 1 failure (message on standard error; nothing
 //! half-written); 2 invalid arguments; 3 `bench` ran but the verdict is FAIL.
 #![allow(clippy::print_stdout)]
+// The doc comments of the clap types are the CLI's help text, written for a
+// terminal (`[[partners]]`, `host[:port]`, `<env>`, bare URLs), not rustdoc.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
 mod audit;
 mod bench;

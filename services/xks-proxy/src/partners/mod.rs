@@ -1,7 +1,7 @@
 //! The partner pool: obtains a *verified* partner partial for a key path and
 //! combines it with the proxy's own, within a budget below KMS's 250 ms.
 //!
-//! Per request ([`race`]):
+//! Per request (`race`):
 //! - partners are tried in configured order (share 2 primary, share 3
 //!   standby), those with an open circuit breaker last;
 //! - when the current partner has not answered after `hedge_after_ms`, or
