@@ -6,6 +6,7 @@
 //!   the HTTP/1.1 and HTTP/2 settings);
 //! - [`process`]: process hardening (no core dumps);
 //! - [`build`]: the build identity (version, executable digest);
+//! - [`keys`]: a holder's shares, verified against their key sets, at start-up;
 //! - [`tls`]: PEM and sealed-key loading, the one client-certificate
 //!   verifier, the server and client configurations;
 //! - [`startup`]: the `main` skeleton (logging, hardening, runtime, the
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+pub mod keys;
 pub mod listener;
 pub mod process;
 pub mod rate;

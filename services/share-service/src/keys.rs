@@ -6,34 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
-use xks_threshold::{HolderId, HolderKey, KeyPath, KeyPoint, KeySet, Share};
+use xks_service::keys::KeyLoadError;
+use xks_threshold::{HolderId, HolderKey, KeyPath, KeyPoint};
 
 /// Points cached at most (then the cache starts over; `V` is cheap to recompute).
 const POINT_CACHE: usize = 65_536;
-
-/// Start-up errors of the share store.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// A file cannot be read or opened (sealed files: wrong or missing age identity, tampering).
-    #[error("{path}: {reason}")]
-    Sealed {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-    /// A file is not a valid key set or share, or they do not match.
-    #[error("{path}: {source}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// Why.
-        source: xks_threshold::Error,
-    },
-    /// Inconsistent set of shares.
-    #[error("{0}")]
-    Mismatch(String),
-}
 
 /// The loaded, verified shares.
 pub struct ShareStore {
@@ -48,56 +25,26 @@ impl core::fmt::Debug for ShareStore {
     }
 }
 
-/// Reads a key set or share file; a sealed (sops) share is opened with `ids`.
-fn read(path: &Path, ids: Option<&xks_sops::Identities>) -> Result<zeroize::Zeroizing<String>, KeyError> {
-    xks_sops::read_file(path, ids).map_err(|e| KeyError::Sealed { path: path.display().to_string(), reason: e.to_string() })
-}
-
 impl ShareStore {
     /// Loads key sets and shares and verifies each share against its key set.
     ///
     /// # Errors
-    /// [`KeyError`] naming the file.
+    /// [`KeyLoadError`] naming the file.
     pub fn load(
         key_sets: &[impl AsRef<Path>],
         share_files: &[impl AsRef<Path>],
         expected_holder: Option<u32>,
         ids: Option<&xks_sops::Identities>,
-    ) -> Result<Self, KeyError> {
-        let mut sets = Vec::new();
-        for p in key_sets {
-            let p = p.as_ref();
-            let ks = KeySet::from_json(&read(p, None)?).map_err(|source| KeyError::Invalid { path: p.display().to_string(), source })?;
-            sets.push(ks);
-        }
+    ) -> Result<Self, KeyLoadError> {
+        let loaded = xks_service::keys::load(key_sets, share_files, expected_holder, ids)?;
         let mut keys = BTreeMap::new();
-        let mut holder = None;
-        for p in share_files {
-            let p = p.as_ref();
-            let invalid = |source| KeyError::Invalid { path: p.display().to_string(), source };
-            let share = Share::from_json(&read(p, ids)?).map_err(invalid)?;
-            let ks = sets.iter().find(|k| k.id() == share.key_set_id() && k.epoch() == share.epoch()).ok_or_else(|| {
-                KeyError::Mismatch(format!("{}: no key set for generation {} epoch {}", p.display(), share.generation(), share.epoch()))
-            })?;
-            let key = HolderKey::new(share, ks.clone()).map_err(invalid)?;
-            if *holder.get_or_insert(key.holder()) != key.holder() {
-                return Err(KeyError::Mismatch("share files belong to different holders".into()));
-            }
-            if keys.insert((ks.generation(), ks.epoch()), key).is_some() {
-                return Err(KeyError::Mismatch(format!(
-                    "{}: two shares for generation {} epoch {}",
-                    p.display(),
-                    ks.generation(),
-                    ks.epoch()
-                )));
+        for key in loaded.keys {
+            let (generation, epoch) = (key.key_set().generation(), key.key_set().epoch());
+            if keys.insert((generation, epoch), key).is_some() {
+                return Err(KeyLoadError::Mismatch(format!("two shares for generation {generation} epoch {epoch}")));
             }
         }
-        let holder = holder.ok_or_else(|| KeyError::Mismatch("no share file".into()))?;
-        if let Some(h) = expected_holder
-            && h != u32::from(holder.get())
-        {
-            return Err(KeyError::Mismatch(format!("shares belong to holder {holder}, configuration says {h}")));
-        }
+        let holder = loaded.holder;
         Ok(Self { holder, keys, points: Mutex::new(HashMap::new()) })
     }
 

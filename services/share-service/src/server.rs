@@ -34,7 +34,7 @@ use xks_service::tls::{self, ClientAuth, ClientIdentity, ClientRule};
 pub enum StartError {
     /// Shares or key sets.
     #[error(transparent)]
-    Keys(#[from] crate::keys::KeyError),
+    Keys(#[from] xks_service::keys::KeyLoadError),
     /// TLS files.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),

@@ -15,35 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPoint, KeySet, PartialCommitment, Share, VerifiedPartial};
-use zeroize::Zeroizing;
+use xks_service::keys::KeyLoadError;
+use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPoint, KeySet, PartialCommitment, VerifiedPartial};
 
 /// Own partials cached at most (then the cache starts over).
 const OWN_PARTIAL_CACHE: usize = 65_536;
-
-/// Start-up errors.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyringError {
-    /// A file cannot be read or opened (sealed files: wrong or missing age identity, tampering).
-    #[error("{path}: {reason}")]
-    Sealed {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-    /// A file is not a valid key set or share, or they do not match.
-    #[error("{path}: {source}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// Why.
-        source: xks_threshold::Error,
-    },
-    /// Inconsistent configuration.
-    #[error("{0}")]
-    Mismatch(String),
-}
 
 /// One generation: our share and its key set.
 #[derive(Debug)]
@@ -80,61 +56,31 @@ pub struct Keyring {
     own_partials: Mutex<HashMap<(u32, String, String), VerifiedPartial>>,
 }
 
-/// Reads a key set or share file; a sealed (sops) share is opened with `ids`.
-fn read(path: &Path, ids: Option<&xks_sops::Identities>) -> Result<Zeroizing<String>, KeyringError> {
-    xks_sops::read_file(path, ids).map_err(|e| KeyringError::Sealed { path: path.display().to_string(), reason: e.to_string() })
-}
-
 impl Keyring {
     /// Loads key sets and our shares; each share is verified against its key
     /// set; one share per generation.
     ///
     /// # Errors
-    /// [`KeyringError`] naming the file.
+    /// [`KeyLoadError`] naming the file.
     pub fn load(
         key_sets: &[impl AsRef<Path>],
         share_files: &[impl AsRef<Path>],
         expected_holder: Option<u32>,
         commitment_cap: usize,
         ids: Option<&xks_sops::Identities>,
-    ) -> Result<Self, KeyringError> {
-        let mut sets = Vec::new();
-        for p in key_sets {
-            let p = p.as_ref();
-            sets.push(
-                KeySet::from_json(&read(p, None)?).map_err(|source| KeyringError::Invalid { path: p.display().to_string(), source })?,
-            );
-        }
+    ) -> Result<Self, KeyLoadError> {
+        let loaded = xks_service::keys::load(key_sets, share_files, expected_holder, ids)?;
         let mut generations = BTreeMap::new();
-        let mut holder = None;
-        for p in share_files {
-            let p = p.as_ref();
-            let invalid = |source| KeyringError::Invalid { path: p.display().to_string(), source };
-            let share = Share::from_json(&read(p, ids)?).map_err(invalid)?;
-            let ks = sets.iter().find(|k| k.id() == share.key_set_id() && k.epoch() == share.epoch()).ok_or_else(|| {
-                KeyringError::Mismatch(format!("{}: no key set for generation {} epoch {}", p.display(), share.generation(), share.epoch()))
-            })?;
-            let own = HolderKey::new(share, ks.clone()).map_err(invalid)?;
-            if *holder.get_or_insert(own.holder()) != own.holder() {
-                return Err(KeyringError::Mismatch("share files belong to different holders".into()));
-            }
-            let g = ks.generation();
+        for own in loaded.keys {
+            let g = own.key_set().generation();
             if generations.insert(g, Generation { own }).is_some() {
-                return Err(KeyringError::Mismatch(format!(
-                    "{}: two shares for generation {g} (the proxy holds one epoch per generation)",
-                    p.display()
-                )));
+                return Err(KeyLoadError::Mismatch(format!("two shares for generation {g} (the proxy holds one epoch per generation)")));
             }
         }
-        let holder = holder.ok_or_else(|| KeyringError::Mismatch("no share file".into()))?;
-        if let Some(h) = expected_holder
-            && h != u32::from(holder.get())
-        {
-            return Err(KeyringError::Mismatch(format!("shares belong to holder {holder}, configuration says {h}")));
-        }
+        let holder = loaded.holder;
         for g in generations.values() {
             if g.key_set().threshold() != 2 {
-                return Err(KeyringError::Mismatch(format!(
+                return Err(KeyLoadError::Mismatch(format!(
                     "generation {} has threshold {}: the proxy combines its own share with one partner (t = 2)",
                     g.key_set().generation(),
                     g.key_set().threshold()

@@ -33,7 +33,7 @@ use xks_service::BuildInfo;
 pub enum StartError {
     /// Own shares or key sets.
     #[error(transparent)]
-    Keys(#[from] crate::keyring::KeyringError),
+    Keys(#[from] xks_service::keys::KeyLoadError),
     /// Key-store file.
     #[error(transparent)]
     Stores(#[from] crate::stores::StoreError),
