@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand_core::{OsRng, RngCore as _};
+use xks_config::kms::{self, AuthenticationCredential, ProxyConfigurationFile};
 use xks_wire::xks::{AccessKeyId, Credential, PathPrefix, SecretAccessKey, credentials};
 use zeroize::Zeroizing;
 
@@ -194,16 +195,13 @@ fn check_uri_path(p: &str) -> Result<(), String> {
 
 /// The JSON file the KMS console takes as "proxy configuration file".
 pub(crate) fn kms_proxy_config(uri_path: &str, credential: &Credential) -> Zeroizing<String> {
-    let v = serde_json::json!({
-        "XksProxyUriPath": uri_path,
-        "XksProxyAuthenticationCredential": {
-            "AccessKeyId": credential.access_key_id.as_str(),
-            "RawSecretAccessKey": credential.secret_access_key.expose(),
+    kms::to_json(&ProxyConfigurationFile {
+        xks_proxy_uri_path: uri_path.to_owned(),
+        xks_proxy_authentication_credential: AuthenticationCredential {
+            access_key_id: credential.access_key_id.clone(),
+            raw_secret_access_key: credential.secret_access_key.clone(),
         },
-    });
-    let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());
-    s.push('\n');
-    s
+    })
 }
 
 #[cfg(test)]

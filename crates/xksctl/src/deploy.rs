@@ -29,13 +29,16 @@
 
 use std::path::{Path, PathBuf};
 
+use xks_config::key_stores::{self, KeyStatus, KeyStoresFile, Usage};
+use xks_config::kms::{self, LocalKmsConfig, LocalPartner, OtherKey};
+use xks_config::{SecretsConfig, SharesConfig, proxy, share};
 use xks_pki::{Ca, Validity};
 use xks_sops::{Identities, Recipient};
-use xks_wire::xks::{Credential, SecretAccessKey};
+use xks_wire::xks::{Credential, ExternalKeyId, SecretAccessKey};
 use zeroize::Zeroizing;
 
 use crate::sealing::HolderRecipient;
-use crate::{ceremony, configs, credentials, files, pki};
+use crate::{ceremony, credentials, files, pki};
 
 /// Key store path prefix: KMS's XksProxyUriPath is `<PREFIX>/kms/xks/v1`.
 pub const PREFIX: &str = "/keystores/local";
@@ -44,10 +47,10 @@ pub const PREFIX: &str = "/keystores/local";
 pub struct DemoKey {
     /// externalKeyId (and the last part of its key path).
     pub id: &'static str,
-    /// `ENABLED` or `DISABLED`, as in the key-store file.
-    pub status: &'static str,
-    /// The operations it allows, as in the key-store file.
-    pub usage: &'static [&'static str],
+    /// Its status in the key-store file.
+    pub status: KeyStatus,
+    /// The operations it allows.
+    pub usage: &'static [Usage],
 }
 
 impl DemoKey {
@@ -55,19 +58,38 @@ impl DemoKey {
     /// spec's InvalidStateException and InvalidKeyUsageException).
     #[must_use]
     pub fn is_general(&self) -> bool {
-        self.status == "ENABLED" && self.usage.contains(&"ENCRYPT") && self.usage.contains(&"DECRYPT")
+        self.status == KeyStatus::Enabled && self.usage.contains(&Usage::Encrypt) && self.usage.contains(&Usage::Decrypt)
+    }
+
+    /// Its entry in the key-store file (key path `local/<id>`).
+    fn config(&self) -> Result<key_stores::KeyConfig, String> {
+        Ok(key_stores::KeyConfig {
+            id: ExternalKeyId::new(self.id).map_err(|e| e.to_string())?,
+            key_path: format!("local/{}", self.id),
+            status: self.status,
+            usage: self.usage.to_vec(),
+        })
+    }
+
+    /// Its entry in `kms-config.json`.
+    fn other_key(&self) -> OtherKey {
+        OtherKey {
+            id: self.id.to_owned(),
+            status: self.status.as_str().to_owned(),
+            usage: self.usage.iter().map(|u| u.as_str().to_owned()).collect(),
+        }
     }
 }
 
 /// The external keys of the local key store.
 pub const KEYS: &[DemoKey] = &[
-    DemoKey { id: "demo-key-1", status: "ENABLED", usage: &["ENCRYPT", "DECRYPT"] },
-    DemoKey { id: "demo-key-2", status: "ENABLED", usage: &["ENCRYPT", "DECRYPT"] },
-    DemoKey { id: "demo-decrypt-only", status: "ENABLED", usage: &["DECRYPT"] },
-    DemoKey { id: "demo-disabled", status: "DISABLED", usage: &["ENCRYPT", "DECRYPT"] },
+    DemoKey { id: "demo-key-1", status: KeyStatus::Enabled, usage: &[Usage::Encrypt, Usage::Decrypt] },
+    DemoKey { id: "demo-key-2", status: KeyStatus::Enabled, usage: &[Usage::Encrypt, Usage::Decrypt] },
+    DemoKey { id: "demo-decrypt-only", status: KeyStatus::Enabled, usage: &[Usage::Decrypt] },
+    DemoKey { id: "demo-disabled", status: KeyStatus::Disabled, usage: &[Usage::Encrypt, Usage::Decrypt] },
     // AWS's conformance client exercises an encrypt-only key and a key with no usage.
-    DemoKey { id: "demo-encrypt-only", status: "ENABLED", usage: &["ENCRYPT"] },
-    DemoKey { id: "demo-no-usage", status: "ENABLED", usage: &[] },
+    DemoKey { id: "demo-encrypt-only", status: KeyStatus::Enabled, usage: &[Usage::Encrypt] },
+    DemoKey { id: "demo-no-usage", status: KeyStatus::Enabled, usage: &[] },
 ];
 /// Share service holders (holder 1 is the proxy).
 pub const PARTNERS: [u32; 2] = [2, 3];
@@ -237,25 +259,27 @@ impl State {
     /// # Errors
     /// The file cannot be written.
     pub fn write_share_config(&self, holder: u32, listen: &str) -> Result<PathBuf, String> {
-        let cfg = configs::ShareService {
-            listen: listen.to_owned(),
-            tls: configs::ShareTls {
-                cert: "tls/server.crt".into(),
-                key: "tls/server.key.sops".into(),
-                client_ca: "../pki/ca.crt".into(),
-                // Only the proxy's client certificate is served.
-                allowed_clients: vec![format!("dns:{PROXY_HOST}")],
-            },
-            shares: configs::Shares {
+        let cfg = share::Config {
+            listen: socket_addr(listen)?,
+            // Only the proxy's client certificate is served.
+            tls: share::TlsConfig::pinned(
+                "tls/server.crt".into(),
+                "tls/server.key.sops".into(),
+                "../pki/ca.crt".into(),
+                vec![format!("dns:{PROXY_HOST}")],
+            ),
+            shares: SharesConfig {
                 key_sets: vec!["../keys/keyset-g1-e0.json".into()],
-                share_files: vec![format!("../keys/share-{holder}-g1-e0.sops.json")],
-                holder,
+                share_files: vec![format!("../keys/share-{holder}-g1-e0.sops.json").into()],
+                holder: Some(holder),
             },
-            audit: configs::Audit { dir: "audit".into() },
-            admin: configs::Admin { socket: "admin.sock".into(), state_file: "controls.json".into() },
-            secrets: configs::Secrets { age_identity_file: Some(format!("../identities/holder-{holder}.agekey")) },
+            audit: share::AuditConfig::in_dir("audit".into()),
+            limits: share::Limits::default(),
+            anomaly: share::AnomalyConfig::default(),
+            admin: share::AdminConfig { socket: "admin.sock".into(), state_file: "controls.json".into() },
+            secrets: SecretsConfig { age_identity_file: Some(format!("../identities/holder-{holder}.agekey").into()) },
         };
-        let text = configs::render(
+        let text = xks_config::render(
             &format!("share service {holder}, written by `xksctl up` on every run (edit the state, not this file)."),
             &cfg,
         )?;
@@ -270,42 +294,45 @@ impl State {
     /// # Errors
     /// The file cannot be written.
     pub fn write_proxy_config(&self, listen: &str, partners: &[(u32, String, String)], kms_mtls: bool) -> Result<PathBuf, String> {
-        let cfg = configs::Proxy {
-            listen: listen.to_owned(),
-            key_stores: "key-stores.toml".into(),
-            front: configs::Front {
-                mode: "tls",
-                cert: Some("tls/front.crt".into()),
-                key: Some("tls/front.key.sops".into()),
-                // Mutual TLS with KMS: the stand-in client certificate of kms-client/.
-                client_ca: kms_mtls.then(|| "../pki/ca.crt".into()),
-                client_subjects: if kms_mtls { vec![KMS_CLIENT_CN.into()] } else { Vec::new() },
-                server_names: Vec::new(),
-            },
-            shares: configs::Shares {
+        let mut front = proxy::FrontConfig::tls("tls/front.crt".into(), "tls/front.key.sops".into());
+        if kms_mtls {
+            // Mutual TLS with KMS: the stand-in client certificate of kms-client/.
+            front.client_ca = Some("../pki/ca.crt".into());
+            front.client_subjects = vec![KMS_CLIENT_CN.into()];
+        }
+        let cfg = proxy::Config {
+            listen: socket_addr(listen)?,
+            front,
+            shares: SharesConfig {
                 key_sets: vec!["../keys/keyset-g1-e0.json".into()],
                 share_files: vec!["../keys/share-1-g1-e0.sops.json".into()],
-                holder: 1,
+                holder: Some(1),
             },
-            partner_tls: configs::PartnerTls {
+            partner_tls: proxy::PartnerTlsConfig {
                 ca: "../pki/ca.crt".into(),
                 client_cert: "tls/client.crt".into(),
                 client_key: "tls/client.key.sops".into(),
             },
-            // Deep health every 5 s (GetHealthStatus answers from the last check).
-            health: configs::Health { interval_seconds: 5 },
-            secrets: configs::Secrets { age_identity_file: Some("../identities/holder-1.agekey".into()) },
             partners: partners
                 .iter()
-                .map(|(holder, address, server_name)| configs::Partner {
+                .map(|(holder, address, server_name)| proxy::PartnerConfig {
                     id: share_host(*holder),
                     holder: *holder,
                     address: address.clone(),
-                    server_name: server_name.clone(),
+                    server_name: Some(server_name.clone()),
+                    model: None,
                 })
                 .collect(),
+            pool: proxy::PoolConfig::default(),
+            // Deep health every 5 s (GetHealthStatus answers from the last check).
+            health: proxy::HealthConfig { interval_seconds: 5, ..proxy::HealthConfig::default() },
+            limits: proxy::Limits::default(),
+            key_stores: "key-stores.toml".into(),
+            metrics_listen: None,
+            fleet: proxy::FleetConfig::default(),
+            secrets: SecretsConfig { age_identity_file: Some("../identities/holder-1.agekey".into()) },
         };
-        let text = configs::render("XKS proxy (holder 1), written by `xksctl up` on every run (edit the state, not this file).", &cfg)?;
+        let text = xks_config::render("XKS proxy (holder 1), written by `xksctl up` on every run (edit the state, not this file).", &cfg)?;
         let path = self.proxy_config();
         files::replace(&path, text.as_bytes())?;
         Ok(path)
@@ -367,6 +394,11 @@ fn put(dir: &Path, outputs: &[(PathBuf, String)]) -> Result<(), String> {
     crate::sealing::create_all(outputs)
 }
 
+/// A listen address from its text.
+fn socket_addr(listen: &str) -> Result<std::net::SocketAddr, String> {
+    listen.parse().map_err(|e| format!("listen address {listen:?}: {e}"))
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -398,24 +430,18 @@ impl KmsConfig {
     /// The JSON form (`kms-config.json`).
     #[must_use]
     pub fn to_json(&self) -> Zeroizing<String> {
-        let v = serde_json::json!({
-            "endpoint": self.endpoint,
-            "uriPath": self.uri_path,
-            "accessKeyId": self.access_key_id,
-            "secretAccessKey": self.secret.expose(),
-            "caCertificate": self.ca_certificate.display().to_string(),
-            "keyIds": self.key_ids,
-            "otherKeys": self.other_keys.iter().map(|k| serde_json::json!({"id": k.id, "status": k.status, "usage": k.usage})).collect::<Vec<_>>(),
-            "partners": self.partners.iter().map(|(h, a)| serde_json::json!({"id": share_host(*h), "holder": h, "address": a})).collect::<Vec<_>>(),
-        });
-        let mut v = v;
-        if let (Some((cert, key)), Some(o)) = (&self.client, v.as_object_mut()) {
-            o.insert("clientCertificate".into(), cert.display().to_string().into());
-            o.insert("clientKey".into(), key.display().to_string().into());
-        }
-        let mut s = Zeroizing::new(serde_json::to_string_pretty(&v).unwrap_or_default());
-        s.push('\n');
-        s
+        kms::to_json(&LocalKmsConfig {
+            endpoint: Some(self.endpoint.clone()),
+            uri_path: Some(self.uri_path.clone()),
+            access_key_id: Some(self.access_key_id.clone()),
+            secret_access_key: Some(Zeroizing::new(self.secret.expose().to_owned())),
+            ca_certificate: Some(self.ca_certificate.clone()),
+            client_certificate: self.client.as_ref().map(|(cert, _)| cert.clone()),
+            client_key: self.client.as_ref().map(|(_, key)| key.clone()),
+            key_ids: self.key_ids.clone(),
+            other_keys: self.other_keys.iter().map(|k| k.other_key()).collect(),
+            partners: self.partners.iter().map(|(h, a)| LocalPartner { id: share_host(*h), holder: *h, address: a.clone() }).collect(),
+        })
     }
 }
 
@@ -480,23 +506,13 @@ fn create(dir: &Path) -> Result<(), String> {
 
     // The key store: a SigV4 credential sealed to the proxy, and the external keys.
     let creds = credentials::render(&[credentials::generate()?], &to(0)?)?;
-    let stores = configs::KeyStores {
-        key_store: vec![configs::KeyStore {
-            name: "local".into(),
-            path_prefix: PREFIX.into(),
-            credentials_file: "credentials.sops".into(),
-            key: KEYS
-                .iter()
-                .map(|k| configs::Key {
-                    id: k.id.into(),
-                    key_path: format!("local/{}", k.id),
-                    status: k.status.into(),
-                    usage: k.usage.iter().map(|u| (*u).to_owned()).collect(),
-                })
-                .collect(),
+    let stores = KeyStoresFile {
+        key_store: vec![key_stores::KeyStoreConfig {
+            key: KEYS.iter().map(DemoKey::config).collect::<Result<_, _>>()?,
+            ..key_stores::KeyStoreConfig::new("local", PREFIX, "credentials.sops").map_err(|e| e.to_string())?
         }],
     };
-    let stores = configs::render("The local key store (reloaded on SIGHUP). A key path IS a key: never change or reuse one.", &stores)?;
+    let stores = xks_config::render("The local key store (reloaded on SIGHUP). A key path IS a key: never change or reuse one.", &stores)?;
     put(&proxy, &[(proxy.join("credentials.sops"), creds.to_string()), (proxy.join("key-stores.toml"), stores)])?;
     Ok(())
 }

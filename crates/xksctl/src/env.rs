@@ -34,12 +34,14 @@
 use std::path::{Path, PathBuf};
 
 use rand_core::OsRng;
+use xks_config::{SecretsConfig, SharesConfig, key_stores, proxy, share};
 use xks_pki::{Ca, Validity};
 use xks_sops::{Format, Identities, Recipient, Rule, SealOptions};
 use xks_threshold::dealer;
+use xks_wire::xks::ExternalKeyId;
 use zeroize::Zeroizing;
 
-use crate::{configs, credentials, files, pki, sealing};
+use crate::{credentials, files, pki, sealing};
 
 /// The holder that runs the XKS proxy.
 const PROXY_HOLDER: u32 = 1;
@@ -195,12 +197,13 @@ struct ShareHost {
 
 impl ShareHost {
     /// The proxy's `[[partners]]` entry for this share service.
-    fn partner(&self) -> configs::Partner {
-        configs::Partner {
+    fn partner(&self) -> proxy::PartnerConfig {
+        proxy::PartnerConfig {
             id: format!("share-{}", self.holder),
             holder: self.holder,
             address: format!("{}:{}", self.host, self.port),
-            server_name: self.host.clone(),
+            server_name: Some(self.host.clone()),
+            model: None,
         }
     }
 }
@@ -719,28 +722,25 @@ fn seal_aws_credential(access_key_id: &str, secret: &str, to: &[Recipient]) -> R
 /// bundle's directory), plain HTTP behind Scaleway's TLS, the identity from
 /// `SOPS_AGE_KEY`, partners by DNS name.
 fn proxy_config(plan: &Plan, key_set: &str, share: &str) -> Result<String, String> {
-    let cfg = configs::Proxy {
-        listen: format!("0.0.0.0:{}", plan.proxy_port),
-        key_stores: "key-stores.toml".into(),
-        front: configs::Front {
-            mode: "plain",
-            cert: None,
-            key: None,
-            client_ca: None,
-            client_subjects: Vec::new(),
-            server_names: vec![plan.proxy_host.clone()],
-        },
-        shares: configs::Shares { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: PROXY_HOLDER },
-        partner_tls: configs::PartnerTls {
+    let cfg = proxy::Config {
+        listen: std::net::SocketAddr::from(([0, 0, 0, 0], plan.proxy_port)),
+        front: proxy::FrontConfig::plain(vec![plan.proxy_host.clone()]),
+        shares: SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(PROXY_HOLDER) },
+        partner_tls: proxy::PartnerTlsConfig {
             ca: "ca.crt".into(),
             client_cert: "proxy-client.crt".into(),
             client_key: "client.key.sops".into(),
         },
-        health: configs::Health { interval_seconds: 5 },
-        secrets: configs::Secrets::default(),
         partners: plan.shares.iter().map(ShareHost::partner).collect(),
+        pool: proxy::PoolConfig::default(),
+        health: proxy::HealthConfig { interval_seconds: 5, ..proxy::HealthConfig::default() },
+        limits: proxy::Limits::default(),
+        key_stores: "key-stores.toml".into(),
+        metrics_listen: None,
+        fleet: proxy::FleetConfig::default(),
+        secrets: SecretsConfig::default(),
     };
-    configs::render(
+    xks_config::render(
         &format!(
             "XKS proxy (holder 1) of environment {}, written by `xksctl env new`. Paths are relative to the\n\
              bundle the proxy unpacks (--files-from-env); the age identity comes from SOPS_AGE_KEY.",
@@ -751,44 +751,46 @@ fn proxy_config(plan: &Plan, key_set: &str, share: &str) -> Result<String, Strin
 }
 
 fn key_stores(plan: &Plan) -> Result<String, String> {
-    let stores = configs::KeyStores {
-        key_store: vec![configs::KeyStore {
-            name: plan.name.clone(),
-            path_prefix: plan.path_prefix(),
-            credentials_file: "credentials.sops".into(),
-            key: plan
-                .keys
-                .iter()
-                .map(|id| configs::Key {
-                    id: id.clone(),
-                    key_path: format!("{}/{id}", plan.name),
-                    status: "ENABLED".into(),
-                    usage: vec!["ENCRYPT".into(), "DECRYPT".into()],
-                })
-                .collect(),
-        }],
-    };
-    configs::render("The key store of this environment (reloaded on SIGHUP). A key path IS a key: never change or reuse one.", &stores)
+    let keys = plan
+        .keys
+        .iter()
+        .map(|id| {
+            Ok(key_stores::KeyConfig {
+                id: ExternalKeyId::new(id.as_str()).map_err(|e| e.to_string())?,
+                key_path: format!("{}/{id}", plan.name),
+                status: key_stores::KeyStatus::Enabled,
+                usage: vec![key_stores::Usage::Encrypt, key_stores::Usage::Decrypt],
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let store = key_stores::KeyStoreConfig::new(plan.name.clone(), &plan.path_prefix(), "credentials.sops").map_err(|e| e.to_string())?;
+    let stores = key_stores::KeyStoresFile { key_store: vec![key_stores::KeyStoreConfig { key: keys, ..store }] };
+    xks_config::render("The key store of this environment (reloaded on SIGHUP). A key path IS a key: never change or reuse one.", &stores)
 }
 
 /// A share service's configuration as the share-service-host module installs
 /// it: files in /etc/share-service, state on the volume, the socket in /run.
 fn share_config(plan: &Plan, holder: u32, key_set: &str, share: &str) -> Result<String, String> {
     let port = plan.share(holder).map_or(9443, |s| s.port);
-    let cfg = configs::ShareService {
-        listen: format!("0.0.0.0:{port}"),
-        tls: configs::ShareTls {
-            cert: format!("share-{holder}.crt"),
-            key: "server.key.sops".into(),
-            client_ca: "ca.crt".into(),
-            allowed_clients: vec![format!("dns:{PROXY_CLIENT_NAME}")],
+    let cfg = share::Config {
+        listen: std::net::SocketAddr::from(([0, 0, 0, 0], port)),
+        tls: share::TlsConfig::pinned(
+            format!("share-{holder}.crt").into(),
+            "server.key.sops".into(),
+            "ca.crt".into(),
+            vec![format!("dns:{PROXY_CLIENT_NAME}")],
+        ),
+        shares: SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(holder) },
+        audit: share::AuditConfig::in_dir(format!("{SHARE_STATE}/audit").into()),
+        limits: share::Limits::default(),
+        anomaly: share::AnomalyConfig::default(),
+        admin: share::AdminConfig {
+            socket: format!("{SHARE_RUN}/admin.sock").into(),
+            state_file: format!("{SHARE_STATE}/controls.json").into(),
         },
-        shares: configs::Shares { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder },
-        audit: configs::Audit { dir: format!("{SHARE_STATE}/audit") },
-        admin: configs::Admin { socket: format!("{SHARE_RUN}/admin.sock"), state_file: format!("{SHARE_STATE}/controls.json") },
-        secrets: configs::Secrets { age_identity_file: Some(format!("{SHARE_ETC}/runtime.agekey")) },
+        secrets: SecretsConfig { age_identity_file: Some(format!("{SHARE_ETC}/runtime.agekey").into()) },
     };
-    configs::render(
+    xks_config::render(
         &format!(
             "Share service {holder} of environment {}, written by `xksctl env new`, installed in {SHARE_ETC}.\n\
              The runtime identity is installed by the holder (install-identity), never by Terraform.",

@@ -14,7 +14,6 @@
 mod audit;
 mod bench;
 mod ceremony;
-mod configs;
 mod credentials;
 mod deploy;
 mod dkg;

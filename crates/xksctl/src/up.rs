@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use xks_proxy::BuildInfo;
 
+use xks_config::key_stores::KeyStatus;
+
 use crate::deploy::{self, KmsConfig, Network, State};
 
 /// Options of `xksctl up`.
@@ -187,9 +189,11 @@ fn print_ready(state: &State, kms: &KmsConfig) {
             kms.other_keys
                 .iter()
                 .map(|k| match (k.status, k.usage) {
-                    ("ENABLED", []) => format!("{} (no usage)", k.id),
-                    ("ENABLED", usage) => format!("{} ({} only)", k.id, usage.join(", ")),
-                    (status, _) => format!("{} ({status})", k.id),
+                    (KeyStatus::Enabled, []) => format!("{} (no usage)", k.id),
+                    (KeyStatus::Enabled, usage) => {
+                        format!("{} ({} only)", k.id, usage.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", "))
+                    }
+                    (status, _) => format!("{} ({})", k.id, status.as_str()),
                 })
                 .collect::<Vec<_>>()
                 .join(", ")

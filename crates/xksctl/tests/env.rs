@@ -189,7 +189,7 @@ fn configurations_load_through_the_services_own_loaders(env: &Path, dir: &Path) 
     for f in ["keyset-g1-e0.json", "ca.crt", "proxy-client.crt"] {
         std::fs::copy(env.join("public").join(f), bundle.join(f)).unwrap();
     }
-    let cfg = xks_proxy::config::Config::load(&bundle.join("xks-proxy.toml")).unwrap();
+    let cfg = xks_config::proxy::Config::load(&bundle.join("xks-proxy.toml")).unwrap();
     assert_eq!(cfg.partners.len(), 2);
     assert_eq!(cfg.partners[0].server_name.as_deref(), Some("share-2.example.ch"));
     assert!(cfg.secrets.age_identity_file.is_none(), "the proxy's identity comes from SOPS_AGE_KEY");
@@ -199,7 +199,7 @@ fn configurations_load_through_the_services_own_loaders(env: &Path, dir: &Path) 
     assert!(cfg.partner_tls.client_cert.is_file() && cfg.partner_tls.client_key.is_file() && cfg.key_stores.is_file());
 
     for h in [2, 3] {
-        let cfg = share_service::config::Config::load(&env.join(format!("holder-{h}/share-service.toml"))).unwrap();
+        let cfg = xks_config::share::Config::load(&env.join(format!("holder-{h}/share-service.toml"))).unwrap();
         assert_eq!(cfg.secrets.age_identity_file.as_deref(), Some(Path::new("/etc/share-service/runtime.agekey")));
         assert_eq!(cfg.audit.dir, Path::new("/var/lib/share-service/audit"));
     }
@@ -314,7 +314,7 @@ fn env_partners_and_credential_rotation_keep_each_file_with_its_owner() {
         std::fs::create_dir_all(&b).unwrap();
         std::fs::copy(env.join("holder-1/xks-proxy.toml"), b.join("xks-proxy.toml")).unwrap();
         std::fs::write(b.join("key-stores.toml"), "").unwrap();
-        xks_proxy::config::Config::load(&b.join("xks-proxy.toml")).unwrap()
+        xks_config::proxy::Config::load(&b.join("xks-proxy.toml")).unwrap()
     };
     let cfg = bundle_cfg("order-32");
     assert_eq!(cfg.partners.iter().map(|p| p.holder).collect::<Vec<_>>(), [3, 2]);
@@ -457,7 +457,7 @@ fn a_refresh_in_the_environment_layout_then_env_shares() {
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
 
     ok(&["env", "shares", &e, "--holder", "2", "--key-set", "keyset-g1-e0.json", "--key-set", "keyset-g1-e1.json"]);
-    let share_cfg = share_service::config::Config::load(&env.join("holder-2/share-service.toml")).unwrap();
+    let share_cfg = xks_config::share::Config::load(&env.join("holder-2/share-service.toml")).unwrap();
     assert_eq!(share_cfg.shares.share_files.len(), 2);
     assert!(share_cfg.shares.share_files[1].ends_with("share-2-g1-e1.sops.json"));
     assert_eq!(share_cfg.audit.dir, Path::new("/var/lib/share-service/audit"), "other settings stay");

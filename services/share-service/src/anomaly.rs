@@ -25,7 +25,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::config::AnomalyConfig;
+use xks_config::share::AnomalyConfig;
+pub use xks_config::share::LockScope;
 
 /// Sub-buckets per window.
 const BUCKETS: u64 = 12;
@@ -369,17 +370,6 @@ impl Detector {
             }
         }
     }
-}
-
-/// What an automatic lock covers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LockScope {
-    /// What tripped: the key path for a key-path rule, the whole service for the total.
-    #[default]
-    Tripped,
-    /// Always the whole service.
-    Service,
 }
 
 #[cfg(test)]

@@ -18,10 +18,10 @@ use xks_wire::partner::{self, ErrorBody, ErrorCode, PartialRequest};
 
 use crate::anomaly::{Detector, LockScope, Scope};
 use crate::audit::Audit;
-use crate::config::Limits;
 use crate::controls::{Controls, KeyPathRefusal};
 use crate::keys::ShareStore;
 use crate::metrics::{Metrics, Outcome};
+use xks_config::share::Limits;
 use xks_service::tls::ClientIdentity;
 
 /// Key path of the self-test route (never a customer key path: customers' key

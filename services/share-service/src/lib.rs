@@ -4,7 +4,7 @@
 //! everything or deny key paths through a local admin socket, and rate
 //! anomalies can lock it automatically.
 //!
-//! Layout: [`config`] (figment), [`keys`] (shares), [`api`] (routes; the
+//! Layout: [`keys`] (shares; the configuration is `xks_config::share`), [`api`] (routes; the
 //! partner protocol itself is `xks_wire::partner`), [`audit`] (group commit),
 //! [`controls`] and [`admin`] (kill switch), [`anomaly`], [`metrics`],
 //! [`server`] (start-up, connections, shutdown). mTLS, the build identity and
@@ -14,12 +14,12 @@ pub mod admin;
 pub mod anomaly;
 pub mod api;
 pub mod audit;
-pub mod config;
+
 pub mod controls;
 pub mod keys;
 pub mod metrics;
 pub mod server;
 
-pub use config::Config;
 pub use server::{Running, StartError, start};
+pub use xks_config::share::Config;
 pub use xks_service::BuildInfo;

@@ -22,10 +22,10 @@ use xks_service::listener::{Bounds, Connections};
 use crate::anomaly::Detector;
 use crate::api::{App, AppInner, router};
 use crate::audit::Audit;
-use crate::config::Config;
 use crate::controls::Controls;
 use crate::keys::ShareStore;
 use crate::metrics::Metrics;
+use xks_config::share::Config;
 use xks_service::BuildInfo;
 use xks_service::tls::{self, ClientAuth, ClientIdentity, ClientRule};
 

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use xks_threshold::{DataKey, KeyPoint};
 
-use crate::config::HealthConfig;
 use crate::metrics::Metrics;
 use crate::partners::{AttemptError, Pool};
+use xks_config::proxy::HealthConfig;
 
 /// Spec `ekmFleetDetails.healthStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,7 +18,6 @@
 pub mod api;
 pub mod authz;
 
-pub mod config;
 pub mod health;
 pub mod keyring;
 pub mod metrics;
@@ -26,6 +25,6 @@ pub mod partners;
 pub mod server;
 pub mod stores;
 
-pub use config::Config;
 pub use server::{Running, StartError, start};
+pub use xks_config::proxy::Config;
 pub use xks_service::BuildInfo;

@@ -20,12 +20,12 @@ use xks_service::listener::{Bounds, Connections};
 use xks_service::tls::{self, ClientAuth, ClientRule};
 
 use crate::api::{App, AppInner};
-use crate::config::{Config, FrontMode};
 use crate::health::HealthMonitor;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::partners::Pool;
 use crate::stores::Reloadable;
+use xks_config::proxy::{Config, FrontMode};
 use xks_service::BuildInfo;
 
 /// Start-up failures, each with an actionable message.

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use serde::Deserialize;
+use xks_config::key_stores::KeyStoresFile;
+pub use xks_config::key_stores::{KeyStatus, Usage};
 use xks_service::rate::TokenBucket;
 use xks_threshold::{KeyPath, KeyPoint};
 use zeroize::Zeroizing;
@@ -38,94 +39,6 @@ pub enum StoreError {
     /// A value breaks a rule of the XKS spec or of this proxy.
     #[error("{0}")]
     Invalid(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileWire {
-    #[serde(default)]
-    key_store: Vec<StoreWire>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoreWire {
-    name: String,
-    path_prefix: PathPrefix,
-    #[serde(default = "yes")]
-    enabled: bool,
-    credentials_file: PathBuf,
-    #[serde(default)]
-    regions: Vec<String>,
-    #[serde(default)]
-    requests_per_second: u32,
-    #[serde(default)]
-    burst: u32,
-    #[serde(default)]
-    authorization_policy: Option<PathBuf>,
-    #[serde(default)]
-    key: Vec<KeyWire>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyWire {
-    id: ExternalKeyId,
-    key_path: String,
-    #[serde(default = "enabled")]
-    status: KeyStatus,
-    #[serde(default = "both")]
-    usage: Vec<Usage>,
-}
-
-fn yes() -> bool {
-    true
-}
-fn enabled() -> KeyStatus {
-    KeyStatus::Enabled
-}
-fn both() -> Vec<Usage> {
-    vec![Usage::Encrypt, Usage::Decrypt]
-}
-
-/// Status of an external key (spec GetKeyMetadata `keyStatus`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum KeyStatus {
-    /// Usable.
-    Enabled,
-    /// Metadata answers, Encrypt/Decrypt get InvalidStateException.
-    Disabled,
-}
-
-impl KeyStatus {
-    /// Wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Enabled => "ENABLED",
-            KeyStatus::Disabled => "DISABLED",
-        }
-    }
-}
-
-/// A permitted operation (spec GetKeyMetadata `keyUsage`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Usage {
-    /// Encrypt.
-    Encrypt,
-    /// Decrypt.
-    Decrypt,
-}
-
-impl Usage {
-    /// Wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Usage::Encrypt => "ENCRYPT",
-            Usage::Decrypt => "DECRYPT",
-        }
-    }
 }
 
 /// One external key.
@@ -238,7 +151,7 @@ impl KeyStores {
     pub fn load(path: &Path, health_key_path: &str, ids: Option<&xks_sops::Identities>) -> Result<Self, StoreError> {
         let base = path.parent().unwrap_or(Path::new("."));
         let text = read(path)?;
-        let wire: FileWire = toml_parse(path, &text)?;
+        let wire: KeyStoresFile = toml_parse(path, &text)?;
         if wire.key_store.is_empty() {
             return Err(StoreError::Invalid(format!("{}: no [[key_store]] defined", path.display())));
         }

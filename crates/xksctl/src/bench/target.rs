@@ -7,26 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use xks_config::kms::LocalKmsConfig;
 use xks_wire::xks::SecretAccessKey;
 
 use super::Args;
-
-/// The subset of `kms-config.json` the load tester reads.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct KmsConfig {
-    endpoint: Option<String>,
-    uri_path: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    ca_certificate: Option<PathBuf>,
-    /// With mutual TLS: the client certificate and key to present.
-    client_certificate: Option<PathBuf>,
-    client_key: Option<PathBuf>,
-    #[serde(default)]
-    key_ids: Vec<String>,
-}
 
 /// A resolved target.
 pub struct Target {
@@ -45,20 +29,6 @@ pub struct Target {
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub region: String,
-}
-
-fn read_config(path: &Path) -> Result<KmsConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut cfg: KmsConfig = serde_json::from_str(&text).map_err(|e| format!("{} is not a valid kms-config.json: {e}", path.display()))?;
-    // A relative path is relative to the config file.
-    if let Some(dir) = path.parent() {
-        for p in [cfg.ca_certificate.as_mut(), cfg.client_certificate.as_mut(), cfg.client_key.as_mut()].into_iter().flatten() {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
-        }
-    }
-    Ok(cfg)
 }
 
 /// Splits `http(s)://host[:port]` into (tls, authority, host).
@@ -94,8 +64,8 @@ impl Target {
     /// A missing or malformed setting, named.
     pub fn resolve(args: &Args) -> Result<Self, String> {
         let cfg = match &args.config {
-            Some(p) => read_config(p)?,
-            None => KmsConfig::default(),
+            Some(p) => LocalKmsConfig::read(p)?,
+            None => LocalKmsConfig::default(),
         };
         let endpoint = args.endpoint.clone().or(cfg.endpoint).ok_or("--endpoint (or --config) is required")?;
         let (tls, authority, host) = parse_endpoint(&endpoint)?;
@@ -107,7 +77,7 @@ impl Target {
         let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         let access_key_id = given(&args.access_key_id).or(cfg.access_key_id).ok_or("--access-key-id (or --config) is required")?;
         let secret = given(&args.secret_access_key)
-            .or(cfg.secret_access_key)
+            .or(cfg.secret_access_key.map(|s| s.to_string()))
             .ok_or("the secret access key is required (XKS_SECRET_ACCESS_KEY, --secret-access-key or --config)")?;
         let key_ids = if args.key_ids.is_empty() { cfg.key_ids } else { args.key_ids.clone() };
         if key_ids.is_empty() && args.operation != super::Operation::Health {
@@ -133,7 +103,7 @@ impl Target {
     /// # Errors
     /// An unreadable file or a missing setting, named.
     pub fn from_config(path: &Path) -> Result<Self, String> {
-        let cfg = read_config(path)?;
+        let cfg = LocalKmsConfig::read(path)?;
         let missing = |what: &str| format!("{} has no {what}", path.display());
         let (tls, authority, host) = parse_endpoint(&cfg.endpoint.ok_or_else(|| missing("endpoint"))?)?;
         Ok(Self {
@@ -142,7 +112,7 @@ impl Target {
             host,
             uri_path: cfg.uri_path.ok_or_else(|| missing("uriPath"))?,
             access_key_id: cfg.access_key_id.ok_or_else(|| missing("accessKeyId"))?,
-            secret: SecretAccessKey::any_sigv4(cfg.secret_access_key.ok_or_else(|| missing("secretAccessKey"))?),
+            secret: SecretAccessKey::any_sigv4(cfg.secret_access_key.ok_or_else(|| missing("secretAccessKey"))?.to_string()),
             key_ids: cfg.key_ids,
             ca_certificate: cfg.ca_certificate,
             client_cert: cfg.client_certificate,

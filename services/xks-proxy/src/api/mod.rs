@@ -21,11 +21,11 @@ use xks_service::listener::AuthMarker;
 use xks_wire::xks::request::{self, RequestMetadata};
 use xks_wire::xks::{Api, ErrorName, Route, XksError, sigv4};
 
-use crate::config::{FleetConfig, Limits};
 use crate::health::HealthMonitor;
 use crate::metrics::Metrics;
 use crate::partners::Pool;
 use crate::stores::Reloadable;
+use xks_config::proxy::{FleetConfig, Limits};
 
 /// Shared state (cheap to clone).
 #[derive(Clone, Debug)]

@@ -30,12 +30,12 @@ use hyper::body::Bytes;
 use xks_threshold::{DataKey, HolderId, KeyPoint};
 use xks_wire::partner::{self, AnswerError, PartialRequest, RequestId};
 
-use crate::config::{PartnerConfig, PoolConfig};
 use crate::keyring::Keyring;
 use crate::metrics::{AttemptOutcome, Metrics};
 use breaker::Breaker;
 use client::PartnerClient;
 use refusal::{Refusal, Refusals};
+use xks_config::proxy::{PartnerConfig, PoolConfig};
 
 /// One partner share service.
 #[derive(Debug)]

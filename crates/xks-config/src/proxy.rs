@@ -1,30 +1,19 @@
-//! Start-up configuration: a TOML file (`xks-proxy.toml` documents every key)
-//! overlaid with `XKS_PROXY_*` environment variables, validated at start.
+//! The XKS proxy's start-up configuration (`xks-proxy.toml` documents every
+//! key) overlaid with `XKS_PROXY_*` environment variables, validated at start.
 //!
 //! Key stores (path prefixes, SigV4 credentials, external keys, authorization
 //! policies, quotas) live in a separate file that is re-read on SIGHUP without
-//! dropping connections: see [`crate::stores`].
+//! dropping connections: [`crate::key_stores`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Toml};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// Start-up configuration errors (each with a message an operator can act on).
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Parsing or type errors.
-    #[error("configuration: {0}")]
-    Figment(#[from] Box<figment::Error>),
-    /// A value is out of range.
-    #[error("configuration: {0}")]
-    Invalid(String),
-}
+use crate::{ConfigError, SecretsConfig, SharesConfig};
 
 /// The whole start-up configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address of the XKS API listener.
@@ -55,12 +44,12 @@ pub struct Config {
     #[serde(default)]
     pub fleet: FleetConfig,
     /// How sealed (sops) files are opened.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "SecretsConfig::is_default")]
     pub secrets: SecretsConfig,
 }
 
 /// `[front]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrontConfig {
     /// `tls` (rustls, HTTP/1.1 and HTTP/2) or `plain` (HTTP/1.1 and h2c, behind a TLS-terminating platform).
@@ -87,8 +76,28 @@ pub struct FrontConfig {
     pub server_names: Vec<String>,
 }
 
+impl FrontConfig {
+    /// Plain HTTP behind a TLS-terminating platform, serving `server_names`.
+    pub fn plain(server_names: Vec<String>) -> Self {
+        Self {
+            mode: FrontMode::Plain,
+            cert: None,
+            key: None,
+            client_ca: None,
+            client_subjects: Vec::new(),
+            handshake_timeout_ms: d_handshake(),
+            server_names,
+        }
+    }
+
+    /// TLS with this certificate and (sealed) key, without client certificates.
+    pub fn tls(cert: PathBuf, key: PathBuf) -> Self {
+        Self { mode: FrontMode::Tls, cert: Some(cert), key: Some(key), ..Self::plain(Vec::new()) }
+    }
+}
+
 /// Front modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FrontMode {
     /// rustls.
@@ -97,31 +106,8 @@ pub enum FrontMode {
     Plain,
 }
 
-/// `[secrets]`: share files and TLS private keys may be sops files sealed to the
-/// proxy's age identity (as `xksctl ceremony` and `xksctl pki` write them).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretsConfig {
-    /// age identity file; when unset, `SOPS_AGE_KEY_FILE` or `SOPS_AGE_KEY` (as the sops CLI).
-    #[serde(default)]
-    pub age_identity_file: Option<PathBuf>,
-}
-
-/// `[shares]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SharesConfig {
-    /// Public key sets (JSON), one per generation; the newest generation encrypts.
-    pub key_sets: Vec<PathBuf>,
-    /// This proxy's share files (JSON), one per generation. Secret.
-    pub share_files: Vec<PathBuf>,
-    /// Refuse to start unless the shares belong to this holder id.
-    #[serde(default)]
-    pub holder: Option<u32>,
-}
-
 /// `[partner_tls]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerTlsConfig {
     /// The CA the partners' server certificates must chain to (pinned; no system roots).
@@ -133,7 +119,7 @@ pub struct PartnerTlsConfig {
 }
 
 /// `[[partners]]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerConfig {
     /// Name in logs, metrics and health (e.g. `share-2`).
@@ -151,7 +137,7 @@ pub struct PartnerConfig {
 }
 
 /// `[pool]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoolConfig {
     /// Whole-request budget for obtaining verified partials (below KMS's 250 ms).
@@ -188,7 +174,7 @@ impl Default for PoolConfig {
 }
 
 /// `[health]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
     /// Background deep-check period (the spec allows results up to 60 s old).
@@ -206,7 +192,7 @@ impl Default for HealthConfig {
 }
 
 /// `[limits]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest request body accepted (bytes); larger → 501 UnsupportedOperationException.
@@ -258,7 +244,7 @@ impl Default for Limits {
 }
 
 /// `[fleet]`: what GetHealthStatus reports.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FleetConfig {
     /// Number of proxy instances behind the endpoint (`xksProxyFleetSize`).
@@ -284,20 +270,14 @@ impl Config {
     /// # Errors
     /// [`ConfigError`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let fig = Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("XKS_PROXY_").split("__"));
-        let mut cfg: Config = fig.extract().map_err(Box::new)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        cfg.resolve(base);
+        let mut cfg: Config = crate::load(path, "XKS_PROXY_")?;
+        cfg.resolve(crate::base_dir(path));
         cfg.validate()?;
         Ok(cfg)
     }
 
     fn resolve(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
+        let fix = |p: &mut PathBuf| crate::resolve(base, p);
         for p in [&mut self.front.cert, &mut self.front.key, &mut self.front.client_ca].into_iter().flatten() {
             fix(p);
         }

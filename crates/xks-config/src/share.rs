@@ -1,26 +1,16 @@
-//! Configuration: a TOML file (see `share-service.toml`, which documents every
-//! key) overlaid with `SHARE_SERVICE_*` environment variables, validated at start.
+//! The share service's configuration (`share-service.toml`, which documents
+//! every key) overlaid with `SHARE_SERVICE_*` environment variables, validated
+//! at start.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Toml};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// Start-up configuration errors (each with a message an operator can act on).
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Parsing or type errors.
-    #[error("configuration: {0}")]
-    Figment(#[from] Box<figment::Error>),
-    /// A value is out of range.
-    #[error("configuration: {0}")]
-    Invalid(String),
-}
+use crate::{ConfigError, SecretsConfig, SharesConfig};
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// mTLS listener address.
@@ -40,22 +30,12 @@ pub struct Config {
     /// Operator channel.
     pub admin: AdminConfig,
     /// How sealed (sops) files are opened.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "SecretsConfig::is_default")]
     pub secrets: SecretsConfig,
 }
 
-/// `[secrets]`: share files and the TLS key may be sops files sealed to this
-/// service's age identity (as `xksctl ceremony` and `xksctl pki` write them).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretsConfig {
-    /// age identity file; when unset, `SOPS_AGE_KEY_FILE` or `SOPS_AGE_KEY` (as the sops CLI).
-    #[serde(default)]
-    pub age_identity_file: Option<PathBuf>,
-}
-
 /// `[tls]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// Server certificate chain (PEM).
@@ -76,21 +56,8 @@ pub struct TlsConfig {
     pub handshake_timeout_ms: u64,
 }
 
-/// `[shares]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SharesConfig {
-    /// Key set files.
-    pub key_sets: Vec<PathBuf>,
-    /// Share files.
-    pub share_files: Vec<PathBuf>,
-    /// Expected holder id.
-    #[serde(default)]
-    pub holder: Option<u32>,
-}
-
 /// `[audit]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// Directory.
@@ -106,8 +73,22 @@ pub struct AuditConfig {
     pub checkpoint_seconds: u64,
 }
 
+impl TlsConfig {
+    /// Mutual TLS serving only the clients `allowed_clients` names.
+    pub fn pinned(cert: PathBuf, key: PathBuf, client_ca: PathBuf, allowed_clients: Vec<String>) -> Self {
+        Self { cert, key, client_ca, allowed_clients, allow_any_client: false, handshake_timeout_ms: d_handshake() }
+    }
+}
+
+impl AuditConfig {
+    /// The log in `dir`, with the default rotation, batch and checkpoint.
+    pub fn in_dir(dir: PathBuf) -> Self {
+        Self { dir, max_file_bytes: d_file_bytes(), max_batch: d_batch(), checkpoint_seconds: d_checkpoint() }
+    }
+}
+
 /// `[limits]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Concurrent connections.
@@ -140,10 +121,19 @@ impl Default for Limits {
     }
 }
 
-pub use crate::anomaly::LockScope;
+/// What an automatic lock covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockScope {
+    /// What tripped: the key path for a key-path rule, the whole service for the total.
+    #[default]
+    Tripped,
+    /// Always the whole service.
+    Service,
+}
 
 /// `[anomaly]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnomalyConfig {
     /// Window length.
@@ -192,7 +182,7 @@ impl Default for AnomalyConfig {
 }
 
 /// `[admin]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Unix socket path.
@@ -221,10 +211,8 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] with a message naming the offending key.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let cfg: Config =
-            Figment::new().merge(Toml::file_exact(path)).merge(Env::prefixed("SHARE_SERVICE_").split("__")).extract().map_err(Box::new)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        cfg.resolve(base)
+        let cfg: Config = crate::load(path, "SHARE_SERVICE_")?;
+        cfg.resolve(crate::base_dir(path))
     }
 
     /// Resolves relative paths against `base` and validates.
@@ -232,11 +220,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`].
     pub fn resolve(mut self, base: &Path) -> Result<Self, ConfigError> {
-        let abs = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
+        let abs = |p: &mut PathBuf| crate::resolve(base, p);
         abs(&mut self.tls.cert);
         abs(&mut self.tls.key);
         abs(&mut self.tls.client_ca);
