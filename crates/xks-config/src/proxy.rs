@@ -264,6 +264,31 @@ fn d_handshake() -> u64 {
 }
 
 impl Config {
+    /// A configuration with every optional section at its default, the key
+    /// stores in `key-stores.toml` next to it, and no metrics listener.
+    pub fn new(
+        listen: SocketAddr,
+        front: FrontConfig,
+        shares: SharesConfig,
+        partner_tls: PartnerTlsConfig,
+        partners: Vec<PartnerConfig>,
+    ) -> Self {
+        Self {
+            listen,
+            front,
+            shares,
+            partner_tls,
+            partners,
+            pool: PoolConfig::default(),
+            health: HealthConfig::default(),
+            limits: Limits::default(),
+            key_stores: "key-stores.toml".into(),
+            metrics_listen: None,
+            fleet: FleetConfig::default(),
+            secrets: SecretsConfig::default(),
+        }
+    }
+
     /// Reads `path`, overlays `XKS_PROXY_*` variables (`__` separates sections),
     /// resolves relative paths against the file's directory, validates.
     ///

@@ -300,38 +300,30 @@ impl State {
             front.client_ca = Some("../pki/ca.crt".into());
             front.client_subjects = vec![KMS_CLIENT_CN.into()];
         }
-        let cfg = proxy::Config {
-            listen: socket_addr(listen)?,
-            front,
-            shares: SharesConfig {
-                key_sets: vec!["../keys/keyset-g1-e0.json".into()],
-                share_files: vec!["../keys/share-1-g1-e0.sops.json".into()],
-                holder: Some(1),
-            },
-            partner_tls: proxy::PartnerTlsConfig {
-                ca: "../pki/ca.crt".into(),
-                client_cert: "tls/client.crt".into(),
-                client_key: "tls/client.key.sops".into(),
-            },
-            partners: partners
-                .iter()
-                .map(|(holder, address, server_name)| proxy::PartnerConfig {
-                    id: share_host(*holder),
-                    holder: *holder,
-                    address: address.clone(),
-                    server_name: Some(server_name.clone()),
-                    model: None,
-                })
-                .collect(),
-            pool: proxy::PoolConfig::default(),
-            // Deep health every 5 s (GetHealthStatus answers from the last check).
-            health: proxy::HealthConfig { interval_seconds: 5, ..proxy::HealthConfig::default() },
-            limits: proxy::Limits::default(),
-            key_stores: "key-stores.toml".into(),
-            metrics_listen: None,
-            fleet: proxy::FleetConfig::default(),
-            secrets: SecretsConfig { age_identity_file: Some("../identities/holder-1.agekey".into()) },
+        let shares = SharesConfig {
+            key_sets: vec!["../keys/keyset-g1-e0.json".into()],
+            share_files: vec!["../keys/share-1-g1-e0.sops.json".into()],
+            holder: Some(1),
         };
+        let partner_tls = proxy::PartnerTlsConfig {
+            ca: "../pki/ca.crt".into(),
+            client_cert: "tls/client.crt".into(),
+            client_key: "tls/client.key.sops".into(),
+        };
+        let partners = partners
+            .iter()
+            .map(|(holder, address, server_name)| proxy::PartnerConfig {
+                id: share_host(*holder),
+                holder: *holder,
+                address: address.clone(),
+                server_name: Some(server_name.clone()),
+                model: None,
+            })
+            .collect();
+        let mut cfg = proxy::Config::new(socket_addr(listen)?, front, shares, partner_tls, partners);
+        // Deep health every 5 s (GetHealthStatus answers from the last check).
+        cfg.health.interval_seconds = 5;
+        cfg.secrets = SecretsConfig { age_identity_file: Some("../identities/holder-1.agekey".into()) };
         let text = xks_config::render("XKS proxy (holder 1), written by `xksctl up` on every run (edit the state, not this file).", &cfg)?;
         let path = self.proxy_config();
         files::replace(&path, text.as_bytes())?;

@@ -722,24 +722,13 @@ fn seal_aws_credential(access_key_id: &str, secret: &str, to: &[Recipient]) -> R
 /// bundle's directory), plain HTTP behind Scaleway's TLS, the identity from
 /// `SOPS_AGE_KEY`, partners by DNS name.
 fn proxy_config(plan: &Plan, key_set: &str, share: &str) -> Result<String, String> {
-    let cfg = proxy::Config {
-        listen: std::net::SocketAddr::from(([0, 0, 0, 0], plan.proxy_port)),
-        front: proxy::FrontConfig::plain(vec![plan.proxy_host.clone()]),
-        shares: SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(PROXY_HOLDER) },
-        partner_tls: proxy::PartnerTlsConfig {
-            ca: "ca.crt".into(),
-            client_cert: "proxy-client.crt".into(),
-            client_key: "client.key.sops".into(),
-        },
-        partners: plan.shares.iter().map(ShareHost::partner).collect(),
-        pool: proxy::PoolConfig::default(),
-        health: proxy::HealthConfig { interval_seconds: 5, ..proxy::HealthConfig::default() },
-        limits: proxy::Limits::default(),
-        key_stores: "key-stores.toml".into(),
-        metrics_listen: None,
-        fleet: proxy::FleetConfig::default(),
-        secrets: SecretsConfig::default(),
-    };
+    let shares = SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(PROXY_HOLDER) };
+    let partner_tls =
+        proxy::PartnerTlsConfig { ca: "ca.crt".into(), client_cert: "proxy-client.crt".into(), client_key: "client.key.sops".into() };
+    let partners = plan.shares.iter().map(ShareHost::partner).collect();
+    let front = proxy::FrontConfig::plain(vec![plan.proxy_host.clone()]);
+    let mut cfg = proxy::Config::new(std::net::SocketAddr::from(([0, 0, 0, 0], plan.proxy_port)), front, shares, partner_tls, partners);
+    cfg.health.interval_seconds = 5;
     xks_config::render(
         &format!(
             "XKS proxy (holder 1) of environment {}, written by `xksctl env new`. Paths are relative to the\n\
