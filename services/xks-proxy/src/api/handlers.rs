@@ -1,4 +1,8 @@
-//! The four XKS APIs after routing, authentication and body validation.
+//! The four XKS APIs after routing and authentication. Each takes the same
+//! named steps: `accept` (the body parsed once for its operation, its
+//! metadata noted for the log line, the key store enabled), then for a key
+//! `authorize` (the optional Cedar policy) and `find_key`, then the
+//! operation itself.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -32,44 +36,55 @@ fn pool_error(e: PoolError) -> XksError {
     }
 }
 
-/// Authorizes (secondary authorization, if configured), then looks the key up.
-fn key_for<'s>(
+/// The body parsed for its operation (on failure, whatever metadata it carries
+/// still reaches the log line: its kmsRequestId ties it to CloudTrail), its
+/// metadata noted, and the key store enabled.
+fn accept<T>(
     ctx: &mut Ctx,
-    store: &'s KeyStore,
-    id: &str,
-    action: Operation,
-    md: &request::RequestMetadata,
-) -> Result<&'s std::sync::Arc<ExternalKey>, XksError> {
-    // Authorization first: a principal the policy denies learns nothing, not
-    // even whether the key exists (403, never 404).
-    if let Some(policy) = &store.policy {
-        let input = Input {
-            key_store: &store.name,
-            action,
-            key_id: id,
-            aws_principal_arn: md.aws_principal_arn.as_deref().unwrap_or(""),
-            kms_operation: md.kms_operation.as_deref().unwrap_or(""),
-            kms_request_id: md.request_id(),
-            kms_key_arn: md.kms_key_arn.as_deref(),
-            kms_via_service: md.kms_via_service.as_deref(),
-            aws_source_vpc: md.aws_source_vpc.as_deref(),
-            aws_source_vpce: md.aws_source_vpce.as_deref(),
-        };
-        if let Err(denied) = policy.authorize(&input) {
-            ctx.denied_by = Some(denied.to_string());
-            return Err(XksError::new(ErrorName::AccessDeniedException, format!("secondary authorization: {denied}")));
-        }
+    store: &KeyStore,
+    body: &[u8],
+    parsed: Result<T, XksError>,
+    metadata: impl Fn(&T) -> &request::RequestMetadata,
+) -> Result<T, XksError> {
+    let parsed = parsed.inspect_err(|_| ctx.set_metadata_lenient(body))?;
+    ctx.set_metadata(metadata(&parsed));
+    if !store.enabled {
+        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
     }
+    Ok(parsed)
+}
+
+/// Secondary authorization, if the key store has a policy. It comes before
+/// [`find_key`]: a principal the policy denies learns nothing, not even
+/// whether the key exists (403, never 404).
+fn authorize(ctx: &mut Ctx, store: &KeyStore, operation: Operation, id: &str, md: &request::RequestMetadata) -> Result<(), XksError> {
+    let Some(policy) = &store.policy else { return Ok(()) };
+    let input = Input {
+        key_store: &store.name,
+        action: operation,
+        key_id: id,
+        aws_principal_arn: md.aws_principal_arn.as_deref().unwrap_or(""),
+        kms_operation: md.kms_operation.as_deref().unwrap_or(""),
+        kms_request_id: md.request_id(),
+        kms_key_arn: md.kms_key_arn.as_deref(),
+        kms_via_service: md.kms_via_service.as_deref(),
+        aws_source_vpc: md.aws_source_vpc.as_deref(),
+        aws_source_vpce: md.aws_source_vpce.as_deref(),
+    };
+    policy.authorize(&input).map_err(|denied| {
+        ctx.denied_by = Some(denied.to_string());
+        XksError::new(ErrorName::AccessDeniedException, format!("secondary authorization: {denied}"))
+    })
+}
+
+/// The external key `id` of the key store.
+fn find_key<'s>(store: &'s KeyStore, id: &str) -> Result<&'s std::sync::Arc<ExternalKey>, XksError> {
     store.key(id).ok_or_else(|| XksError::of(ErrorName::KeyNotFoundException))
 }
 
 /// GetHealthStatus (never subject to secondary authorization).
 pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> Result<String, XksError> {
-    let md = request::parse_metadata_only(body, Operation::GetHealthStatus).inspect_err(|_| ctx.set_metadata_lenient(body))?;
-    ctx.set_metadata(&md);
-    if !store.enabled {
-        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
-    }
+    accept(ctx, store, body, request::parse_metadata_only(body, Operation::GetHealthStatus), |md| md)?;
     let snap = app.0.health.current().await;
     // Spec GetHealthStatus: a 200 must assure that an Encrypt issued right
     // after succeeds; when no combination can serve, the error KMS would get
@@ -108,12 +123,9 @@ pub async fn health(app: &App, ctx: &mut Ctx, store: &KeyStore, body: &[u8]) -> 
 
 /// GetKeyMetadata.
 pub fn metadata(ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let md = request::parse_metadata_only(body, Operation::GetKeyMetadata).inspect_err(|_| ctx.set_metadata_lenient(body))?;
-    ctx.set_metadata(&md);
-    if !store.enabled {
-        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
-    }
-    let key = key_for(ctx, store, id, Operation::GetKeyMetadata, &md)?;
+    let md = accept(ctx, store, body, request::parse_metadata_only(body, Operation::GetKeyMetadata), |md| md)?;
+    authorize(ctx, store, Operation::GetKeyMetadata, id, &md)?;
+    let key = find_key(store, id)?;
     let usage: Vec<&str> = key.usage.iter().map(|u| u.as_str()).collect();
     Ok(serde_json::json!({ "keySpec": "AES_256", "keyUsage": usage, "keyStatus": key.status.as_str() }).to_string())
 }
@@ -131,12 +143,9 @@ fn usable(key: &ExternalKey, usage: Usage) -> Result<(), XksError> {
 /// Encrypt: derive with a verified partner partial, AES-256-GCM under the
 /// newest generation, CDIV computed first, then a verifying decrypt (Appendix C).
 pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let req = request::parse_encrypt(body, &app.0.limits.sizes()).inspect_err(|_| ctx.set_metadata_lenient(body))?;
-    ctx.set_metadata(&req.metadata);
-    if !store.enabled {
-        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
-    }
-    let key = key_for(ctx, store, id, Operation::Encrypt, &req.metadata)?;
+    let req = accept(ctx, store, body, request::parse_encrypt(body, &app.0.limits.sizes()), |r| &r.metadata)?;
+    authorize(ctx, store, Operation::Encrypt, id, &req.metadata)?;
+    let key = find_key(store, id)?;
     usable(key, Usage::Encrypt)?;
     if req.cdiv && !key.allows(Usage::Decrypt) {
         return Err(XksError::new(
@@ -184,12 +193,9 @@ pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body:
 /// Decrypt: the generation comes from ciphertextMetadata; any tampering of
 /// ciphertext, IV, tag, AAD or metadata fails the GCM tag.
 pub async fn decrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
-    let req = request::parse_decrypt(body, &app.0.limits.sizes()).inspect_err(|_| ctx.set_metadata_lenient(body))?;
-    ctx.set_metadata(&req.metadata);
-    if !store.enabled {
-        return Err(XksError::new(ErrorName::InvalidStateException, "this key store is disabled in the proxy configuration"));
-    }
-    let key = key_for(ctx, store, id, Operation::Decrypt, &req.metadata)?;
+    let req = accept(ctx, store, body, request::parse_decrypt(body, &app.0.limits.sizes()), |r| &r.metadata)?;
+    authorize(ctx, store, Operation::Decrypt, id, &req.metadata)?;
+    let key = find_key(store, id)?;
     usable(key, Usage::Decrypt)?;
     let invalid = || XksError::of(ErrorName::InvalidCiphertextException);
     let md = Metadata::parse(&req.ciphertext_metadata).map_err(|_| invalid())?;
