@@ -63,9 +63,11 @@
     '';
   };
 
-  # `xksctl up`: a whole local deployment (docs/xksctl.md); arguments pass through.
+  # `xksctl up`: a whole local deployment (docs/xksctl.md); arguments pass
+  # through. xksctl runs the service binaries it finds on PATH.
   up = pkgs.writeShellApplication {
     name = "xksctl-up";
+    runtimeInputs = [packages.binaries.share-service packages.binaries.xks-proxy];
     text = ''
       exec ${packages.binaries.xksctl}/bin/xksctl up "$@"
     '';

@@ -3,14 +3,19 @@
 //! A state directory with a 2-of-3 ceremony, the PKI and a key store
 //! ([`crate::deploy`]), made on the first run and reused afterwards; then share
 //! services 2 and 3 (mutual TLS) and the XKS proxy (TLS) on loopback, each the
-//! real service with its own configuration file; a checked Encrypt/Decrypt
-//! round trip; the KMS configuration and a `curl --aws-sigv4` example; serving
-//! until Ctrl-C or SIGTERM.
+//! real service binary in its own process with its own configuration file
+//! (xksctl links no server: it finds `share-service` and `xks-proxy` next to
+//! itself, in `--bin-dir`, or on PATH); a checked Encrypt/Decrypt round trip;
+//! the KMS configuration and a `curl --aws-sigv4` example; serving until
+//! Ctrl-C or SIGTERM, passing SIGHUP on to the proxy.
 
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use xks_proxy::BuildInfo;
-
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{SignalKind, signal};
 use xks_config::key_stores::KeyStatus;
 
 use crate::deploy::{self, KmsConfig, Network, State};
@@ -44,6 +49,10 @@ pub struct Args {
     /// The stand-in certificate and key are written to <state>/kms-client/.
     #[arg(long)]
     kms_mtls: bool,
+    /// Where the `share-service` and `xks-proxy` binaries are (default: next
+    /// to xksctl, else on PATH).
+    #[arg(long, env = "XKSCTL_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
 }
 
 /// Runs `xksctl up`.
@@ -76,56 +85,171 @@ pub fn run(args: &Args) -> Result<(), String> {
         ));
         return Ok(());
     }
-    init_logging();
+    let binaries = Binaries::find(args.bin_dir.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("async runtime: {e}"))?;
     if args.kms_mtls {
         state.ensure_kms_client()?;
     }
-    runtime.block_on(serve(&state, args.proxy_port, [p2, p3], args.kms_mtls))
+    runtime.block_on(serve(&state, &binaries, args.proxy_port, [p2, p3], args.kms_mtls))
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,xks_proxy=info,share_service=info".into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+/// The service binaries `xksctl up` runs.
+struct Binaries {
+    share_service: PathBuf,
+    xks_proxy: PathBuf,
 }
 
-async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2], kms_mtls: bool) -> Result<(), String> {
-    let build = BuildInfo::current("xks-proxy");
-    let mut shares = Vec::new();
-    for (holder, port) in deploy::PARTNERS.iter().zip(share_ports) {
-        let path = state.write_share_config(*holder, &format!("127.0.0.1:{port}"))?;
-        let cfg = share_service::Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let share_build = share_service::BuildInfo::current("share-service");
-        let running =
-            share_service::start(cfg, &share_build).await.map_err(|e| format!("share service {holder}: {e}{}", port_hint(port)))?;
-        shares.push((*holder, running));
+impl Binaries {
+    /// In `dir`, else next to this executable, else on PATH.
+    fn find(dir: Option<&Path>) -> Result<Self, String> {
+        Ok(Self { share_service: find_binary("share-service", dir)?, xks_proxy: find_binary("xks-proxy", dir)? })
     }
-    let partners: Vec<(u32, String, String)> =
-        shares.iter().map(|(h, r)| (*h, format!("127.0.0.1:{}", r.addr.port()), "localhost".to_owned())).collect();
-    let path = state.write_proxy_config(&format!("127.0.0.1:{proxy_port}"), &partners, kms_mtls)?;
-    let cfg = xks_proxy::Config::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let proxy = match xks_proxy::start(cfg, &build).await {
+}
+
+fn find_binary(name: &str, dir: Option<&Path>) -> Result<PathBuf, String> {
+    let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let candidates: Vec<PathBuf> = match dir {
+        Some(d) => vec![d.join(name)],
+        None => beside.into_iter().chain(std::env::split_paths(&path)).map(|d| d.join(name)).collect(),
+    };
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        format!(
+            "cannot find the {name} binary {}; build it (cargo build -p {name}) or name its directory with --bin-dir",
+            dir.map_or_else(|| "next to xksctl or on PATH".to_owned(), |d| format!("in {}", d.display()))
+        )
+    })
+}
+
+/// A free port on loopback for `port` 0 (else `port`). The port is free when
+/// chosen; another process could take it before the service binds it, and
+/// the service then fails to start with a clear message.
+fn choose_port(port: u16) -> Result<u16, String> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port on loopback: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Starts a service binary with its configuration file; its log goes to our
+/// standard error. The process is killed if `xksctl up` returns without
+/// stopping it.
+fn spawn(binary: &Path, config: &Path) -> Result<Child, String> {
+    Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))
+}
+
+/// Waits until `port` on loopback accepts connections (the service listens).
+async fn listening(name: &str, child: &mut Child, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{name} exited at start-up ({status}); its log is above{}", port_hint(port)));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{name} did not listen on port {port} within 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends `signal` to a child process.
+fn send(child: &Child, signal: rustix::process::Signal) {
+    if let Some(pid) = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).unwrap_or(0))) {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// Stops a child gracefully (SIGTERM), then forcibly after 10 s.
+async fn stop(mut child: Child) {
+    send(&child, rustix::process::Signal::TERM);
+    if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+/// The proxy, then the share services.
+async fn stop_all(proxy: Option<Child>, shares: Vec<Child>) {
+    if let Some(p) = proxy {
+        stop(p).await;
+    }
+    for s in shares {
+        stop(s).await;
+    }
+}
+
+async fn serve(state: &State, binaries: &Binaries, proxy_port: u16, share_ports: [u16; 2], kms_mtls: bool) -> Result<(), String> {
+    let mut shares = Vec::new();
+    let mut partners: Vec<(u32, String, String)> = Vec::new();
+    for (holder, port) in deploy::PARTNERS.iter().zip(share_ports) {
+        let started = async {
+            let port = choose_port(port)?;
+            let path = state.write_share_config(*holder, &format!("127.0.0.1:{port}"))?;
+            let mut child = spawn(&binaries.share_service, &path)?;
+            let up = listening(&format!("share service {holder}"), &mut child, port).await;
+            Ok::<_, String>((child, port, up))
+        }
+        .await;
+        match started {
+            Ok((child, port, up)) => {
+                shares.push(child);
+                if let Err(e) = up {
+                    stop_all(None, shares).await;
+                    return Err(e);
+                }
+                partners.push((*holder, format!("127.0.0.1:{port}"), "localhost".to_owned()));
+            }
+            Err(e) => {
+                stop_all(None, shares).await;
+                return Err(e);
+            }
+        }
+    }
+    let proxy_port = match choose_port(proxy_port) {
         Ok(p) => p,
         Err(e) => {
-            stop(None, shares).await;
-            return Err(format!("xks-proxy: {e}{}", port_hint(proxy_port)));
+            stop_all(None, shares).await;
+            return Err(e);
         }
     };
-    let endpoint = format!("https://localhost:{}", proxy.addr.port());
+    let started = async {
+        let path = state.write_proxy_config(&format!("127.0.0.1:{proxy_port}"), &partners, kms_mtls)?;
+        spawn(&binaries.xks_proxy, &path)
+    }
+    .await;
+    let mut proxy = match started {
+        Ok(p) => p,
+        Err(e) => {
+            stop_all(None, shares).await;
+            return Err(e);
+        }
+    };
+    let endpoint = format!("https://localhost:{proxy_port}");
     let addresses: Vec<(u32, String)> = partners.iter().map(|(h, a, _)| (*h, a.clone())).collect();
     let ready = async {
+        listening("xks-proxy", &mut proxy, proxy_port).await?;
         let kms = state.write_kms_config(&endpoint, &addresses, kms_mtls)?;
         // Connections and first proofs warm up; a busy machine may need a few tries.
         let target = std::sync::Arc::new(crate::bench::Target::from_config(&state.kms_config())?);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match crate::bench::round_trip(target.clone()).await {
                 Ok(()) => break,
-                Err(e) if std::time::Instant::now() >= deadline => return Err(format!("readiness round trip failed: {e}")),
+                Err(e) if Instant::now() >= deadline => return Err(format!("readiness round trip failed: {e}")),
                 Err(e) => {
                     eprintln!("readiness round trip failed ({e}); retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
         }
@@ -135,34 +259,51 @@ async fn serve(state: &State, proxy_port: u16, share_ports: [u16; 2], kms_mtls: 
     let kms = match ready {
         Ok(k) => k,
         Err(e) => {
-            stop(Some(proxy), shares).await;
+            stop_all(Some(proxy), shares).await;
             return Err(e);
         }
     };
     print_ready(state, &kms);
-    // SIGHUP re-reads the proxy's key-store file, as the proxy binary does.
-    proxy
-        .serve_signals(|r| match r {
-            Ok(()) => crate::say("SIGHUP: key stores reloaded"),
-            Err(e) => crate::say(&format!("SIGHUP: key-store file refused, the previous one stays in force: {e}")),
-        })
-        .await;
+    let outcome = watch(&mut proxy, &mut shares).await;
     crate::say("stopping: proxy, then share services");
-    stop(Some(proxy), shares).await;
-    Ok(())
+    stop_all(Some(proxy), shares).await;
+    outcome
+}
+
+/// Serves until SIGINT or SIGTERM; SIGHUP is passed on to the proxy, which
+/// re-reads its key-store file (its log says whether it took the new one). A
+/// service that exits on its own ends the run with an error.
+async fn watch(proxy: &mut Child, shares: &mut [Child]) -> Result<(), String> {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        return Err("cannot install the signal handlers".into());
+    };
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = int.recv() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => {
+                send(proxy, rustix::process::Signal::HUP);
+                crate::say("SIGHUP: passed on to the proxy (it re-reads its key-store file; its log says whether it took it)");
+            }
+            _ = check.tick() => {
+                if let Ok(Some(status)) = proxy.try_wait() {
+                    return Err(format!("xks-proxy exited ({status}); its log is above"));
+                }
+                for (holder, child) in deploy::PARTNERS.iter().zip(shares.iter_mut()) {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        return Err(format!("share service {holder} exited ({status}); its log is above"));
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn port_hint(port: u16) -> String {
     if port == 0 { String::new() } else { format!(" (is port {port} taken? choose others with --proxy-port / --share-ports)") }
-}
-
-async fn stop(proxy: Option<xks_proxy::Running>, shares: Vec<(u32, share_service::Running)>) {
-    if let Some(p) = proxy {
-        p.shutdown().await;
-    }
-    for (_, s) in shares {
-        s.shutdown().await;
-    }
 }
 
 /// Quotes a string for a POSIX shell.

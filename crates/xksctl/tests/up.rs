@@ -11,7 +11,23 @@ use std::time::{Duration, Instant};
 /// The subject `up --kms-mtls` admits (the stand-in for KMS's client certificate).
 const KMS_CLIENT_CN: &str = "cks.kms.us-east-1.amazonaws.com";
 
+/// `xksctl up` runs the service binaries it finds next to itself: a
+/// workspace test run builds them; a run of this package alone builds them here.
+fn services_built() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let dir = Path::new(env!("CARGO_BIN_EXE_xksctl")).parent().unwrap();
+        if dir.join("share-service").is_file() && dir.join("xks-proxy").is_file() {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "-p", "share-service", "-p", "xks-proxy", "--bins"]).status().unwrap().success();
+        assert!(ok, "building the service binaries failed");
+    });
+}
+
 fn xksctl() -> Command {
+    services_built();
     let mut c = Command::new(env!("CARGO_BIN_EXE_xksctl"));
     c.env_remove("XKSCTL_STATE_DIR").env("RUST_LOG", "warn");
     c
