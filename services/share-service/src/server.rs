@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use xks_audit::{Entry, RecordKind, WriterConfig};
-use xks_service::listener::{Bounds, Connections};
+use xks_service::listener::{self, Bounds, Connections};
 
 use crate::anomaly::Detector;
 use crate::api::{App, AppInner, router};
@@ -149,48 +149,16 @@ async fn accept_loop(
     connections: Arc<Connections>,
     handshake_timeout: Duration,
     metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let builder = Arc::new(xks_service::listener::http_builder(connections.bounds()));
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let Some(admitted) = connections.admit() else {
-            drop(tcp);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, router, metrics, builder, shutdown) =
-            (acceptor.clone(), router.clone(), metrics.clone(), builder.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let handshake = tokio::select! {
-                r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp).into_fallible()) => r,
-                () = admitted.evicted() => return,
+    listener::accept_loop(listener, connections, shutdown, move |tcp, peer, admitted, shutdown| {
+        let (acceptor, router, metrics, builder) = (acceptor.clone(), router.clone(), metrics.clone(), builder.clone());
+        async move {
+            let failed = || {
+                metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
             };
-            let tls = match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err((e, tcp))) => {
-                    metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(%peer, error = %e, "TLS handshake failed");
-                    // The client reads the alert rather than a reset.
-                    admitted.close_refused(tcp).await;
-                    return;
-                }
-                Err(_) => {
-                    metrics.handshake_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
+            let Ok(tls) = listener::tls_handshake(&acceptor, tcp, handshake_timeout, &admitted, peer, failed).await else { return };
             let identity = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
                 Some(der) => Arc::new(ClientIdentity::from_der(der)),
                 None => return, // unreachable: client certificates are mandatory
@@ -211,13 +179,9 @@ async fn accept_loop(
                 }
             });
             admitted.drive(builder.serve_connection(TokioIo::new(tls), svc), shutdown).await;
-        });
-    }
-    drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    if !connections.closed(Duration::from_secs(10)).await {
-        tracing::warn!("some connections did not finish within 10 s");
-    }
+        }
+    })
+    .await;
 }
 
 /// Logs the audit chain head periodically: an anchor outside the log itself,

@@ -16,7 +16,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
-use xks_service::listener::{Bounds, Connections};
+use xks_service::listener::{self, Bounds, Connections};
 use xks_service::tls::{self, ClientAuth, ClientRule};
 
 use crate::api::{App, AppInner};
@@ -200,29 +200,14 @@ async fn accept_loop(
     app: App,
     connections: Arc<Connections>,
     handshake_timeout: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let builder = Arc::new(xks_service::listener::http_builder(connections.bounds()));
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let Some(admitted) = connections.admit() else {
-            drop(tcp);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, app, builder, shutdown) = (acceptor.clone(), app.clone(), builder.clone(), shutdown.clone());
-        tokio::spawn(async move {
+    listener::accept_loop(listener, connections, shutdown, move |tcp, peer, admitted, shutdown| {
+        let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
+        async move {
             let marker = admitted.marker();
+            let metrics = app.0.metrics.clone();
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let (app, marker) = (app.clone(), marker.clone());
                 async move {
@@ -233,31 +218,17 @@ async fn accept_loop(
             match acceptor {
                 None => admitted.drive(builder.serve_connection(TokioIo::new(tcp), svc), shutdown).await,
                 Some(acceptor) => {
-                    let tls = tokio::select! {
-                        r = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp).into_fallible()) => match r {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err((e, tcp))) => {
-                                tracing::info!(%peer, error = %e, "TLS handshake failed");
-                                // The client reads the alert (AWS's test_negative_mtls looks for it).
-                                admitted.close_refused(tcp).await;
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::info!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        },
-                        () = admitted.evicted() => return,
+                    let failed = || {
+                        metrics.handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     };
-                    admitted.drive(builder.serve_connection(TokioIo::new(tls), svc), shutdown).await;
+                    if let Ok(tls) = listener::tls_handshake(&acceptor, tcp, handshake_timeout, &admitted, peer, failed).await {
+                        admitted.drive(builder.serve_connection(TokioIo::new(tls), svc), shutdown).await;
+                    }
                 }
             }
-        });
-    }
-    drop(listener);
-    if !connections.closed(Duration::from_secs(10)).await {
-        tracing::warn!("some connections did not finish within 10 s");
-    }
+        }
+    })
+    .await;
 }
 
 async fn metrics_loop(listener: TcpListener, app: App, mut shutdown: watch::Receiver<bool>) {

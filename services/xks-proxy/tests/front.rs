@@ -160,3 +160,24 @@ async fn protocol_oddities_get_json_errors_where_the_service_sees_them() {
     );
     assert_eq!(raw_http1(addr, conflicting.as_bytes()).await.0, 400);
 }
+
+/// A failed TLS handshake on the front is counted in
+/// `xks_tls_handshake_failures_total` before the client sees the refusal
+/// (the counter existed but was never incremented before the accept loop
+/// was shared with the share service).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_tls_handshakes_are_counted() {
+    let opts = Options { tls_front: true, ..Options::default() };
+    let d = Deployment::start("handshake-count", opts).await;
+    let failures = || d.proxy().app.0.metrics.handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
+    let before = failures();
+    // Plain HTTP to the TLS listener: not a ClientHello.
+    let mut s = TcpStream::connect(d.proxy().addr).await.unwrap();
+    s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert_eq!(failures() - before, 1, "one failed handshake counted");
+    let mut client = d.client();
+    assert_eq!(client.encrypt(KEY, b"still served", None, false).await.0, 200);
+    assert_eq!(failures() - before, 1, "a good handshake is not counted");
+}

@@ -18,7 +18,10 @@
 //!
 //! [`http_builder`] gives both services the same HTTP/1.1 and HTTP/2 settings.
 
+pub mod accept;
 pub mod linger;
+
+pub use accept::{HandshakeFailure, accept_loop, tls_handshake};
 
 use std::collections::BTreeMap;
 use std::future::Future;
