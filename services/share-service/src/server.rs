@@ -38,6 +38,9 @@ pub enum StartError {
     /// TLS files.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The age identity that opens the sealed files.
+    #[error("age identity: {0}")]
+    Identity(#[source] xks_sops::Error),
     /// Audit log.
     #[error("audit log: {0}")]
     Audit(#[from] xks_audit::WriterError),
@@ -81,8 +84,7 @@ impl Running {
 /// # Errors
 /// [`StartError`].
 pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
-    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref())
-        .map_err(|e| StartError::Io { what: "age identity".into(), source: std::io::Error::other(e.to_string()) })?;
+    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref()).map_err(StartError::Identity)?;
     let store = ShareStore::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, ids.as_ref())?;
     tracing::info!(share_id = store.holder().get(), key_count = store.key_count(), "Share store initialized");
     let controls = Controls::load(&cfg.admin.state_file).map_err(io(format!("control state {}", cfg.admin.state_file.display())))?;

@@ -37,9 +37,33 @@ pub enum StartError {
     /// Key-store file.
     #[error(transparent)]
     Stores(#[from] crate::stores::StoreError),
-    /// Anything else (TLS files, partners, sockets).
-    #[error("{0}")]
-    Other(String),
+    /// The age identity that opens the sealed files.
+    #[error("age identity: {0}")]
+    Identity(#[source] xks_sops::Error),
+    /// A combination of settings the proxy cannot serve.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// TLS files (the front, or the partner client).
+    #[error("{what}: {source}")]
+    Tls {
+        /// `front TLS` or `partner_tls`.
+        what: &'static str,
+        /// Why.
+        source: xks_service::tls::TlsError,
+    },
+    /// A socket.
+    #[error("{what}: {source}")]
+    Io {
+        /// What failed.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
 }
 
 /// A running proxy.
@@ -107,9 +131,7 @@ impl Running {
 /// # Errors
 /// [`StartError`].
 pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
-    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref())
-        .map_err(|e| StartError::Other(format!("age identity: {e}")))?
-        .map(Arc::new);
+    let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref()).map_err(StartError::Identity)?.map(Arc::new);
     let keyring = Arc::new(Keyring::load(
         &cfg.shares.key_sets,
         &cfg.shares.share_files,
@@ -120,7 +142,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
     tracing::info!(holder = keyring.holder().get(), ?generations, "own shares loaded and verified against their key sets");
     if cfg.partners.len() > 9 {
-        return Err(StartError::Other("at most 9 partners (GetHealthStatus reports at most 10 fleet entries)".into()));
+        return Err(StartError::Config("at most 9 partners (GetHealthStatus reports at most 10 fleet entries)".into()));
     }
     let stores = Arc::new(Reloadable::load(cfg.key_stores.clone(), cfg.health.key_path.clone(), ids.clone())?);
     for s in stores.get().iter() {
@@ -136,12 +158,12 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     });
     let metrics = Arc::new(Metrics::new(&partner_ids, connections.clone()));
     let tls = tls::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key, ids.as_deref())
-        .map_err(|e| StartError::Other(format!("partner_tls: {e}")))?;
+        .map_err(|source| StartError::Tls { what: "partner_tls", source })?;
     let pool = Arc::new(
-        Pool::new(&cfg.partners, Arc::new(tls), cfg.pool.clone(), keyring, metrics.clone(), &build.version).map_err(StartError::Other)?,
+        Pool::new(&cfg.partners, Arc::new(tls), cfg.pool.clone(), keyring, metrics.clone(), &build.version).map_err(StartError::Config)?,
     );
     pool.warm_up(Duration::from_millis(cfg.pool.connect_timeout_ms)).await;
-    let health = Arc::new(HealthMonitor::new(pool.clone(), cfg.health.clone(), metrics.clone()).map_err(StartError::Other)?);
+    let health = Arc::new(HealthMonitor::new(pool.clone(), cfg.health.clone(), metrics.clone()).map_err(StartError::Config)?);
     let app = App(Arc::new(AppInner {
         stores,
         pool,
@@ -158,7 +180,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         FrontMode::Plain => None,
         FrontMode::Tls => {
             let (Some(cert), Some(key)) = (&cfg.front.cert, &cfg.front.key) else {
-                return Err(StartError::Other("front.mode = \"tls\" needs front.cert and front.key".into()));
+                return Err(StartError::Config("front.mode = \"tls\" needs front.cert and front.key".into()));
             };
             // Optional mutual TLS: the client certificate must chain to the
             // configured CA *and* carry one of the configured subject common
@@ -169,12 +191,12 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
                 Some(ca) => ClientAuth::Required { ca, rule: &rule },
             };
             let sc = tls::server_config(cert, key, ids.as_deref(), tls::TLS13_AND_12, client_auth)
-                .map_err(|e| StartError::Other(format!("front TLS: {e}")))?;
+                .map_err(|source| StartError::Tls { what: "front TLS", source })?;
             Some(TlsAcceptor::from(Arc::new(sc)))
         }
     };
-    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| StartError::Other(format!("bind {}: {e}", cfg.listen)))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let listener = TcpListener::bind(cfg.listen).await.map_err(io(format!("bind {}", cfg.listen)))?;
+    let addr = listener.local_addr().map_err(io("listener address"))?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     health.spawn(shutdown_rx.clone());
     let mode = if acceptor.is_some() { "TLS (HTTP/1.1, HTTP/2)" } else { "plain HTTP (behind a TLS-terminating platform)" };
@@ -186,7 +208,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
 
     let mut metrics_addr = None;
     if let Some(m) = cfg.metrics_listen {
-        let l = TcpListener::bind(m).await.map_err(|e| StartError::Other(format!("bind metrics {m}: {e}")))?;
+        let l = TcpListener::bind(m).await.map_err(io(format!("bind metrics {m}")))?;
         metrics_addr = l.local_addr().ok();
         tracing::info!(addr = ?metrics_addr, "metrics listening (GET /metrics, GET /ping)");
         tasks.push(tokio::spawn(metrics_loop(l, app.clone(), shutdown_rx)));

@@ -4,39 +4,53 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Consecutive failures, and until when the breaker is open.
+#[derive(Debug, Default)]
+struct State {
+    failures: u32,
+    open_until: Option<Instant>,
+}
+
+impl State {
+    fn is_open(&self, now: Instant) -> bool {
+        self.open_until.is_some_and(|until| now < until)
+    }
+}
+
 /// Breaker state.
 #[derive(Debug)]
 pub struct Breaker {
     threshold: u32,
     open_for: Duration,
-    state: Mutex<(u32, Option<Instant>)>,
+    state: Mutex<State>,
 }
 
 impl Breaker {
     /// A closed breaker.
     pub fn new(threshold: u32, open_for: Duration) -> Self {
-        Self { threshold, open_for, state: Mutex::new((0, None)) }
+        Self { threshold, open_for, state: Mutex::new(State::default()) }
     }
 
     /// Whether the partner should be skipped now.
     pub fn is_open(&self) -> bool {
-        self.state.lock().map(|s| s.1.is_some_and(|until| Instant::now() < until)).unwrap_or(false)
+        self.state.lock().map(|s| s.is_open(Instant::now())).unwrap_or(false)
     }
 
     /// Records a success: closes the breaker.
     pub fn success(&self) {
         if let Ok(mut s) = self.state.lock() {
-            *s = (0, None);
+            *s = State::default();
         }
     }
 
     /// Records a failure; returns true when this failure opened the breaker.
     pub fn failure(&self) -> bool {
         let Ok(mut s) = self.state.lock() else { return false };
-        s.0 = s.0.saturating_add(1);
-        if s.0 >= self.threshold {
-            let was_open = s.1.is_some_and(|until| Instant::now() < until);
-            s.1 = Some(Instant::now() + self.open_for);
+        s.failures = s.failures.saturating_add(1);
+        if s.failures >= self.threshold {
+            let now = Instant::now();
+            let was_open = s.is_open(now);
+            s.open_until = Some(now + self.open_for);
             return !was_open;
         }
         false
@@ -44,7 +58,7 @@ impl Breaker {
 
     /// Consecutive failures so far.
     pub fn failures(&self) -> u32 {
-        self.state.lock().map(|s| s.0).unwrap_or(0)
+        self.state.lock().map(|s| s.failures).unwrap_or(0)
     }
 }
 
