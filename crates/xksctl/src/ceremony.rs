@@ -51,9 +51,10 @@ pub struct RotateArgs {
 pub fn rotate(a: &RotateArgs) -> Result<(), String> {
     let current = sealing::read_key_set(&a.key_set)?;
     sealing::check_holders_of(&current, &a.holders)?;
-    let t = u16::try_from(current.threshold()).map_err(|_| "threshold out of range".to_owned())?;
-    let next = current.generation().checked_add(1).ok_or("no generation after this one")?;
-    let dealt = deal(t, &a.holders, next, &a.out_dir)?;
+    // The core's rule for the next generation: same threshold and holders, generation + 1.
+    let (key_set, shares) = xks_threshold::rotation::rotate(&current, &mut OsRng).map_err(|e| e.to_string())?;
+    let next = key_set.generation();
+    let dealt = seal_all(key_set, &shares, &a.holders, &a.out_dir)?;
     write(&dealt, &a.out_dir)?;
     crate::say(&format!(
         "generation {} → {next}: deploy the new key set and shares next to the old ones; new encryptions use generation {next}, \
