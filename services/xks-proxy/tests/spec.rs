@@ -115,7 +115,7 @@ async fn spec_api_operations_405_and_invalid_uri_path() {
         assert!(m.len() < 512 && m.bytes().all(|b| (0x20..=0x7e).contains(&b)));
     }
     // The empty prefix is a key store of its own (with its own credentials).
-    let mut root = XksClient::new(d.proxy().addr, "ROOTKEYID22222222222222", SECRET2, None);
+    let mut root = client(d.proxy().addr, "ROOTKEYID22222222222222", SECRET2);
     let b = json!({"requestMetadata": {"kmsRequestId": "1", "kmsOperation": "KmsHealthCheck"}});
     let (s, r) = root.post("/kms/xks/v1/health", &b).await;
     assert_eq!(s, 200, "{r}");
@@ -154,10 +154,10 @@ async fn spec_authentication_sigv4_and_credential_rotation() {
     assert_eq!(s, 401, "body not as signed");
     let (s, _) = c.raw("POST", &path, &[("content-type".into(), "application/json".into())], body.clone()).await;
     assert_eq!(s, 401, "unsigned");
-    let mut wrong = XksClient::new(d.proxy().addr, AKID, SECRET2, None);
+    let mut wrong = client(d.proxy().addr, AKID, SECRET2);
     let (s, wrong_secret) = wrong.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await;
     assert_eq!(s, 401, "wrong secret");
-    let mut second = XksClient::new(d.proxy().addr, AKID2, SECRET2, None);
+    let mut second = client(d.proxy().addr, AKID2, SECRET2);
     let (s, unknown_id) = second.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await;
     assert_eq!(s, 401, "not yet configured");
     // Issue 15 §6: an unknown access key id and a wrong signature look the same.
@@ -172,7 +172,7 @@ async fn spec_authentication_sigv4_and_credential_rotation() {
     let (s, r) = c.raw("POST", &path, &twice, body.clone()).await;
     assert_eq!((s, err(&r)), (401, "AuthenticationFailedException"), "{r}");
     // Another store's credential does not open this store.
-    let mut root = XksClient::new(d.proxy().addr, "ROOTKEYID22222222222222", SECRET2, None);
+    let mut root = client(d.proxy().addr, "ROOTKEYID22222222222222", SECRET2);
     assert_eq!(root.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 401);
 
     // Rotation (spec "SigV4 credentials rotation"): add, both work, remove the old one.

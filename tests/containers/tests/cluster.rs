@@ -100,8 +100,7 @@ async fn spec_round_trips_and_error_paths_through_the_containers() {
     // proxy started from one bundle (xks-proxy --files-from-env, as
     // terraform/modules/xks-proxy-scaleway runs it) serves the same keys.
     cluster.create_proxy_from_bundle(PROXY_FROM_BUNDLE).await;
-    let mut bundled = cluster.client();
-    bundled.addr = format!("{}:{PROXY_PORT}", cluster.ip(PROXY_FROM_BUNDLE)).parse().unwrap();
+    let mut bundled = cluster.client().at(format!("{}:{PROXY_PORT}", cluster.ip(PROXY_FROM_BUNDLE)).parse().unwrap());
     let (s, e3) = bundled.encrypt("demo-key-1", secret_2, aad).await;
     assert_eq!(s, 200, "through the proxy started from a bundle: {e3}");
     c.assert_decrypts("demo-key-1", &e3, aad, secret_2).await;

@@ -10,9 +10,6 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
-use xks_wire::xks::{SecretAccessKey, sigv4};
 
 pub const AKID: &str = "XKSCTLCEREMONYTESTAAAAAAA2";
 pub const SECRET: &str = "xksctlCeremonyTestSecret0123456789abcdefghijk";
@@ -195,25 +192,10 @@ pub async fn proxy(
 
 /// One SigV4-signed XKS call; (HTTP status, JSON answer).
 pub async fn call(addr: SocketAddr, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let body = body.to_string().into_bytes();
-    let host = format!("127.0.0.1:{}", addr.port());
-    let amz_date = sigv4::format_amz_date(SystemTime::now());
-    let secret = SecretAccessKey::any_sigv4(SECRET.to_owned());
-    let auth = sigv4::sign(AKID, &secret, "us-east-1", "POST", path, &host, &amz_date, &body);
-    let req = hyper::Request::post(path)
-        .header("host", &host)
-        .header("x-amz-date", amz_date)
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    let mut client = xks_testkit::XksClient::new(addr, AKID, SECRET, "", |op, key, _| metadata(op, key))
+        .host(&format!("127.0.0.1:{}", addr.port()))
+        .region("us-east-1");
+    client.post(path, &body).await
 }
 
 fn metadata(op: &str, key_id: &str) -> serde_json::Value {

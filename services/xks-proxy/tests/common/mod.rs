@@ -5,18 +5,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_pki::{Ca, Validity};
 use xks_threshold::{KeySet, Share, dealer};
-use xks_wire::xks::{SecretAccessKey, sigv4};
 
 pub const AKID: &str = "AKIAI2SFODNN7EXAMPLE";
 pub const SECRET: &str = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE";
@@ -25,11 +20,11 @@ pub const SECRET2: &str = "GYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE";
 pub const PREFIX: &str = "/keystores/ks1";
 pub const KEY: &str = "key-1";
 
-pub fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xks-proxy-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+pub use xks_testkit::{XksClient, tempdir};
+
+/// A plain-HTTP client of this suite's key store.
+pub fn client(addr: SocketAddr, akid: &str, secret: &str) -> XksClient {
+    XksClient::new(addr, akid, secret, &format!("{PREFIX}/kms/xks/v1"), kit_metadata)
 }
 
 pub fn init_logs() {
@@ -257,7 +252,8 @@ key_path = "tenant-root/key-1"
     }
 
     pub fn client(&self) -> XksClient {
-        XksClient::new(self.proxy().addr, AKID, SECRET, self.opts.tls_front.then(|| self.ca.certificate().cert_pem.clone()))
+        let c = client(self.proxy().addr, AKID, SECRET);
+        if self.opts.tls_front { c.tls(self.ca.certificate().cert_pem.as_bytes(), "localhost") } else { c }
     }
 }
 
@@ -277,137 +273,9 @@ pub async fn admin(socket: &Path, cmd: &str) -> serde_json::Value {
 }
 
 /// A KMS stand-in: signs every request with SigV4 (HTTP/1.1 keep-alive).
-pub struct XksClient {
-    pub addr: SocketAddr,
-    pub akid: String,
-    pub secret: SecretAccessKey,
-    pub region: String,
-    pub host: String,
-    tls: Option<tokio_rustls::TlsConnector>,
-    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
-}
-
-impl XksClient {
-    pub fn new(addr: SocketAddr, akid: &str, secret: &str, ca_pem: Option<String>) -> Self {
-        let tls = ca_pem.map(|pem| {
-            use rustls::pki_types::{CertificateDer, pem::PemObject};
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                roots.add(c.unwrap()).unwrap();
-            }
-            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        });
-        Self {
-            addr,
-            akid: akid.into(),
-            secret: SecretAccessKey::any_sigv4(secret),
-            region: "eu-west-1".into(),
-            host: format!("localhost:{}", addr.port()),
-            tls,
-            sender: None,
-        }
-    }
-
-    async fn connect(&mut self) {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let sender = match &self.tls {
-            None => {
-                let (s, c) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.unwrap();
-                tokio::spawn(c);
-                s
-            }
-            Some(t) => {
-                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-                let tls = t.connect(name, tcp).await.unwrap();
-                let (s, c) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.unwrap();
-                tokio::spawn(c);
-                s
-            }
-        };
-        self.sender = Some(sender);
-    }
-
-    /// Whether the connection has been closed (by the server).
-    pub fn is_closed(&self) -> bool {
-        self.sender.as_ref().is_none_or(|s| s.is_closed())
-    }
-
-    /// Sends a raw request with the given headers (no signing).
-    pub async fn raw(&mut self, method: &str, path: &str, headers: &[(String, String)], body: Vec<u8>) -> (u16, serde_json::Value) {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.connect().await;
-        }
-        let sender = self.sender.as_mut().unwrap();
-        sender.ready().await.unwrap();
-        let mut req = hyper::Request::builder().method(method).uri(path);
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let resp = sender.send_request(req.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
-    }
-
-    /// Signed headers for a request at `time`.
-    pub fn signed_headers(&self, method: &str, path: &str, body: &[u8], time: SystemTime) -> Vec<(String, String)> {
-        let amz_date = sigv4::format_amz_date(time);
-        let auth = sigv4::sign(&self.akid, &self.secret, &self.region, method, path, &self.host, &amz_date, body);
-        vec![
-            ("host".into(), self.host.clone()),
-            ("x-amz-date".into(), amz_date),
-            ("authorization".into(), auth),
-            ("content-type".into(), "application/json".into()),
-        ]
-    }
-
-    pub async fn post(&mut self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let body = body.to_string().into_bytes();
-        let headers = self.signed_headers("POST", path, &body, SystemTime::now());
-        self.raw("POST", path, &headers, body).await
-    }
-
-    pub async fn encrypt(&mut self, key: &str, plaintext: &[u8], aad: Option<&[u8]>, cdiv: bool) -> (u16, serde_json::Value) {
-        let mut b = serde_json::json!({
-            "requestMetadata": metadata("Encrypt"),
-            "plaintext": STANDARD.encode(plaintext),
-            "encryptionAlgorithm": "AES_GCM",
-        });
-        if let Some(a) = aad {
-            b["additionalAuthenticatedData"] = STANDARD.encode(a).into();
-        }
-        if cdiv {
-            b["ciphertextDataIntegrityValueAlgorithm"] = "SHA_256".into();
-        }
-        self.post(&format!("{PREFIX}/kms/xks/v1/keys/{key}/encrypt"), &b).await
-    }
-
-    pub async fn decrypt(&mut self, key: &str, enc: &serde_json::Value, aad: Option<&[u8]>) -> (u16, serde_json::Value) {
-        let mut b = serde_json::json!({
-            "requestMetadata": metadata("Decrypt"),
-            "ciphertext": enc["ciphertext"],
-            "initializationVector": enc["initializationVector"],
-            "authenticationTag": enc["authenticationTag"],
-            "encryptionAlgorithm": "AES_GCM",
-        });
-        if !enc["ciphertextMetadata"].is_null() {
-            b["ciphertextMetadata"] = enc["ciphertextMetadata"].clone();
-        }
-        if let Some(a) = aad {
-            b["additionalAuthenticatedData"] = STANDARD.encode(a).into();
-        }
-        self.post(&format!("{PREFIX}/kms/xks/v1/keys/{key}/decrypt"), &b).await
-    }
-
-    pub async fn health(&mut self) -> (u16, serde_json::Value) {
-        let b = serde_json::json!({"requestMetadata": {"kmsRequestId": "h-1", "kmsOperation": "KmsHealthCheck"}});
-        self.post(&format!("{PREFIX}/kms/xks/v1/health"), &b).await
-    }
+/// This suite's request metadata, as the kit's client takes it.
+fn kit_metadata(op: &str, _key: &str, _n: u64) -> serde_json::Value {
+    metadata(op)
 }
 
 pub fn metadata(op: &str) -> serde_json::Value {

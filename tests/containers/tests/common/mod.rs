@@ -17,17 +17,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
 use testcontainers::core::{Mount, WaitFor};
 use testcontainers::runners::AsyncRunner as _;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt as _};
-use xks_wire::xks::{SecretAccessKey, sigv4};
+use xks_testkit::XksClient;
+use xks_wire::xks::SecretAccessKey;
 
 pub const PROXY: &str = "xks-proxy";
 /// A second proxy, started the way a serverless platform runs it (no files mounted).
@@ -145,7 +143,7 @@ pub struct Cluster {
     user: Option<String>,
     access_key_id: String,
     secret: String,
-    tls: tokio_rustls::TlsConnector,
+    ca_pem: Vec<u8>,
 }
 
 impl Cluster {
@@ -166,29 +164,9 @@ impl Cluster {
             Some(format!("{}:{}", std::os::unix::fs::MetadataExt::uid(&meta), std::os::unix::fs::MetadataExt::gid(&meta)))
         };
         let (access_key_id, secret) = credential(&state);
-        let mut roots = rustls::RootCertStore::empty();
-        let ca = std::fs::read(state.join("pki/ca.crt")).unwrap();
-        for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let ca_pem = std::fs::read(state.join("pki/ca.crt")).unwrap();
         let network = format!("{prefix}net");
-        let mut c = Self {
-            prefix,
-            network,
-            root,
-            state,
-            containers: BTreeMap::new(),
-            user,
-            access_key_id,
-            secret,
-            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
-        };
+        let mut c = Self { prefix, network, root, state, containers: BTreeMap::new(), user, access_key_id, secret, ca_pem };
         for which in [SHARE_2, SHARE_3, PROXY] {
             c.create(which).await;
         }
@@ -339,7 +317,12 @@ impl Cluster {
     /// A KMS client of the proxy container.
     pub fn client(&self) -> Client {
         let addr: SocketAddr = format!("{}:{PROXY_PORT}", self.ip(PROXY)).parse().unwrap();
-        Client { addr, tls: self.tls.clone(), access_key_id: self.access_key_id.clone(), secret: self.secret.clone(), sender: None, n: 0 }
+        let kit = XksClient::new(addr, &self.access_key_id, &self.secret, URI, metadata)
+            .tls(&self.ca_pem, "xks-proxy")
+            .host(&format!("xks-proxy:{PROXY_PORT}"))
+            .region("eu-west-3")
+            .timeout(Duration::from_secs(5));
+        Client { kit }
     }
 }
 
@@ -393,14 +376,10 @@ fn credential(state: &Path) -> (String, String) {
     (id, secret.expose().to_owned())
 }
 
-/// KMS: SigV4-signed XKS calls to the proxy over TLS (HTTP/1.1, one connection, reconnecting).
+/// KMS: SigV4-signed XKS calls to the proxy over TLS (HTTP/1.1, one
+/// connection, reconnecting; the kit's client with this suite's names).
 pub struct Client {
-    pub addr: SocketAddr,
-    tls: tokio_rustls::TlsConnector,
-    access_key_id: String,
-    secret: String,
-    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
-    n: u64,
+    kit: XksClient,
 }
 
 pub const URI: &str = "/keystores/local/kms/xks/v1";
@@ -415,94 +394,35 @@ pub fn metadata(op: &str, key_id: &str, n: u64) -> serde_json::Value {
 }
 
 impl Client {
-    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.map_err(|e| e.to_string())?;
-        let _ = tcp.set_nodelay(true);
-        let name = rustls_pki_types::ServerName::try_from("xks-proxy").unwrap();
-        let tls = self.tls.connect(name, tcp).await.map_err(|e| e.to_string())?;
-        let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        Ok(sender)
+    /// The proxy container this client calls.
+    pub fn at(mut self, addr: SocketAddr) -> Self {
+        self.kit.addr = addr;
+        self
     }
 
-    /// A raw signed request: (status, body).
+    /// A raw signed request (signed with `secret` instead of the right one
+    /// if given): (status, body).
     pub async fn send(&mut self, method: &str, path: &str, body: Vec<u8>, secret: Option<&str>) -> Result<(u16, Vec<u8>), String> {
-        let host = format!("xks-proxy:{PROXY_PORT}");
-        let amz_date = sigv4::format_amz_date(SystemTime::now());
-        let key = SecretAccessKey::any_sigv4(secret.unwrap_or(&self.secret).to_owned());
-        let auth = sigv4::sign(&self.access_key_id, &key, "eu-west-3", method, path, &host, &amz_date, &body);
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", &host)
-            .header("x-amz-date", amz_date)
-            .header("authorization", auth)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.sender = Some(self.connect().await?);
-        }
-        let sender = self.sender.as_mut().unwrap();
-        let sent = async {
-            sender.ready().await.map_err(|e| e.to_string())?;
-            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status().as_u16();
-            let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-            Ok::<_, String>((status, bytes.to_vec()))
+        let now = SystemTime::now();
+        let headers = match secret {
+            None => self.kit.signed_headers(method, path, &body, now),
+            Some(s) => self.kit.signed_headers_with(&SecretAccessKey::any_sigv4(s), method, path, &body, now),
         };
-        match tokio::time::timeout(Duration::from_secs(5), sent).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => {
-                self.sender = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.sender = None;
-                Err("no answer within 5 s".into())
-            }
-        }
+        self.kit.send(method, path, &headers, body).await
     }
 
     /// A signed XKS POST; (status, JSON answer). Transport failures are status 0.
     pub async fn call(&mut self, op_path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        match self.send("POST", &format!("{URI}{op_path}"), body.to_string().into_bytes(), None).await {
-            Ok((s, b)) => (s, serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null)),
-            Err(e) => (0, serde_json::json!({ "transport": e })),
-        }
+        self.kit.post(&format!("{URI}{op_path}"), body).await
     }
 
-    fn next(&mut self) -> u64 {
-        self.n += 1;
-        self.n
-    }
-
+    /// Encrypt with AAD and a CDIV.
     pub async fn encrypt(&mut self, key: &str, plaintext: &[u8], aad: &[u8]) -> (u16, serde_json::Value) {
-        let n = self.next();
-        let body = serde_json::json!({
-            "requestMetadata": metadata("Encrypt", key, n),
-            "plaintext": B64.encode(plaintext),
-            "encryptionAlgorithm": "AES_GCM",
-            "additionalAuthenticatedData": B64.encode(aad),
-            "ciphertextDataIntegrityValueAlgorithm": "SHA_256",
-        });
-        self.call(&format!("/keys/{key}/encrypt"), &body).await
+        self.kit.encrypt(key, plaintext, Some(aad), true).await
     }
 
     pub async fn decrypt(&mut self, key: &str, sealed: &serde_json::Value, aad: &[u8]) -> (u16, serde_json::Value) {
-        let n = self.next();
-        let mut body = serde_json::json!({
-            "requestMetadata": metadata("Decrypt", key, n),
-            "ciphertext": sealed["ciphertext"],
-            "encryptionAlgorithm": "AES_GCM",
-            "initializationVector": sealed["initializationVector"],
-            "authenticationTag": sealed["authenticationTag"],
-            "additionalAuthenticatedData": B64.encode(aad),
-        });
-        if let Some(m) = sealed.get("ciphertextMetadata") {
-            body["ciphertextMetadata"] = m.clone();
-        }
-        self.call(&format!("/keys/{key}/decrypt"), &body).await
+        self.kit.decrypt(key, sealed, Some(aad)).await
     }
 
     /// Decrypt that must give back `plaintext`.
@@ -513,12 +433,7 @@ impl Client {
     }
 
     pub async fn health(&mut self) -> (u16, serde_json::Value) {
-        let n = self.next();
-        self.call(
-            "/health",
-            &serde_json::json!({"requestMetadata": {"kmsRequestId": format!("e2e-{n}"), "kmsOperation": "KmsHealthCheck"}}),
-        )
-        .await
+        self.kit.health().await
     }
 }
 
