@@ -5,11 +5,14 @@
 //!   contracts' signer, over plain HTTP/1.1 or TLS, one connection reused and
 //!   reopened when the server closed it; the suites supply only their own
 //!   request metadata;
+//! - [`admin`]: a command to a share service's admin socket;
 //! - [`tempdir`]: a fresh directory per test.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod client;
 
+pub use admin::admin;
 pub use client::{MetadataFn, XksClient};
 
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! (xks-pki), a 2-of-3 dealer key set, share 2 on disk, the service on port 0.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
@@ -114,15 +114,7 @@ impl Deployment {
     }
 }
 
-pub async fn admin(socket: &Path, cmd: &str) -> serde_json::Value {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let s = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (r, mut w) = s.into_split();
-    w.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
-    let mut line = String::new();
-    BufReader::new(r).read_line(&mut line).await.unwrap();
-    serde_json::from_str(&line).unwrap()
-}
+pub use xks_testkit::admin;
 
 /// An mTLS HTTP/1.1 client with keep-alive.
 pub struct Client {

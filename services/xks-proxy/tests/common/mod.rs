@@ -262,17 +262,8 @@ pub async fn start_share(dir: &Path) -> share_service::Running {
     share_service::start(cfg, &share_service::BuildInfo::current("share-service")).await.unwrap()
 }
 
-pub async fn admin(socket: &Path, cmd: &str) -> serde_json::Value {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let s = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (r, mut w) = s.into_split();
-    w.write_all(format!("{cmd}\n").as_bytes()).await.unwrap();
-    let mut line = String::new();
-    BufReader::new(r).read_line(&mut line).await.unwrap();
-    serde_json::from_str(&line).unwrap()
-}
+pub use xks_testkit::admin;
 
-/// A KMS stand-in: signs every request with SigV4 (HTTP/1.1 keep-alive).
 /// This suite's request metadata, as the kit's client takes it.
 fn kit_metadata(op: &str, _key: &str, _n: u64) -> serde_json::Value {
     metadata(op)
