@@ -26,6 +26,23 @@ pub enum Failure {
     Start(String),
 }
 
+/// A start-up step that failed on I/O, named (`bind 0.0.0.0:9443: address in use`).
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct IoFailure {
+    /// What failed.
+    pub what: String,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// `map_err(io("bind …"))`: names an I/O error by the step that failed.
+pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> IoFailure {
+    let what = what.into();
+    move |source| IoFailure { what, source }
+}
+
 /// Runs a service process: initialises logging, logs `<service> starting`
 /// with the version and the executable's SHA-256, disables core dumps
 /// (refusing to start if the kernel refuses), starts the multi-threaded

@@ -27,6 +27,7 @@ use crate::keys::ShareStore;
 use crate::metrics::Metrics;
 use xks_config::share::Config;
 use xks_service::BuildInfo;
+use xks_service::startup::{IoFailure, io};
 use xks_service::tls::{self, ClientAuth, ClientIdentity, ClientRule};
 
 /// Start-up failures, each with an actionable message.
@@ -45,18 +46,8 @@ pub enum StartError {
     #[error("audit log: {0}")]
     Audit(#[from] xks_audit::WriterError),
     /// Sockets, state file.
-    #[error("{what}: {source}")]
-    Io {
-        /// What failed.
-        what: String,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
-    let what = what.into();
-    move |source| StartError::Io { what, source }
+    #[error(transparent)]
+    Io(#[from] IoFailure),
 }
 
 /// A running service.
@@ -109,7 +100,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     }
     let mut start_entry = Entry::new(RecordKind::Start, "share-service", note.unwrap_or_else(|| "ok".into()));
     start_entry.request_id = Some(format!("{} sha256:{}", build.version, build.executable_sha256));
-    audit.record(start_entry).await.map_err(|e| StartError::Io { what: "audit log".into(), source: std::io::Error::other(e) })?;
+    audit.record(start_entry).await.map_err(|e| io("audit log")(std::io::Error::other(e)))?;
     let head = audit.head();
     tracing::info!(seq = head.seq, head = %head.hash, dir = %cfg.audit.dir.display(), "audit log ready");
 

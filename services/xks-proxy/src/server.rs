@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use xks_service::listener::{self, Bounds, Connections};
+use xks_service::startup::{IoFailure, io};
 use xks_service::tls::{self, ClientAuth, ClientRule};
 
 use crate::api::{App, AppInner};
@@ -52,18 +53,8 @@ pub enum StartError {
         source: xks_service::tls::TlsError,
     },
     /// A socket.
-    #[error("{what}: {source}")]
-    Io {
-        /// What failed.
-        what: String,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
-    let what = what.into();
-    move |source| StartError::Io { what, source }
+    #[error(transparent)]
+    Io(#[from] IoFailure),
 }
 
 /// A running proxy.
