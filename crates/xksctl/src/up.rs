@@ -9,11 +9,12 @@
 //! the KMS configuration and a `curl --aws-sigv4` example; serving until
 //! Ctrl-C or SIGTERM, passing SIGHUP on to the proxy.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 use xks_config::key_stores::KeyStatus;
@@ -154,7 +155,7 @@ async fn listening(name: &str, child: &mut Child, port: u16) -> Result<(), Strin
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("{name} exited at start-up ({status}); its log is above{}", port_hint(port)));
         }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -179,101 +180,104 @@ async fn stop(mut child: Child) {
     }
 }
 
-/// The proxy, then the share services.
-async fn stop_all(proxy: Option<Child>, shares: Vec<Child>) {
-    if let Some(p) = proxy {
-        stop(p).await;
-    }
-    for s in shares {
-        stop(s).await;
+/// The processes `xksctl up` started. [`serve`] stops them however the run
+/// ends; a panic drops them, and `kill_on_drop` kills them.
+#[derive(Default)]
+struct Services {
+    proxy: Option<Child>,
+    /// Share services 2 and 3, in the order of [`deploy::PARTNERS`].
+    shares: Vec<Child>,
+}
+
+impl Services {
+    /// The proxy first (no new partials are asked for), then the share services.
+    async fn stop(self) {
+        if let Some(p) = self.proxy {
+            stop(p).await;
+        }
+        for s in self.shares {
+            stop(s).await;
+        }
     }
 }
 
 async fn serve(state: &State, binaries: &Binaries, proxy_port: u16, share_ports: [u16; 2], kms_mtls: bool) -> Result<(), String> {
-    let mut shares = Vec::new();
-    let mut partners: Vec<(u32, String, String)> = Vec::new();
-    for (holder, port) in deploy::PARTNERS.iter().zip(share_ports) {
-        let started = async {
-            let port = choose_port(port)?;
-            let path = state.write_share_config(*holder, &format!("127.0.0.1:{port}"))?;
-            let mut child = spawn(&binaries.share_service, &path)?;
-            let up = listening(&format!("share service {holder}"), &mut child, port).await;
-            Ok::<_, String>((child, port, up))
-        }
-        .await;
-        match started {
-            Ok((child, port, up)) => {
-                shares.push(child);
-                if let Err(e) = up {
-                    stop_all(None, shares).await;
-                    return Err(e);
-                }
-                partners.push((*holder, format!("127.0.0.1:{port}"), "localhost".to_owned()));
-            }
-            Err(e) => {
-                stop_all(None, shares).await;
-                return Err(e);
-            }
-        }
-    }
-    let proxy_port = match choose_port(proxy_port) {
-        Ok(p) => p,
-        Err(e) => {
-            stop_all(None, shares).await;
-            return Err(e);
-        }
-    };
-    let started = async {
-        let path = state.write_proxy_config(&format!("127.0.0.1:{proxy_port}"), &partners, kms_mtls)?;
-        spawn(&binaries.xks_proxy, &path)
-    }
-    .await;
-    let mut proxy = match started {
-        Ok(p) => p,
-        Err(e) => {
-            stop_all(None, shares).await;
-            return Err(e);
-        }
-    };
+    let mut services = Services::default();
+    let outcome = start_and_watch(&mut services, state, binaries, proxy_port, share_ports, kms_mtls).await;
+    services.stop().await;
+    outcome
+}
+
+/// Starts the share services and the proxy, checks a round trip, then serves
+/// until a signal or a service's exit.
+async fn start_and_watch(
+    services: &mut Services,
+    state: &State,
+    binaries: &Binaries,
+    proxy_port: u16,
+    share_ports: [u16; 2],
+    kms_mtls: bool,
+) -> Result<(), String> {
+    let partners = start_shares(services, state, binaries, share_ports).await?;
+    let proxy_port = choose_port(proxy_port)?;
+    let path = state.write_proxy_config(&format!("127.0.0.1:{proxy_port}"), &partners, kms_mtls)?;
+    let proxy = services.proxy.insert(spawn(&binaries.xks_proxy, &path)?);
+    listening("xks-proxy", proxy, proxy_port).await?;
     let endpoint = format!("https://localhost:{proxy_port}");
     let addresses: Vec<(u32, String)> = partners.iter().map(|(h, a, _)| (*h, a.clone())).collect();
-    let ready = async {
-        listening("xks-proxy", &mut proxy, proxy_port).await?;
-        let kms = state.write_kms_config(&endpoint, &addresses, kms_mtls)?;
-        // Connections and first proofs warm up; a busy machine may need a few tries.
-        let target = std::sync::Arc::new(crate::bench::Target::from_config(&state.kms_config())?);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match crate::bench::round_trip(target.clone()).await {
-                Ok(()) => break,
-                Err(e) if Instant::now() >= deadline => return Err(format!("readiness round trip failed: {e}")),
-                Err(e) => {
-                    eprintln!("readiness round trip failed ({e}); retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
+    let kms = state.write_kms_config(&endpoint, &addresses, kms_mtls)?;
+    round_trip_until_ready(state).await?;
+    print_ready(state, &kms);
+    let outcome = watch(services).await;
+    crate::say("stopping: proxy, then share services");
+    outcome
+}
+
+/// Starts share services 2 and 3 and waits until each listens; returns the
+/// proxy's view of them: (holder, address, TLS server name).
+async fn start_shares(
+    services: &mut Services,
+    state: &State,
+    binaries: &Binaries,
+    share_ports: [u16; 2],
+) -> Result<Vec<(u32, String, String)>, String> {
+    let mut partners = Vec::new();
+    for (holder, port) in deploy::PARTNERS.iter().zip(share_ports) {
+        let port = choose_port(port)?;
+        let address = format!("127.0.0.1:{port}");
+        let path = state.write_share_config(*holder, &address)?;
+        services.shares.push(spawn(&binaries.share_service, &path)?);
+        let child = services.shares.last_mut().ok_or("no share service started")?;
+        listening(&format!("share service {holder}"), child, port).await?;
+        partners.push((*holder, address, "localhost".to_owned()));
+    }
+    Ok(partners)
+}
+
+/// Encrypt and Decrypt through the proxy until they succeed: connections and
+/// first proofs warm up, and a busy machine may need a few tries (30 s at most).
+async fn round_trip_until_ready(state: &State) -> Result<(), String> {
+    let target = std::sync::Arc::new(crate::bench::Target::from_config(&state.kms_config())?);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match crate::bench::round_trip(target.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(format!("readiness round trip failed: {e}")),
+            Err(e) => {
+                eprintln!("readiness round trip failed ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        Ok::<_, String>(kms)
     }
-    .await;
-    let kms = match ready {
-        Ok(k) => k,
-        Err(e) => {
-            stop_all(Some(proxy), shares).await;
-            return Err(e);
-        }
-    };
-    print_ready(state, &kms);
-    let outcome = watch(&mut proxy, &mut shares).await;
-    crate::say("stopping: proxy, then share services");
-    stop_all(Some(proxy), shares).await;
-    outcome
 }
 
 /// Serves until SIGINT or SIGTERM; SIGHUP is passed on to the proxy, which
 /// re-reads its key-store file (its log says whether it took the new one). A
 /// service that exits on its own ends the run with an error.
-async fn watch(proxy: &mut Child, shares: &mut [Child]) -> Result<(), String> {
+async fn watch(services: &mut Services) -> Result<(), String> {
+    let Some(proxy) = services.proxy.as_mut() else {
+        return Err("the proxy is not running".into());
+    };
     let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
         (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
     else {
@@ -292,7 +296,7 @@ async fn watch(proxy: &mut Child, shares: &mut [Child]) -> Result<(), String> {
                 if let Ok(Some(status)) = proxy.try_wait() {
                     return Err(format!("xks-proxy exited ({status}); its log is above"));
                 }
-                for (holder, child) in deploy::PARTNERS.iter().zip(shares.iter_mut()) {
+                for (holder, child) in deploy::PARTNERS.iter().zip(services.shares.iter_mut()) {
                     if let Ok(Some(status)) = child.try_wait() {
                         return Err(format!("share service {holder} exited ({status}); its log is above"));
                     }
