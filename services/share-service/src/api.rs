@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::extract::{Extension, State};
+use axum::body::to_bytes;
+use axum::extract::{Extension, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::Semaphore;
@@ -73,15 +74,20 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The error body; the outcome rides along in the response's extensions
+    /// for [`measured`] to count.
     fn into_response(self) -> Response {
-        (self.code.status(), [(header::CONTENT_TYPE, "application/json")], ErrorBody::render(self.code, &self.message)).into_response()
+        let mut response =
+            (self.code.status(), [(header::CONTENT_TYPE, "application/json")], ErrorBody::render(self.code, &self.message)).into_response();
+        response.extensions_mut().insert(self.outcome);
+        response
     }
 }
 
 /// The router.
 pub fn router(app: App) -> Router {
     Router::new()
-        .route(partner::PARTIAL_PATH, post(partial))
+        .route(partner::PARTIAL_PATH, post(partial).layer(middleware::from_fn_with_state(app.clone(), measured)))
         .route(partner::HEALTH_PATH, get(health))
         .route(partner::SELF_TEST_PATH, post(self_test))
         .route(partner::METRICS_PATH, get(metrics))
@@ -93,24 +99,51 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route", Outcome::Invalid)
 }
 
-async fn partial(State(app): State<App>, Extension(client): Extension<Arc<ClientIdentity>>, headers: HeaderMap, body: Body) -> Response {
-    let start = Instant::now();
+/// When a request arrived (set by [`measured`], read by the handler for the
+/// audit record's latency).
+#[derive(Clone, Copy)]
+struct Arrived(Instant);
+
+/// `POST /v1/partial` under its time bound (`limits.request_timeout_ms`, the
+/// body read included), counted by outcome and latency.
+async fn measured(State(app): State<App>, mut request: Request, next: Next) -> Response {
+    let arrived = Instant::now();
+    request.extensions_mut().insert(Arrived(arrived));
     let timeout = Duration::from_millis(app.0.limits.request_timeout_ms);
-    let result = match tokio::time::timeout(timeout, app.partial(&client, &headers, body, start)).await {
-        Ok(r) => r,
-        Err(_) => Err(ApiError::new(ErrorCode::Timeout, "request timed out", Outcome::Overloaded)),
-    };
-    let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-    match result {
-        Ok(json) => {
-            app.0.metrics.request(Outcome::Ok, micros);
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], json).into_response()
-        }
-        Err(e) => {
-            app.0.metrics.request(e.outcome, micros);
-            e.into_response()
-        }
+    let response = tokio::time::timeout(timeout, next.run(request))
+        .await
+        .unwrap_or_else(|_| ApiError::new(ErrorCode::Timeout, "request timed out", Outcome::Overloaded).into_response());
+    let outcome = response.extensions().get::<Outcome>().copied().unwrap_or(Outcome::Ok);
+    app.0.metrics.request(outcome, u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX));
+    response
+}
+
+/// The body of `POST /v1/partial`, read (at most `limits.max_body_bytes`)
+/// and parsed strictly. The handler takes it as a `Result`: a body that does
+/// not parse is still answered by a lock first.
+struct PartialBody(PartialRequest);
+
+impl FromRequest<App> for PartialBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, ApiError> {
+        let max = app.0.limits.max_body_bytes;
+        let bytes = to_bytes(request.into_body(), max)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, format!("body exceeds {max} bytes"), Outcome::Invalid))?;
+        PartialRequest::parse(&bytes).map(Self).map_err(ApiError::invalid)
     }
+}
+
+async fn partial(
+    State(app): State<App>,
+    Extension(client): Extension<Arc<ClientIdentity>>,
+    Extension(Arrived(arrived)): Extension<Arrived>,
+    headers: HeaderMap,
+    body: Result<PartialBody, ApiError>,
+) -> Result<([(header::HeaderName, &'static str); 1], String), ApiError> {
+    let json = app.partial(&client, &headers, body.map(|b| b.0), arrived).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json))
 }
 
 impl App {
@@ -119,8 +152,13 @@ impl App {
     /// content-type and parse checks and without waiting for the refusal's
     /// audit record to be durable (nothing is released), so a refusal is never
     /// turned into an overload answer that a proxy could fail over on.
-    async fn partial(&self, client: &ClientIdentity, headers: &HeaderMap, body: Body, start: Instant) -> Result<String, ApiError> {
-        let parsed = self.read_request(body).await;
+    async fn partial(
+        &self,
+        client: &ClientIdentity,
+        headers: &HeaderMap,
+        parsed: Result<PartialRequest, ApiError>,
+        start: Instant,
+    ) -> Result<String, ApiError> {
         let request = parsed.as_ref().ok();
         let key_path = request.map(|r| &r.key_path);
         if let Some(refusal) = self.refusal(key_path).await {
@@ -148,15 +186,6 @@ impl App {
         let partial = evaluated?;
         tracing::debug!(%request_id, client = %client.name, "partial released");
         partial.to_json().map(|j| j.to_string()).map_err(|_| ApiError::new(ErrorCode::Internal, "internal error", Outcome::Internal))
-    }
-
-    /// Reads the body (bounded) and parses it strictly.
-    async fn read_request(&self, body: Body) -> Result<PartialRequest, ApiError> {
-        let max = self.0.limits.max_body_bytes;
-        let bytes = to_bytes(body, max)
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, format!("body exceeds {max} bytes"), Outcome::Invalid))?;
-        PartialRequest::parse(&bytes).map_err(ApiError::invalid)
     }
 
     /// The operator's refusal of this request, if any: the lock covers every
