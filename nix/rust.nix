@@ -26,7 +26,7 @@
   # Cargo sources plus what `include_str!`, the tests and the docs read: the
   # vectors (JSON and AWS's SigV4 suite), proptest regressions, nextest's
   # configuration, and the sealed environments with the example's test-only
-  # identities (crates/xksctl/tests/env.rs opens every file of secrets/example).
+  # identities (crates/xksctl/tests/suite/env.rs opens every file of secrets/example).
   # Nothing else of the tree reaches a build.
   src = lib.fileset.toSource {
     inherit root;

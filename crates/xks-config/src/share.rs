@@ -205,6 +205,21 @@ fn d_checkpoint() -> u64 {
 }
 
 impl Config {
+    /// A configuration with the default limits and anomaly rules, sealed
+    /// files opened as the sops CLI does (no `[secrets]`).
+    pub fn new(listen: SocketAddr, tls: TlsConfig, shares: SharesConfig, audit: AuditConfig, admin: AdminConfig) -> Self {
+        Self {
+            listen,
+            tls,
+            shares,
+            audit,
+            limits: Limits::default(),
+            anomaly: AnomalyConfig::default(),
+            admin,
+            secrets: SecretsConfig::default(),
+        }
+    }
+
     /// Loads `path` (TOML) with the environment overlay, resolves relative paths
     /// against the file's directory, and validates.
     ///

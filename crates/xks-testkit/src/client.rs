@@ -1,19 +1,15 @@
 //! KMS's side of the XKS API for tests.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
-use tokio_rustls::TlsConnector;
 use xks_wire::xks::SecretAccessKey;
 use xks_wire::xks::sigv4;
+
+use crate::conn::{Connection, tls_config};
 
 /// The `requestMetadata` a suite sends: (kmsOperation, externalKeyId, request
 /// number) → the JSON object.
@@ -24,8 +20,6 @@ pub type MetadataFn = fn(&str, &str, u64) -> Value;
 /// status 0 with `{"transport": <error>}`, so a test asserts on it like on
 /// any status.
 pub struct XksClient {
-    /// The proxy's address.
-    pub addr: SocketAddr,
     /// The `Host` header (signed).
     pub host: String,
     /// SigV4 access key id.
@@ -38,9 +32,7 @@ pub struct XksClient {
     pub uri_path: String,
     /// The suite's request metadata.
     pub metadata: MetadataFn,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
-    timeout: Option<Duration>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    connection: Connection,
     requests: u64,
 }
 
@@ -48,45 +40,38 @@ impl XksClient {
     /// A plain-HTTP client for `addr` (Host `localhost:<port>`, region `eu-west-1`).
     pub fn new(addr: SocketAddr, access_key_id: &str, secret: &str, uri_path: &str, metadata: MetadataFn) -> Self {
         Self {
-            addr,
             host: format!("localhost:{}", addr.port()),
             access_key_id: access_key_id.to_owned(),
             secret: SecretAccessKey::any_sigv4(secret),
             region: "eu-west-1".to_owned(),
             uri_path: uri_path.to_owned(),
             metadata,
-            tls: None,
-            timeout: None,
-            sender: None,
+            connection: Connection::plain(addr),
             requests: 0,
         }
     }
 
     /// Over TLS, trusting the CA certificates in `ca_pem`, checking `server_name`.
-    ///
-    /// # Panics
-    /// On a malformed PEM or server name (test input).
-    #[allow(clippy::expect_used)]
     pub fn tls(mut self, ca_pem: &[u8], server_name: &str) -> Self {
-        use rustls_pki_types::pem::PemObject as _;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
-            roots.add(cert.expect("a PEM certificate")).expect("a CA certificate");
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = ServerName::try_from(server_name.to_owned()).expect("a server name");
-        self.tls = Some((TlsConnector::from(Arc::new(config)), name));
+        self.connection = Connection::tls(self.connection.addr, tls_config(ca_pem, None), server_name);
         self
     }
 
     /// Gives up on an answer after `limit` (and reconnects for the next request).
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.timeout = Some(limit);
+        self.connection.set_timeout(limit);
         self
+    }
+
+    /// The same client towards another address (same TLS settings and Host).
+    pub fn at(mut self, addr: SocketAddr) -> Self {
+        self.connection.set_addr(addr);
+        self
+    }
+
+    /// The proxy's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.connection.addr
     }
 
     /// The `Host` header to sign and send.
@@ -103,26 +88,7 @@ impl XksClient {
 
     /// Whether the connection has been closed (by the server), or none is open.
     pub fn is_closed(&self) -> bool {
-        self.sender.as_ref().is_none_or(SendRequest::is_closed)
-    }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.map_err(|e| e.to_string())?;
-        let _ = tcp.set_nodelay(true);
-        let sender = match &self.tls {
-            None => {
-                let (s, c) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.map_err(|e| e.to_string())?;
-                tokio::spawn(c);
-                s
-            }
-            Some((connector, name)) => {
-                let tls = connector.connect(name.clone(), tcp).await.map_err(|e| e.to_string())?;
-                let (s, c) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
-                tokio::spawn(c);
-                s
-            }
-        };
-        Ok(sender)
+        self.connection.is_closed()
     }
 
     /// Sends a request with exactly these headers (nothing is signed or added).
@@ -130,30 +96,7 @@ impl XksClient {
     /// # Errors
     /// A transport failure (the connection is dropped and reopened next time).
     pub async fn send(&mut self, method: &str, path: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<(u16, Vec<u8>), String> {
-        let mut req = hyper::Request::builder().method(method).uri(path);
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-        let mut sender = match self.sender.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => self.connect().await?,
-        };
-        let exchange = async {
-            sender.ready().await.map_err(|e| e.to_string())?;
-            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status().as_u16();
-            let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-            Ok::<_, String>((status, bytes.to_vec()))
-        };
-        let answer = match self.timeout {
-            None => exchange.await,
-            Some(limit) => tokio::time::timeout(limit, exchange).await.unwrap_or_else(|_| Err(format!("no answer within {limit:?}"))),
-        };
-        if answer.is_ok() {
-            self.sender = Some(sender);
-        }
-        answer
+        self.connection.send(method, path, headers, body).await
     }
 
     /// [`XksClient::send`] with the answer as JSON (`Null` when it is not);

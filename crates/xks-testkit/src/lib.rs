@@ -1,19 +1,34 @@
 //! The test kit of the integration tests (dev-only, never in a release
 //! binary): what every suite that talks to the services needs, written once.
 //!
+//! - [`Layout`]: a test deployment on disk (CA, dealt key set, each
+//!   service's files and typed configuration);
+//! - [`Cluster`] (feature `services`): share services and the proxy started
+//!   in this process from a layout, on port 0;
 //! - [`XksClient`]: KMS's side of the XKS API, SigV4-signed with the wire
 //!   contracts' signer, over plain HTTP/1.1 or TLS, one connection reused and
 //!   reopened when the server closed it; the suites supply only their own
 //!   request metadata;
+//! - [`PartnerClient`]: the proxy's side of the partner protocol (mutual TLS);
 //! - [`admin`]: a command to a share service's admin socket;
 //! - [`tempdir`]: a fresh directory per test.
 #![forbid(unsafe_code)]
 
 mod admin;
 mod client;
+#[cfg(feature = "services")]
+pub mod cluster;
+mod conn;
+pub mod layout;
+mod partner;
 
 pub use admin::admin;
 pub use client::{MetadataFn, XksClient};
+#[cfg(feature = "services")]
+pub use cluster::Cluster;
+pub use conn::tls_config;
+pub use layout::{Front, Layout};
+pub use partner::PartnerClient;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //!
 //! These constants are part of the frozen format: changing any byte makes
 //! existing ciphertext undecryptable. `docs/crypto.md` lists each one with its
-//! role; `tests/kat.rs` pins them through the known-answer vectors.
+//! role; `tests/suite/kat.rs` pins them through the known-answer vectors.
 
 /// Name of the ciphersuite carried in every persisted format.
 pub const SUITE: &str = "P256-SHA256";

@@ -260,24 +260,24 @@ impl State {
     /// The file cannot be written.
     pub fn write_share_config(&self, holder: u32, listen: &str) -> Result<PathBuf, String> {
         let cfg = share::Config {
-            listen: socket_addr(listen)?,
-            // Only the proxy's client certificate is served.
-            tls: share::TlsConfig::pinned(
-                "tls/server.crt".into(),
-                "tls/server.key.sops".into(),
-                "../pki/ca.crt".into(),
-                vec![format!("dns:{PROXY_HOST}")],
-            ),
-            shares: SharesConfig {
-                key_sets: vec!["../keys/keyset-g1-e0.json".into()],
-                share_files: vec![format!("../keys/share-{holder}-g1-e0.sops.json").into()],
-                holder: Some(holder),
-            },
-            audit: share::AuditConfig::in_dir("audit".into()),
-            limits: share::Limits::default(),
-            anomaly: share::AnomalyConfig::default(),
-            admin: share::AdminConfig { socket: "admin.sock".into(), state_file: "controls.json".into() },
             secrets: SecretsConfig { age_identity_file: Some(format!("../identities/holder-{holder}.agekey").into()) },
+            ..share::Config::new(
+                socket_addr(listen)?,
+                // Only the proxy's client certificate is served.
+                share::TlsConfig::pinned(
+                    "tls/server.crt".into(),
+                    "tls/server.key.sops".into(),
+                    "../pki/ca.crt".into(),
+                    vec![format!("dns:{PROXY_HOST}")],
+                ),
+                SharesConfig {
+                    key_sets: vec!["../keys/keyset-g1-e0.json".into()],
+                    share_files: vec![format!("../keys/share-{holder}-g1-e0.sops.json").into()],
+                    holder: Some(holder),
+                },
+                share::AuditConfig::in_dir("audit".into()),
+                share::AdminConfig { socket: "admin.sock".into(), state_file: "controls.json".into() },
+            )
         };
         let text = xks_config::render(
             &format!("share service {holder}, written by `xksctl up` on every run (edit the state, not this file)."),

@@ -762,22 +762,22 @@ fn key_stores(plan: &Plan) -> Result<String, String> {
 fn share_config(plan: &Plan, holder: u32, key_set: &str, share: &str) -> Result<String, String> {
     let port = plan.share(holder).map_or(9443, |s| s.port);
     let cfg = share::Config {
-        listen: std::net::SocketAddr::from(([0, 0, 0, 0], port)),
-        tls: share::TlsConfig::pinned(
-            format!("share-{holder}.crt").into(),
-            "server.key.sops".into(),
-            "ca.crt".into(),
-            vec![format!("dns:{PROXY_CLIENT_NAME}")],
-        ),
-        shares: SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(holder) },
-        audit: share::AuditConfig::in_dir(format!("{SHARE_STATE}/audit").into()),
-        limits: share::Limits::default(),
-        anomaly: share::AnomalyConfig::default(),
-        admin: share::AdminConfig {
-            socket: format!("{SHARE_RUN}/admin.sock").into(),
-            state_file: format!("{SHARE_STATE}/controls.json").into(),
-        },
         secrets: SecretsConfig { age_identity_file: Some(format!("{SHARE_ETC}/runtime.agekey").into()) },
+        ..share::Config::new(
+            std::net::SocketAddr::from(([0, 0, 0, 0], port)),
+            share::TlsConfig::pinned(
+                format!("share-{holder}.crt").into(),
+                "server.key.sops".into(),
+                "ca.crt".into(),
+                vec![format!("dns:{PROXY_CLIENT_NAME}")],
+            ),
+            SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(holder) },
+            share::AuditConfig::in_dir(format!("{SHARE_STATE}/audit").into()),
+            share::AdminConfig {
+                socket: format!("{SHARE_RUN}/admin.sock").into(),
+                state_file: format!("{SHARE_STATE}/controls.json").into(),
+            },
+        )
     };
     xks_config::render(
         &format!(

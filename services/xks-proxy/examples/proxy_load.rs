@@ -13,13 +13,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-use xks_pki::{Ca, Validity};
+use xks_config::key_stores::{KeyStoreConfig, KeyStoresFile};
+use xks_testkit::layout::{credential, for_load, key};
+use xks_testkit::{Front, Layout};
 
 const AKID: &str = "BENCHAKIDAAAAAAAAAAAAAAA22";
 const SECRET: &str = "benchSecret0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -57,91 +57,24 @@ fn opts() -> Opts {
     o
 }
 
-fn write(path: &Path, data: impl AsRef<[u8]>) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
+/// The share service (holder 2, set up for load) and the key store, from
+/// the test kit's layout. Returns the share service's configuration file.
+fn deployment(layout: &Layout) -> PathBuf {
+    let mut share = layout.share_service(2, SocketAddr::from(([127, 0, 0, 1], 0)));
+    for_load(&mut share);
+    layout.write_credentials("credentials.toml", &[credential(AKID, SECRET)]);
+    let keys = (0..KEYS).map(|i| key(&format!("key-{i}"), &format!("bench/key-{i}"))).collect();
+    let store = KeyStoreConfig { key: keys, ..KeyStoreConfig::new("bench", "/bench", "credentials.toml").unwrap() };
+    layout.write_key_stores(&KeyStoresFile { key_store: vec![store] });
+    layout.write_share_config(2, &share)
 }
 
-/// CA, certificates, key set, shares and configuration of one share service and the proxy.
-fn deployment(dir: &Path) {
-    let ca = Ca::new("bench CA", Validity::days(1)).unwrap();
-    let (ks, shares) = xks_threshold::dealer::generate(2, 3, 1, &mut ChaCha20Rng::seed_from_u64(5)).unwrap();
-    write(&dir.join("ca.crt"), &ca.certificate().cert_pem);
-    // Share service, holder 2.
-    let sd = dir.join("share-2");
-    let server = ca.issue_server("share-2", &["localhost", "127.0.0.1"], Validity::days(1)).unwrap();
-    write(&sd.join("server.crt"), &server.cert_pem);
-    write(&sd.join("server.key"), server.key_pem.as_bytes());
-    write(&sd.join("keyset.json"), ks.to_json().unwrap());
-    write(&sd.join("share.json"), shares[1].to_json().unwrap().as_bytes());
-    write(
-        &sd.join("share-service.toml"),
-        r#"listen = "127.0.0.1:0"
-[tls]
-cert = "server.crt"
-key = "server.key"
-client_ca = "../ca.crt"
-allowed_clients = ["dns:xks-proxy"]
-[shares]
-key_sets = ["keyset.json"]
-share_files = ["share.json"]
-holder = 2
-[audit]
-dir = "audit"
-[limits]
-max_connections = 4096
-max_in_flight = 4096
-max_requests_per_second = 1000000
-[anomaly]
-# Load beyond KMS's quota on purpose: the rules run (their cost is measured) but only alert.
-auto_lock = false
-baseline_auto_lock = false
-[admin]
-socket = "admin.sock"
-state_file = "controls.json"
-"#,
-    );
-    // Proxy, holder 1.
-    let pd = dir.join("proxy");
-    let client = ca.issue_client("xks-proxy", &["xks-proxy"], Validity::days(1)).unwrap();
-    let front = ca.issue_server("xks.bench.test", &["localhost", "127.0.0.1"], Validity::days(1)).unwrap();
-    write(&pd.join("client.crt"), &client.cert_pem);
-    write(&pd.join("client.key"), client.key_pem.as_bytes());
-    write(&pd.join("front.crt"), &front.cert_pem);
-    write(&pd.join("front.key"), front.key_pem.as_bytes());
-    write(&pd.join("keyset.json"), ks.to_json().unwrap());
-    write(&pd.join("share.json"), shares[0].to_json().unwrap().as_bytes());
-    write(&pd.join("credentials.toml"), format!("[[credential]]\naccess_key_id = \"{AKID}\"\nsecret_access_key = \"{SECRET}\"\n"));
-    let mut stores = String::from("[[key_store]]\nname = \"bench\"\npath_prefix = \"/bench\"\ncredentials_file = \"credentials.toml\"\n");
-    for i in 0..KEYS {
-        stores.push_str(&format!("[[key_store.key]]\nid = \"key-{i}\"\nkey_path = \"bench/key-{i}\"\n"));
-    }
-    write(&pd.join("key-stores.toml"), stores);
-}
-
-fn proxy_toml(front_tls: bool, share_addr: &str) -> String {
-    let front = if front_tls { "mode = \"tls\"\ncert = \"front.crt\"\nkey = \"front.key\"" } else { "mode = \"plain\"" };
-    format!(
-        r#"listen = "127.0.0.1:0"
-key_stores = "key-stores.toml"
-metrics_listen = "127.0.0.1:0"
-[front]
-{front}
-[shares]
-key_sets = ["keyset.json"]
-share_files = ["share.json"]
-holder = 1
-[partner_tls]
-ca = "../ca.crt"
-client_cert = "client.crt"
-client_key = "client.key"
-[[partners]]
-id = "share-2"
-holder = 2
-address = "{share_addr}"
-server_name = "localhost"
-"#
-    )
+/// The proxy with `front`, share service 2 at `share_addr` as its partner,
+/// metrics on a port of its own; returns its configuration file.
+fn proxy_config(layout: &Layout, front: Front, share_addr: SocketAddr) -> PathBuf {
+    let mut config = layout.proxy(front, &[(2, share_addr)]);
+    config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    layout.write_proxy_config(&config)
 }
 
 fn bin(name: &str) -> PathBuf {
@@ -234,11 +167,10 @@ fn proxy_requests(metrics: &str) -> f64 {
 
 fn main() {
     let o = opts();
-    let dir = std::env::temp_dir().join(format!("proxy-load-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    deployment(&dir);
-    let (share, addrs) = spawn("share-service", &dir.join("share-2/share-service.toml"), &dir.join("share-2.log"), &["listening (mTLS)"]);
-    let share_addr = addrs[0].clone();
+    let layout = Layout::new("proxy-load", 5);
+    let dir = layout.dir.clone();
+    let (share, addrs) = spawn("share-service", &deployment(&layout), &dir.join("share-2.log"), &["listening (mTLS)"]);
+    let share_addr: SocketAddr = addrs[0].parse().unwrap();
     println!("machine: {} CPUs, load average before: {}", std::thread::available_parallelism().unwrap(), loadavg());
     println!();
     println!(
@@ -247,13 +179,9 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for front in &o.fronts {
         let tls = front == "tls";
-        write(&dir.join("proxy/xks-proxy.toml"), proxy_toml(tls, &share_addr));
-        let (proxy, addrs) = spawn(
-            "xks-proxy",
-            &dir.join("proxy/xks-proxy.toml"),
-            &dir.join(format!("proxy-{front}.log")),
-            &["XKS API listening", "metrics listening"],
-        );
+        let config = proxy_config(&layout, if tls { Front::Tls } else { Front::Plain }, share_addr);
+        let (proxy, addrs) =
+            spawn("xks-proxy", &config, &dir.join(format!("proxy-{front}.log")), &["XKS API listening", "metrics listening"]);
         let endpoint = format!("{}://{}", if tls { "https" } else { "http" }, addrs[0]);
         for op in &o.operations {
             for &c in &o.concurrency {

@@ -2,6 +2,9 @@
 //! never appears in the proxy's or the share services' logs, at any level.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
+// The suite's deployment; this binary uses only part of it.
+#[allow(dead_code)]
+#[path = "suite/common.rs"]
 mod common;
 
 use std::io::Write;

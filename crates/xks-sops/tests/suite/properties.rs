@@ -1,6 +1,5 @@
 //! Property: any document seals and opens to itself, in YAML and JSON, under
 //! every kind of rule; readable values survive the YAML/JSON writers exactly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use proptest::prelude::*;
 use xks_sops::{Format, Identities, Node, Rule, SealOptions};

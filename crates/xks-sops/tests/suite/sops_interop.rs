@@ -5,7 +5,6 @@
 //! each (README there). Every variant must open with our code, MAC verified, to
 //! exactly that plaintext; tampering must be caught; and our own files must
 //! have the structure sops verifies and open with `age` for the data key.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,5 +1,4 @@
 //! Malformed input never panics and always gets a typed error.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;

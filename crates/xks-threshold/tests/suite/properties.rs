@@ -1,5 +1,4 @@
 //! Property tests of the threshold construction and its lifecycle.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;

@@ -1,11 +1,8 @@
 //! The standards our construction stands on, proven with the RFCs' own vectors:
 //! RFC 9380 hash-to-curve (`P256_XMD:SHA-256_SSWU_RO_`, `expand_message_xmd`) and
 //! RFC 9497 §2.2 DLEQ proofs (P256-SHA256, VOPRF and POPRF modes).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-mod common;
-
-use common::{Replay, unhex};
+use crate::common::{Replay, unhex};
 use p256::elliptic_curve::hash2curve::{ExpandMsg, ExpandMsgXmd, Expander};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use serde_json::Value;
@@ -15,9 +12,9 @@ use xks_threshold::encoding::{decode_nonzero_scalar, decode_point, encode_point}
 use xks_threshold::group::{hash_to_curve, hash_to_scalar, mul, mul_base};
 use xks_threshold::{AffinePoint, ProjectivePoint, Scalar};
 
-const H2C: &str = include_str!("../../../tests/vectors/rfc/rfc9380-P256_XMD-SHA-256_SSWU_RO_.json");
-const XMD: &str = include_str!("../../../tests/vectors/rfc/rfc9380-expand_message_xmd_SHA256_38.json");
-const OPRF: &str = include_str!("../../../tests/vectors/rfc/rfc9497-allVectors.json");
+const H2C: &str = include_str!("../../../../tests/vectors/rfc/rfc9380-P256_XMD-SHA-256_SSWU_RO_.json");
+const XMD: &str = include_str!("../../../../tests/vectors/rfc/rfc9380-expand_message_xmd_SHA256_38.json");
+const OPRF: &str = include_str!("../../../../tests/vectors/rfc/rfc9497-allVectors.json");
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap()

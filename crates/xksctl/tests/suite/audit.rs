@@ -1,5 +1,4 @@
 //! `xksctl audit verify` on real audit files: exit codes and summary.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::process::Command;
 

@@ -1,88 +1,36 @@
 //! `xksctl bench` against a real proxy (TLS front) and a real share service,
 //! both in this process on loopback: reports, verdicts, exit codes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-use xks_pki::{Ca, Validity};
+use xks_config::key_stores::{KeyConfig, KeyStatus, KeyStoreConfig, KeyStoresFile};
+use xks_config::kms::{self, LocalKmsConfig};
+use xks_testkit::layout::{credential, key};
+use xks_testkit::{Cluster, Front, Layout};
 
 const AKID: &str = "XKSCTLBENCHTESTAAAAAAAAAA2";
 const SECRET: &str = "xksctlBenchTestSecret0123456789abcdefghijklmnop";
 
-fn write(path: &Path, data: impl AsRef<[u8]>) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
-}
-
-/// A share service (holder 2) and a proxy with a TLS front, running until the test ends.
+/// A share service (holder 2) and a proxy with a TLS front, in this process
+/// until the test ends (the kit's cluster).
 struct Deployment {
     dir: PathBuf,
     endpoint: String,
-    _share: share_service::Running,
-    _proxy: xks_proxy::Running,
+    _cluster: Cluster,
 }
 
 async fn deploy(name: &str) -> Deployment {
-    let dir = std::env::temp_dir().join(format!("xksctl-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ca = Ca::new("bench test CA", Validity::days(1)).unwrap();
-    let (ks, shares) = xks_threshold::dealer::generate(2, 3, 1, &mut ChaCha20Rng::seed_from_u64(3)).unwrap();
-    write(&dir.join("ca.crt"), &ca.certificate().cert_pem);
-    let server = ca.issue_server("share-2", &["localhost"], Validity::days(1)).unwrap();
-    write(&dir.join("share-2/server.crt"), &server.cert_pem);
-    write(&dir.join("share-2/server.key"), server.key_pem.as_bytes());
-    write(&dir.join("share-2/keyset.json"), ks.to_json().unwrap());
-    write(&dir.join("share-2/share.json"), shares[1].to_json().unwrap().as_bytes());
-    write(
-        &dir.join("share-2/share-service.toml"),
-        "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"server.crt\"\nkey = \"server.key\"\nclient_ca = \"../ca.crt\"\nallow_any_client = true\n\
-         [shares]\nkey_sets = [\"keyset.json\"]\nshare_files = [\"share.json\"]\nholder = 2\n[audit]\ndir = \"audit\"\n\
-         [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n",
-    );
-    let share = share_service::start(
-        share_service::Config::load(&dir.join("share-2/share-service.toml")).unwrap(),
-        &share_service::BuildInfo::current("share-service"),
-    )
-    .await
-    .unwrap();
-    let client = ca.issue_client("xks-proxy", &["xks-proxy"], Validity::days(1)).unwrap();
-    let front = ca.issue_server("xks.test", &["localhost"], Validity::days(1)).unwrap();
-    for (file, data) in [
-        ("client.crt", client.cert_pem.as_bytes()),
-        ("client.key", client.key_pem.as_bytes()),
-        ("front.crt", front.cert_pem.as_bytes()),
-        ("front.key", front.key_pem.as_bytes()),
-        ("share.json", shares[0].to_json().unwrap().as_bytes()),
-    ] {
-        write(&dir.join("proxy").join(file), data);
-    }
-    write(&dir.join("proxy/keyset.json"), ks.to_json().unwrap());
-    write(&dir.join("proxy/credentials.toml"), format!("[[credential]]\naccess_key_id = \"{AKID}\"\nsecret_access_key = \"{SECRET}\"\n"));
-    write(
-        &dir.join("proxy/key-stores.toml"),
-        "[[key_store]]\nname = \"t\"\npath_prefix = \"/t\"\ncredentials_file = \"credentials.toml\"\n\
-         [[key_store.key]]\nid = \"key-1\"\nkey_path = \"t/key-1\"\n[[key_store.key]]\nid = \"key-2\"\nkey_path = \"t/key-2\"\n\
-         [[key_store.key]]\nid = \"off\"\nkey_path = \"t/off\"\nstatus = \"DISABLED\"\n",
-    );
-    write(
-        &dir.join("proxy/xks-proxy.toml"),
-        format!(
-            "listen = \"127.0.0.1:0\"\nkey_stores = \"key-stores.toml\"\n[front]\nmode = \"tls\"\ncert = \"front.crt\"\nkey = \"front.key\"\n\
-             [shares]\nkey_sets = [\"keyset.json\"]\nshare_files = [\"share.json\"]\nholder = 1\n\
-             [partner_tls]\nca = \"../ca.crt\"\nclient_cert = \"client.crt\"\nclient_key = \"client.key\"\n\
-             [[partners]]\nid = \"share-2\"\nholder = 2\naddress = \"{}\"\nserver_name = \"localhost\"\n",
-            share.addr
-        ),
-    );
-    let proxy =
-        xks_proxy::start(xks_proxy::Config::load(&dir.join("proxy/xks-proxy.toml")).unwrap(), &xks_proxy::BuildInfo::current("xks-proxy"))
-            .await
-            .unwrap();
-    let endpoint = format!("https://localhost:{}", proxy.addr.port());
-    Deployment { dir, endpoint, _share: share, _proxy: proxy }
+    let mut cluster = Cluster::start_shares(Layout::new(&format!("xksctl-bench-{name}"), 3), &[2], |_| {}).await;
+    let layout = &cluster.layout;
+    layout.write_credentials("credentials.toml", &[credential(AKID, SECRET)]);
+    let keys = vec![key("key-1", "t/key-1"), key("key-2", "t/key-2"), KeyConfig { status: KeyStatus::Disabled, ..key("off", "t/off") }];
+    let store = KeyStoreConfig { key: keys, ..KeyStoreConfig::new("t", "/t", "credentials.toml").unwrap() };
+    layout.write_key_stores(&KeyStoresFile { key_store: vec![store] });
+    let config = cluster.proxy_config(Front::Tls);
+    cluster.start_proxy(&config).await;
+    let endpoint = format!("https://localhost:{}", cluster.proxy().addr.port());
+    Deployment { dir: cluster.layout.dir.clone(), endpoint, _cluster: cluster }
 }
 
 /// Runs `xksctl bench` with the given arguments; returns (exit code, stdout, stderr).
@@ -132,15 +80,16 @@ async fn fixed_rate_encrypt_and_decrypt_pass_with_every_answer_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_kms_config_json_and_prints_a_verdict_line() {
     let d = deploy("config").await;
-    let config = serde_json::json!({
-        "endpoint": d.endpoint,
-        "uriPath": "/t/kms/xks/v1",
-        "accessKeyId": AKID,
-        "secretAccessKey": SECRET,
-        "caCertificate": "ca.crt",
-        "keyIds": ["key-1"],
-    });
-    write(&d.dir.join("kms-config.json"), config.to_string());
+    let config = LocalKmsConfig {
+        endpoint: Some(d.endpoint.clone()),
+        uri_path: Some("/t/kms/xks/v1".into()),
+        access_key_id: Some(AKID.into()),
+        secret_access_key: Some(SECRET.to_owned().into()),
+        ca_certificate: Some("ca.crt".into()),
+        key_ids: vec!["key-1".into()],
+        ..LocalKmsConfig::default()
+    };
+    std::fs::write(d.dir.join("kms-config.json"), kms::to_json(&config).as_bytes()).unwrap();
     let cfg = d.dir.join("kms-config.json").display().to_string();
     let (code, out, err) = bench(
         vec![

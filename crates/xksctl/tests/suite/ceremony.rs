@@ -1,11 +1,8 @@
 //! Dealer ceremony → sealed material → a real share service and a real proxy
 //! run on it and round-trip data; every bad input of the ceremony is refused
 //! with a message, a non-zero exit and nothing written.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dealer_material_runs_the_share_services_and_the_proxy() {

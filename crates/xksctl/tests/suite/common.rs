@@ -1,7 +1,6 @@
 //! Helpers for the lifecycle tests: run the `xksctl` binary, and start a real
 //! share service and a real proxy (plain front) in this process on material
 //! the CLI made, then talk XKS to the proxy with SigV4.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs, dead_code)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,5 @@
 //! `xksctl credentials`: files KMS and the proxy accept, rotation with two
 //! credentials at once, and refusals that leave every file as it was.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

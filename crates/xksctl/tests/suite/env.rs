@@ -2,13 +2,10 @@
 //! secret opening for exactly the holder (or operator) it belongs to, the
 //! configurations accepted by the services' own loaders, and the separation
 //! rules refused when broken.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 /// Offline identities of the holders and operators of a test environment.
 struct People {

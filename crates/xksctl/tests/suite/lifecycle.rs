@@ -3,21 +3,10 @@
 //! retires old shares (with the two-epoch rollout); repair restores a lost
 //! share; rotation keeps old ciphertext decrypting while new ciphertext uses
 //! the new generation.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs,
-    clippy::needless_range_loop,
-    clippy::cloned_ref_to_slice_refs
-)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn dealer(out: &Path, holders: &[String]) {
     let out = p(out);

@@ -1,11 +1,8 @@
 //! `xksctl pki`: CA, server and client certificates with sealed keys, show,
 //! rotation by replacement; the services running on them is covered by the
 //! ceremony and lifecycle tests (their mTLS is made this way).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn certificates_keys_sealed_show_and_rotation() {

@@ -1,11 +1,8 @@
 //! `xksctl secrets` against files made by the real sops CLI
 //! (`tests/vectors/sops/`, README there): unseal gives exactly
 //! what `sops -d` gives; our sealed files rekey and unseal; nothing is overwritten.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const TEST_IDENTITY: &str = "AGE-SECRET-KEY-1EQUCGFZH8UZKSZ0Z5N5T234YRNDT4U9H7QNYXWRRNJYDDVXE6FWSCPGNJ7";
 

@@ -1,7 +1,6 @@
 //! `xksctl up`: the whole system on loopback from nothing, driven by the curl
 //! command it prints; a second run reuses the state and decrypts what the
 //! first run encrypted.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

@@ -1,38 +1,30 @@
 //! Refresh (two epochs at once), resource bounds and configuration overlay.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::result_large_err, missing_docs)]
 
-mod common;
-
-use common::Deployment;
+use crate::common::Deployment;
 use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPath, Partial, refresh};
 
 fn set(ids: &[u32]) -> CombiningSet {
     CombiningSet::new(ids.iter().map(|i| HolderId::new(*i).unwrap())).unwrap()
 }
 
-fn edit_toml(d: &Deployment, f: impl FnOnce(String) -> String) {
-    let p = d.dir.join("share-service.toml");
-    std::fs::write(&p, f(std::fs::read_to_string(&p).unwrap())).unwrap();
-}
-
 #[tokio::test]
 async fn during_a_refresh_both_epochs_are_answered_as_asked() {
-    let mut d = Deployment::start("epochs", "", "").await;
+    let mut d = Deployment::start("epochs", |_| {}).await;
     let hk: Vec<HolderKey> = (0..3).map(|i| d.holder_key(i)).collect();
-    let (c, deltas) = refresh::contribute(&d.key_set, &mut rand_core::OsRng).unwrap();
+    let (c, deltas) = refresh::contribute(&d.layout().key_set, &mut rand_core::OsRng).unwrap();
     let next: Vec<HolderKey> = hk.iter().map(|h| refresh::refresh_share(h, std::slice::from_ref(&c), &deltas).unwrap()).collect();
     let ks1 = next[1].key_set().clone();
-    std::fs::write(d.dir.join("keys/keyset-gen1-e1.json"), ks1.to_json().unwrap()).unwrap();
-    std::fs::write(d.dir.join("keys/share-gen1-e1.json"), next[1].share().to_json().unwrap().as_bytes()).unwrap();
-    edit_toml(&d, |t| {
-        t.replace("key_sets = [\"keys/keyset-gen1.json\"]", "key_sets = [\"keys/keyset-gen1.json\", \"keys/keyset-gen1-e1.json\"]")
-            .replace("share_files = [\"keys/share-gen1.json\"]", "share_files = [\"keys/share-gen1.json\", \"keys/share-gen1-e1.json\"]")
-    });
-    d.restart().await;
+    std::fs::write(d.dir().join("keyset-e1.json"), ks1.to_json().unwrap()).unwrap();
+    std::fs::write(d.dir().join("share-e1.json"), next[1].share().to_json().unwrap().as_bytes()).unwrap();
+    d.reconfigure(|c| {
+        c.shares.key_sets.push("keyset-e1.json".into());
+        c.shares.share_files.push("share-e1.json".into());
+    })
+    .await;
     let mut client = d.client();
     let kp = KeyPath::new("ks1/k").unwrap().to_point().unwrap();
     let mut keys = vec![];
-    for (epoch, ks, own) in [(0u32, d.key_set.clone(), &hk[0]), (1, ks1.clone(), &next[0])] {
+    for (epoch, ks, own) in [(0u32, d.layout().key_set.clone(), &hk[0]), (1, ks1.clone(), &next[0])] {
         let body = serde_json::json!({"version": 1, "requestId": "r", "keyPath": "ks1/k", "generation": 1, "epoch": epoch, "set": [1, 2], "proof": true});
         let (status, text) = client.request("POST", "/v1/partial", Some("application/json"), body.to_string().into_bytes()).await.unwrap();
         assert_eq!(status, 200, "{text}");
@@ -52,8 +44,10 @@ async fn during_a_refresh_both_epochs_are_answered_as_asked() {
 /// only when every open connection is authenticated is a new one refused.
 #[tokio::test]
 async fn connection_and_request_rate_bounds_hold() {
-    let limits = "[limits]\nmax_connections = 3\nmax_handshaking_connections = 1\nmax_requests_per_second = 5\n";
-    let d = Deployment::start("bounds", "", limits).await;
+    let d = Deployment::start("bounds", |c| {
+        (c.limits.max_connections, c.limits.max_handshaking_connections, c.limits.max_requests_per_second) = (3, 1, 5);
+    })
+    .await;
     let mut strangers = vec![];
     for _ in 0..10 {
         strangers.push(tokio::net::TcpStream::connect(d.addr()).await.unwrap());
@@ -85,8 +79,7 @@ async fn connection_and_request_rate_bounds_hold() {
 
 #[test]
 fn environment_overrides_the_file_and_invalid_values_are_refused_at_start() {
-    let (dir, ..) = common::write_files("config", "", "");
-    let path = dir.join("share-service.toml");
+    let path = crate::common::write_files("config", |_| {});
     // figment's Jail sets environment variables for the closure only.
     figment::Jail::expect_with(|jail| {
         jail.set_env("SHARE_SERVICE_LIMITS__MAX_BODY_BYTES", "300");
@@ -99,11 +92,14 @@ fn environment_overrides_the_file_and_invalid_values_are_refused_at_start() {
         Ok(())
     });
     // Issue 15 §6: no pinned client identity, and not explicitly allowed: refused.
-    let (dir, ..) = common::write_files("config-unpinned", "allowed_clients = []", "");
-    let err = share_service::Config::load(&dir.join("share-service.toml")).unwrap_err().to_string();
+    let unpinned = crate::common::write_files("config-unpinned", |c| c.tls.allowed_clients.clear());
+    let err = share_service::Config::load(&unpinned).unwrap_err().to_string();
     assert!(err.contains("allowed_clients is empty") && err.contains("allow_any_client"), "{err}");
-    let (dir, ..) = common::write_files("config-any", "allowed_clients = []\nallow_any_client = true", "");
-    assert!(share_service::Config::load(&dir.join("share-service.toml")).is_ok());
+    let any = crate::common::write_files("config-any", |c| {
+        c.tls.allowed_clients.clear();
+        c.tls.allow_any_client = true;
+    });
+    assert!(share_service::Config::load(&any).is_ok());
     std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + "\nunknown_key = 1\n").unwrap();
     let err = share_service::Config::load(&path).unwrap_err().to_string();
     assert!(err.contains("unknown_key"), "{err}");

@@ -1,10 +1,9 @@
 //! End-to-end tests of the share service over real mTLS on loopback.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
-mod common;
-
-use common::{Client, Deployment};
+use crate::common::Deployment;
+use xks_config::share::LockScope;
 use xks_pki::{Ca, Validity};
+use xks_testkit::PartnerClient;
 use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath, Partial};
 
 fn set(ids: &[u32]) -> CombiningSet {
@@ -13,7 +12,7 @@ fn set(ids: &[u32]) -> CombiningSet {
 
 #[tokio::test]
 async fn partial_verifies_and_combines_with_share_1_to_the_directly_derived_key() {
-    let d = Deployment::start("combine", "", "").await;
+    let d = Deployment::start("combine", |_| {}).await;
     let mut c = d.client();
     for proof in [true, false] {
         let (status, body) = c.partial("ks1/key-0001", &[1, 2], proof).await;
@@ -22,11 +21,11 @@ async fn partial_verifies_and_combines_with_share_1_to_the_directly_derived_key(
         assert_eq!(partial.holder().get(), 2);
         assert_eq!(partial.proof().is_some(), proof);
         let kp = KeyPath::new("ks1/key-0001").unwrap().to_point().unwrap();
-        let combiner = Combiner::new(d.key_set.clone(), set(&[1, 2])).unwrap();
+        let combiner = Combiner::new(d.layout().key_set.clone(), set(&[1, 2])).unwrap();
         let own = d.holder_key(0).evaluate_own(&kp, &set(&[1, 2])).unwrap();
         // The core alone, with shares 1 and 3 and no service involved.
         let direct_set = set(&[1, 3]);
-        let direct = Combiner::new(d.key_set.clone(), direct_set.clone()).unwrap();
+        let direct = Combiner::new(d.layout().key_set.clone(), direct_set.clone()).unwrap();
         let p1 = d.holder_key(0).evaluate_own(&kp, &direct_set).unwrap();
         let p3 = d.holder_key(2).evaluate_own(&kp, &direct_set).unwrap();
         let expected = direct.combine(&kp, &[&p1, &p3]).unwrap();
@@ -55,22 +54,22 @@ async fn partial_verifies_and_combines_with_share_1_to_the_directly_derived_key(
 
 #[tokio::test]
 async fn clients_without_a_valid_listed_certificate_are_refused_at_the_handshake() {
-    let d = Deployment::start("mtls", "allowed_clients = [\"uri:spiffe://xks/proxy\"]", "").await;
-    let ca_pem = d.ca.certificate().cert_pem.clone();
+    let d = Deployment::start("mtls", |c| c.tls.allowed_clients = vec!["uri:spiffe://xks/proxy".into()]).await;
+    let ca_pem = d.layout().ca_pem().to_owned();
     let before = d.running().app.0.metrics.handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
     // No client certificate.
-    let mut none = Client::new(d.addr(), &ca_pem, None);
+    let mut none = PartnerClient::new(d.addr(), &ca_pem, None);
     assert!(none.request("GET", "/v1/health", None, vec![]).await.is_err());
     // A certificate from another CA.
     let other = Ca::new("other CA", Validity::days(2)).unwrap();
     let foreign = other.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::days(2)).unwrap();
-    assert!(Client::new(d.addr(), &ca_pem, Some(&foreign)).request("GET", "/v1/health", None, vec![]).await.is_err());
+    assert!(PartnerClient::new(d.addr(), &ca_pem, Some(&foreign)).request("GET", "/v1/health", None, vec![]).await.is_err());
     // An expired certificate from the right CA.
-    let expired = d.ca.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::expired()).unwrap();
-    assert!(Client::new(d.addr(), &ca_pem, Some(&expired)).request("GET", "/v1/health", None, vec![]).await.is_err());
+    let expired = d.layout().ca.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::expired()).unwrap();
+    assert!(PartnerClient::new(d.addr(), &ca_pem, Some(&expired)).request("GET", "/v1/health", None, vec![]).await.is_err());
     // A valid certificate whose identity is not listed.
-    let stranger = d.ca.issue_client("intruder", &["spiffe://xks/intruder"], Validity::days(2)).unwrap();
-    assert!(Client::new(d.addr(), &ca_pem, Some(&stranger)).request("GET", "/v1/health", None, vec![]).await.is_err());
+    let stranger = d.layout().ca.issue_client("intruder", &["spiffe://xks/intruder"], Validity::days(2)).unwrap();
+    assert!(PartnerClient::new(d.addr(), &ca_pem, Some(&stranger)).request("GET", "/v1/health", None, vec![]).await.is_err());
     let after = d.running().app.0.metrics.handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(after - before, 4, "each refusal is a failed handshake, not an HTTP error");
     // The listed identity is served.
@@ -83,20 +82,18 @@ async fn clients_without_a_valid_listed_certificate_are_refused_at_the_handshake
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"), "{health}");
     assert_eq!(health["executableSha256"].as_str().unwrap(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&exe)), "{health}");
     // Listing by certificate fingerprint: only that exact certificate is served.
-    let mut d2 = Deployment::start("mtls-fp", "", "").await;
-    let toml = std::fs::read_to_string(d2.dir.join("share-service.toml")).unwrap();
-    let listed = format!("allowed_clients = [\"sha256:{}\"]", d2.client.fingerprint());
-    std::fs::write(d2.dir.join("share-service.toml"), toml.replace("allowed_clients = [\"uri:spiffe://xks/proxy\"]", &listed)).unwrap();
-    d2.restart().await;
-    let ca2 = d2.ca.certificate().cert_pem.clone();
+    let mut d2 = Deployment::start("mtls-fp", |_| {}).await;
+    let listed = format!("sha256:{}", d2.layout().proxy_client.fingerprint());
+    d2.reconfigure(|c| c.tls.allowed_clients = vec![listed]).await;
+    let ca2 = d2.layout().ca_pem().to_owned();
     assert_eq!(d2.client().request("GET", "/v1/health", None, vec![]).await.unwrap().0, 200);
-    let same_name_other_cert = d2.ca.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::days(2)).unwrap();
-    assert!(Client::new(d2.addr(), &ca2, Some(&same_name_other_cert)).request("GET", "/v1/health", None, vec![]).await.is_err());
+    let same_name_other_cert = d2.layout().ca.issue_client("xks-proxy", &["spiffe://xks/proxy"], Validity::days(2)).unwrap();
+    assert!(PartnerClient::new(d2.addr(), &ca2, Some(&same_name_other_cert)).request("GET", "/v1/health", None, vec![]).await.is_err());
 }
 
 #[tokio::test]
 async fn every_malformed_request_gets_a_clear_4xx_and_the_service_keeps_serving() {
-    let d = Deployment::start("malformed", "", "").await;
+    let d = Deployment::start("malformed", |_| {}).await;
     let mut c = d.client();
     let good =
         serde_json::json!({"version": 1, "requestId": "r1", "keyPath": "ks1/k", "generation": 1, "epoch": 0, "set": [1, 2], "proof": true});
@@ -155,7 +152,7 @@ async fn every_malformed_request_gets_a_clear_4xx_and_the_service_keeps_serving(
 
 #[tokio::test]
 async fn kill_switch_takes_effect_on_the_next_request_and_survives_restart() {
-    let mut d = Deployment::start("killswitch", "", "").await;
+    let mut d = Deployment::start("killswitch", |_| {}).await;
     let mut c = d.client();
     let (status, released) = c.partial("ks1/a", &[1, 2], true).await;
     assert_eq!(status, 200);
@@ -179,7 +176,7 @@ async fn kill_switch_takes_effect_on_the_next_request_and_survives_restart() {
     assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 200);
     assert_eq!(d.admin("frobnicate").await["ok"], false);
     // Every use and every operator action is in the verified audit log.
-    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let files = xks_audit::log_files(&d.dir().join("audit")).unwrap();
     let report = xks_audit::verify_files(&files, Some(&d.running().app.0.audit.head().hash)).unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.per_key_path["ks1/a"], 4, "ok, denied, denied, ok");
@@ -203,7 +200,7 @@ async fn kill_switch_takes_effect_on_the_next_request_and_survives_restart() {
 /// refusals are audited without the answer waiting for the record.
 #[tokio::test]
 async fn refusals_come_before_rate_overload_and_parse_checks() {
-    let d = Deployment::start("refuse-first", "", "[limits]\nmax_requests_per_second = 2\n").await;
+    let d = Deployment::start("refuse-first", |c| c.limits.max_requests_per_second = 2).await;
     let mut c = d.client();
     d.admin("deny ks1/denied").await;
     let mut statuses = vec![];
@@ -227,7 +224,7 @@ async fn refusals_come_before_rate_overload_and_parse_checks() {
     statuses.extend([wrong_type, oversized, malformed]);
     assert_eq!(statuses, [423; 23], "a locked service answers every request with its refusal");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let files = xks_audit::log_files(&d.dir().join("audit")).unwrap();
     let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert_eq!(text.matches("\"outcome\":\"denied\"").count(), 10, "every denied request is audited");
     assert_eq!(text.matches("\"outcome\":\"locked\"").count(), 23, "every locked request is audited");
@@ -237,18 +234,24 @@ async fn refusals_come_before_rate_overload_and_parse_checks() {
 /// takes effect and is still audited (the record says it was not persisted).
 #[tokio::test]
 async fn an_admin_action_that_cannot_be_persisted_is_in_effect_and_audited() {
-    let d = Deployment::start("unpersisted", "", "").await;
+    let d = Deployment::start("unpersisted", |_| {}).await;
     let mut c = d.client();
     assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 200);
     // The state file's place is taken by a non-empty directory: the atomic rename fails.
-    std::fs::create_dir_all(d.dir.join("controls.json/in-the-way")).unwrap();
+    std::fs::create_dir_all(d.dir().join("controls.json/in-the-way")).unwrap();
     let r = d.admin("lock drill").await;
     assert_eq!(r["ok"], false, "{r}");
     assert!(r["error"].as_str().unwrap().contains("in effect, but not persisted"), "{r}");
     assert_eq!(c.partial("ks1/a", &[1, 2], false).await.0, 423, "the lock is in effect");
-    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let files = xks_audit::log_files(&d.dir().join("audit")).unwrap();
     let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert!(text.contains("\"outcome\":\"lock (not persisted)\""), "{text}");
+}
+
+/// A KMS quota of one request per second, over a minute: a flood is easy to make.
+fn flood_rules(c: &mut share_service::Config) {
+    let a = &mut c.anomaly;
+    (a.window_seconds, a.kms_quota_per_second, a.quota_headroom, a.key_stores) = (60, 1.0, 1.0, 1000);
 }
 
 /// Issue 15 §5, at the service: a flood above the (here tiny) KMS quota on one
@@ -258,8 +261,7 @@ async fn an_admin_action_that_cannot_be_persisted_is_in_effect_and_audited() {
 /// never counted. With `lock_scope = "service"` the same flood locks all.
 #[tokio::test]
 async fn a_flood_above_the_quota_locks_what_tripped_and_rearms_after_unlock() {
-    let rules = "[anomaly]\nwindow_seconds = 60\nkms_quota_per_second = 1\nquota_headroom = 1\nkey_stores = 1000\n";
-    let d = Deployment::start("flood", "", rules).await;
+    let d = Deployment::start("flood", flood_rules).await;
     let mut c = d.client();
     // The health key path at any rate, and normal traffic: a handful per key path.
     for _ in 0..30 {
@@ -292,12 +294,16 @@ async fn a_flood_above_the_quota_locks_what_tripped_and_rearms_after_unlock() {
     }
     assert!(statuses.contains(&200) && statuses.ends_with(&[423, 423]), "re-armed: {statuses:?}");
     // Everything recorded: both automatic locks and the unlock.
-    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let files = xks_audit::log_files(&d.dir().join("audit")).unwrap();
     let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert_eq!(text.matches("\"outcome\":\"lock-key-path\"").count(), 2, "{text}");
     assert_eq!(text.matches("\"outcome\":\"unlock-key-path\"").count(), 1);
 
-    let d = Deployment::start("flood-service", "", &format!("{rules}lock_scope = \"service\"\n")).await;
+    let d = Deployment::start("flood-service", |c| {
+        flood_rules(c);
+        c.anomaly.lock_scope = LockScope::Service;
+    })
+    .await;
     let mut c = d.client();
     let mut statuses = vec![];
     for _ in 0..12 {
@@ -314,17 +320,13 @@ async fn a_flood_above_the_quota_locks_what_tripped_and_rearms_after_unlock() {
 #[tokio::test]
 async fn a_failing_audit_disk_makes_the_service_refuse_and_release_nothing() {
     // Small files: the writer must rotate (create a new file) every few records.
-    let mut d = Deployment::start("auditfail", "", "").await;
-    let toml = std::fs::read_to_string(d.dir.join("share-service.toml"))
-        .unwrap()
-        .replace("checkpoint_seconds = 1", "checkpoint_seconds = 1\nmax_file_bytes = 4096");
-    std::fs::write(d.dir.join("share-service.toml"), toml).unwrap();
-    d.restart().await;
+    let mut d = Deployment::start("auditfail", |_| {}).await;
+    d.reconfigure(|c| c.audit.max_file_bytes = 4096).await;
     let mut c = d.client();
     assert_eq!(c.partial("ks1/x", &[1, 2], true).await.0, 200);
     // The disk "fails": the audit directory is replaced by a file, so the next rotation cannot
     // create its file.
-    let audit_dir = d.dir.join("audit");
+    let audit_dir = d.dir().join("audit");
     std::fs::remove_dir_all(&audit_dir).unwrap();
     std::fs::write(&audit_dir, b"not a directory").unwrap();
     let mut statuses = vec![];
@@ -347,14 +349,14 @@ async fn a_failing_audit_disk_makes_the_service_refuse_and_release_nothing() {
 
 #[tokio::test]
 async fn self_test_verifies_every_held_share_and_is_audited() {
-    let d = Deployment::start("selftest", "", "").await;
+    let d = Deployment::start("selftest", |_| {}).await;
     let (status, body) = d.client().request("POST", "/v1/self-test", None, vec![]).await.unwrap();
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["keySets"][0]["generation"], 1);
     assert!(!body.contains("partial"), "the self-test never returns the partial");
-    let files = xks_audit::log_files(&d.dir.join("audit")).unwrap();
+    let files = xks_audit::log_files(&d.dir().join("audit")).unwrap();
     let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     assert!(text.contains("\"kind\":\"self_test\""));
 }
@@ -363,8 +365,8 @@ async fn self_test_verifies_every_held_share_and_is_audited() {
 async fn http2_is_negotiated_by_alpn_and_serves_concurrent_streams() {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
-    let d = Deployment::start("h2", "", "").await;
-    let mut cfg = common::tls_client_config(&d.ca.certificate().cert_pem, Some(&d.client));
+    let d = Deployment::start("h2", |_| {}).await;
+    let mut cfg = crate::common::tls_config(d.layout().ca_pem().as_bytes(), Some(&d.layout().proxy_client));
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = tokio::net::TcpStream::connect(d.addr()).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))

@@ -1,5 +1,4 @@
 //! The commented default configuration parses and validates.
-#![allow(clippy::unwrap_used, missing_docs)]
 
 #[test]
 fn default_config_files_are_valid() {

@@ -2,17 +2,19 @@
 //! §2, §3): unauthenticated floods cannot starve signed KMS traffic, every
 //! connection's lifetime is bounded, and early errors reach HTTP/2 and
 //! HTTP/1.1 clients (curl) intact.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const LIMITS: &str = "[limits]\nmax_connections = 300\nmax_unauthenticated_connections = 100\nunauthenticated_timeout_ms = 1500\nidle_timeout_ms = 2000\nbody_timeout_ms = 1000\nmax_in_flight = 50\n";
+/// Bounds small enough to reach in a test.
+fn limits(config: &mut xks_config::proxy::Config) {
+    let l = &mut config.limits;
+    (l.max_connections, l.max_unauthenticated_connections, l.max_in_flight) = (300, 100, 50);
+    (l.unauthenticated_timeout_ms, l.idle_timeout_ms, l.body_timeout_ms) = (1500, 2000, 1000);
+}
 
 /// Opens `n` connections that each send the headers of an unsigned Encrypt
 /// and one byte of its declared 100-byte body, then stall.
@@ -60,7 +62,7 @@ async fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
 /// within the configured times (evicted, or at `unauthenticated_timeout_ms`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unauthenticated_flood_cannot_starve_signed_requests() {
-    let opts = Options { proxy_extra: LIMITS.into(), ..Options::default() };
+    let opts = Options { proxy: limits, ..Options::default() };
     let d = Deployment::start("flood-front", opts).await;
     let addr = d.proxy().addr;
     let flood_started = Instant::now();
@@ -103,7 +105,7 @@ async fn an_unauthenticated_flood_cannot_starve_signed_requests() {
 /// `idle_timeout_ms`; one that keeps working is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
-    let opts = Options { proxy_extra: LIMITS.into(), ..Options::default() };
+    let opts = Options { proxy: limits, ..Options::default() };
     let d = Deployment::start("idle-front", opts).await;
     let mut busy = d.client();
     let mut lazy = d.client();
@@ -167,7 +169,7 @@ async fn protocol_oddities_get_json_errors_where_the_service_sees_them() {
 /// was shared with the share service).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_tls_handshakes_are_counted() {
-    let opts = Options { tls_front: true, ..Options::default() };
+    let opts = Options { front: Front::Tls, ..Options::default() };
     let d = Deployment::start("handshake-count", opts).await;
     let failures = || d.proxy().app.0.metrics.handshake_failures.load(std::sync::atomic::Ordering::Relaxed);
     let before = failures();

@@ -1,14 +1,11 @@
 //! Real SigV4 signers against a running proxy (spec Appendix A and D):
 //! `curl --aws-sigv4` (HTTP/1.1 and HTTP/2 over TLS), AWS's `aws-sigv4`
 //! crate, and botocore's `SigV4Auth`; plus the AWS signing test suite.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
-
-mod common;
 
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn curl(args: &[&str]) -> (u16, serde_json::Value) {
@@ -86,7 +83,7 @@ async fn curl_aws_sigv4_end_to_end_plain() {
 /// Spec "API content type": TLS with HTTP/2 (curl signs the :authority as host) and HTTP/1.1 fallback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_aws_sigv4_over_tls_http2_and_http1() {
-    let d = Deployment::start("curl-tls", Options { tls_front: true, ..Options::default() }).await;
+    let d = Deployment::start("curl-tls", Options { front: Front::Tls, ..Options::default() }).await;
     let ca = d.dir.join("ca.crt");
     let url = format!("https://localhost:{}{PREFIX}/kms/xks/v1/health", d.proxy().addr.port());
     let user = format!("{AKID}:{SECRET}");
@@ -247,7 +244,7 @@ fn aws_signing_test_suite_vectors() {
 /// HEAD over HTTP/2 gets headers only (a DATA frame would be a protocol error).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_errors_reach_curl_over_http2_and_http1() {
-    let opts = Options { tls_front: true, store_extra: "requests_per_second = 1\nburst = 1\n".into(), ..Options::default() };
+    let opts = Options { front: Front::Tls, store: |s| (s.requests_per_second, s.burst) = (1, 1), ..Options::default() };
     let d = Deployment::start("curl-early", opts).await;
     let ca = d.dir.join("ca.crt").display().to_string();
     let base = format!("https://localhost:{}", d.proxy().addr.port());

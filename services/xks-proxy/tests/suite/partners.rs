@@ -1,14 +1,11 @@
 //! The partner pool: failover when the primary stops, hedging around a slow
 //! primary, a Byzantine partner, and the kill switch (docs/architecture.md §2).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
-
-mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_proxy::metrics::AttemptOutcome;
@@ -136,8 +133,7 @@ async fn hedging_around_a_slow_primary() {
     let (_, enc) = c.encrypt(KEY, b"fast path", None, false).await;
     let slow = delaying_relay(d.node(2).addr, Duration::from_millis(150)).await;
     d.node(2).addr = slow;
-    d.write_proxy_config();
-    d.start_proxy().await;
+    d.restart_proxy().await;
     let mut c = d.client();
     let mut worst = Duration::ZERO;
     for _ in 0..30 {
@@ -152,7 +148,7 @@ async fn hedging_around_a_slow_primary() {
 
 /// Counts the share service's audit records with this outcome.
 fn audited(d: &mut Deployment, holder: u32, outcome: &str) -> usize {
-    let files = xks_audit::log_files(&d.node(holder).dir.join("audit")).unwrap();
+    let files = xks_audit::log_files(&d.layout.share_dir(holder).join("audit")).unwrap();
     let text: String = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     text.matches(&format!("\"outcome\":\"{outcome}\"")).count()
 }
@@ -164,7 +160,7 @@ fn audited(d: &mut Deployment, holder: u32, outcome: &str) -> usize {
 /// the unlock takes effect on the very next request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_checks_meeting_a_lock_never_route_around_it() {
-    let opts = Options { proxy_extra: "[pool]\nbreaker_failures = 1\n".into(), ..Options::default() };
+    let opts = Options { proxy: |c| c.pool.breaker_failures = 1, ..Options::default() };
     let mut d = Deployment::start("refuse-health", opts).await;
     let mut c = d.client();
     let (s, enc) = c.encrypt(KEY, b"sealed before the lock", None, false).await;
@@ -201,19 +197,18 @@ async fn health_checks_meeting_a_lock_never_route_around_it() {
 /// request exercises the race itself; then a lock, also first met in a race.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hedge_never_beats_a_refusal() {
-    let keys: String = (0..8).map(|i| format!("[[key_store.key]]\nid = \"far-{i}\"\nkey_path = \"tenant-a/far-{i}\"\n")).collect();
+    let keys = (0..8).map(|i| key(&format!("far-{i}"), &format!("tenant-a/far-{i}"))).collect();
     // Budget and attempt timeout well above the slow link (25 ms per chunk each
     // way), so that the refusal arrives in time on a loaded machine.
     let opts = Options {
-        proxy_extra: "[pool]\nbudget_ms = 245\nattempt_timeout_ms = 240\nhedge_after_ms = 5\n".into(),
-        keys_extra: keys,
+        proxy: |c| (c.pool.budget_ms, c.pool.attempt_timeout_ms, c.pool.hedge_after_ms) = (245, 240, 5),
+        keys,
         ..Options::default()
     };
     let mut d = Deployment::start("refuse-hedge", opts).await;
     let far = delaying_relay(d.node(2).addr, Duration::from_millis(25)).await;
     d.node(2).addr = far;
-    d.write_proxy_config();
-    d.start_proxy().await;
+    d.restart_proxy().await;
     let mut c = d.client();
     let (s, r) = c.encrypt("far-0", b"hedged", None, false).await;
     assert_eq!(s, 200, "{r}");
@@ -246,11 +241,7 @@ async fn a_locked_partner_under_load_is_not_failed_over() {
     let mut c = d.client();
     let (s, enc) = c.encrypt(KEY, b"sealed before the lock", None, false).await;
     assert_eq!(s, 200, "{enc}");
-    let addr = d.node(2).addr.to_string();
-    std::fs::write(d.node(2).dir.join("share-service.toml"), share_service_toml(2, &addr) + "[limits]\nmax_requests_per_second = 5\n")
-        .unwrap();
-    d.stop_share(2).await;
-    d.start_share(2).await;
+    d.reconfigure_share(2, |c| c.limits.max_requests_per_second = 5).await;
     d.admin(2, "lock incident-9").await;
     let served = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
@@ -280,7 +271,7 @@ async fn a_locked_partner_under_load_is_not_failed_over() {
 async fn byzantine_partner_never_causes_a_wrong_ciphertext() {
     let mut d = Deployment::start("byzantine", Options::default()).await;
     let (evil_set, evil_shares) = xks_threshold::dealer::generate(2, 3, 1, &mut ChaCha20Rng::seed_from_u64(666)).unwrap();
-    let nd = d.node(2).dir.clone();
+    let nd = d.layout.share_dir(2);
     std::fs::write(nd.join("keyset.json"), evil_set.to_json().unwrap()).unwrap();
     std::fs::write(nd.join("share.json"), evil_shares[1].to_json().unwrap().as_bytes()).unwrap();
     d.stop_share(2).await;

@@ -1,12 +1,9 @@
 //! Conformance with the AWS XKS Proxy API v1 spec, section by section,
 //! against a running proxy and two real share services.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
-
-mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn err(v: &serde_json::Value) -> &str {
@@ -177,11 +174,11 @@ async fn spec_authentication_sigv4_and_credential_rotation() {
 
     // Rotation (spec "SigV4 credentials rotation"): add, both work, remove the old one.
     let creds = d.dir.join("proxy/credentials.toml");
-    std::fs::write(&creds, format!("[[credential]]\naccess_key_id = \"{AKID}\"\nsecret_access_key = \"{SECRET}\"\n[[credential]]\naccess_key_id = \"{AKID2}\"\nsecret_access_key = \"{SECRET2}\"\n")).unwrap();
+    d.layout.write_credentials("credentials.toml", &[credential(AKID, SECRET), credential(AKID2, SECRET2)]);
     d.proxy().reload().unwrap();
     assert_eq!(c.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 200, "old credential, same connection");
     assert_eq!(second.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 200, "new credential");
-    std::fs::write(&creds, format!("[[credential]]\naccess_key_id = \"{AKID2}\"\nsecret_access_key = \"{SECRET2}\"\n")).unwrap();
+    d.layout.write_credentials("credentials.toml", &[credential(AKID2, SECRET2)]);
     d.proxy().reload().unwrap();
     assert_eq!(c.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 401, "old credential removed");
     assert_eq!(second.post(&path, &json!({"requestMetadata": metadata("DescribeKey")})).await.0, 200);
@@ -422,7 +419,7 @@ async fn spec_secondary_authorization() {
            @id("no-s3") forbid(principal, action, resource) when { context has kmsViaService && context.kmsViaService == "s3" };"#,
     )
     .unwrap();
-    d.write_key_stores("authorization_policy = \"policy.cedar\"", "");
+    d.write_key_stores(|s| s.authorization_policy = Some("policy.cedar".into()), &[]);
     d.proxy().reload().unwrap();
     let mut c = d.client();
     assert_eq!(c.encrypt(KEY, b"x", None, false).await.0, 200);
@@ -464,15 +461,8 @@ async fn spec_secondary_authorization() {
 /// Host (a request replayed from another endpoint) is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_for_another_host_are_refused() {
-    let opts = Options { proxy_extra: String::new(), ..Options::default() };
-    let mut d = Deployment::start("hostnames", opts).await;
-    let toml = std::fs::read_to_string(d.dir.join("proxy/xks-proxy.toml")).unwrap();
-    std::fs::write(
-        d.dir.join("proxy/xks-proxy.toml"),
-        toml.replace("mode = \"plain\"", "mode = \"plain\"\nserver_names = [\"XKS.example.test\"]"),
-    )
-    .unwrap();
-    d.start_proxy().await;
+    let opts = Options { proxy: |c| c.front.server_names = vec!["XKS.example.test".into()], ..Options::default() };
+    let d = Deployment::start("hostnames", opts).await;
     let mut c = d.client();
     let (s, r) = c.encrypt(KEY, b"x", None, false).await;
     assert_eq!((s, err(&r)), (401, "AuthenticationFailedException"), "signed for localhost: {r}");
@@ -484,7 +474,7 @@ async fn requests_for_another_host_are_refused() {
 /// Spec "Error codes" 429: per key-store quota → ThrottlingException.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_throttling() {
-    let opts = Options { store_extra: "requests_per_second = 1\nburst = 2".into(), ..Options::default() };
+    let opts = Options { store: |s| (s.requests_per_second, s.burst) = (1, 2), ..Options::default() };
     let d = Deployment::start("throttle", opts).await;
     let mut c = d.client();
     let mut codes = Vec::new();
@@ -498,7 +488,7 @@ async fn spec_throttling() {
 /// Spec "API content type": TLS front with HTTP/1.1 (and ALPN h2 offered).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_tls_front() {
-    let d = Deployment::start("tlsfront", Options { tls_front: true, ..Options::default() }).await;
+    let d = Deployment::start("tlsfront", Options { front: Front::Tls, ..Options::default() }).await;
     let mut c = d.client();
     let (s, enc) = c.encrypt(KEY, b"over TLS", None, true).await;
     assert_eq!(s, 200, "{enc}");

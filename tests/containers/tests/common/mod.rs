@@ -9,7 +9,7 @@
 //! `XKS_PROXY_IMAGE` and `XKS_SHARE_SERVICE_IMAGE`) and the static `xksctl`
 //! of `images/build` (or in `XKS_BIN_DIR`). Missing ones fail the test with what to do; only
 //! `XKS_SKIP_CONTAINER_TESTS=1` turns the container tests into an announced skip.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs, dead_code, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs, clippy::print_stdout)]
 
 pub mod relay;
 
@@ -396,7 +396,7 @@ pub fn metadata(op: &str, key_id: &str, n: u64) -> serde_json::Value {
 impl Client {
     /// The proxy container this client calls.
     pub fn at(mut self, addr: SocketAddr) -> Self {
-        self.kit.addr = addr;
+        self.kit = self.kit.at(addr);
         self
     }
 

@@ -1,0 +1,55 @@
+//! The proxy's side of the partner protocol for tests: mutual TLS to a share
+//! service, HTTP/1.1 with keep-alive, the request built by the wire contract.
+
+use std::net::SocketAddr;
+
+use xks_threshold::{CombiningSet, HolderId, KeyPath};
+use xks_wire::partner::{PARTIAL_PATH, PartialRequest, RequestId};
+
+use xks_pki::CertifiedKey;
+
+use crate::conn::{Connection, tls_config};
+
+/// A client of one share service, verifying its certificate for `localhost`.
+pub struct PartnerClient {
+    connection: Connection,
+}
+
+impl PartnerClient {
+    /// Trusts the CA certificates in `ca_pem`; presents `client` when given.
+    pub fn new(addr: SocketAddr, ca_pem: &str, client: Option<&CertifiedKey>) -> Self {
+        Self { connection: Connection::tls(addr, tls_config(ca_pem.as_bytes(), client), "localhost") }
+    }
+
+    /// Sends a request; `Err` when TLS or the connection fails (e.g. a refused
+    /// certificate). The body is answered as text.
+    ///
+    /// # Errors
+    /// The transport failure, as text.
+    pub async fn request(&mut self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Result<(u16, String), String> {
+        let mut headers = vec![("host".to_owned(), "localhost".to_owned())];
+        if let Some(ct) = content_type {
+            headers.push(("content-type".to_owned(), ct.to_owned()));
+        }
+        let (status, bytes) = self.connection.send(method, path, &headers, body).await?;
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// A partial for `key_path` (generation 1, epoch 0) towards combining set
+    /// `set`, with or without its proof: the status and the body.
+    ///
+    /// # Panics
+    /// On an invalid key path or set (test input), or a transport failure.
+    #[allow(clippy::expect_used)]
+    pub async fn partial(&mut self, key_path: &str, set: &[u32], proof: bool) -> (u16, String) {
+        let request = PartialRequest {
+            request_id: RequestId::new("test-req").expect("a request id"),
+            key_path: KeyPath::new(key_path).expect("a key path"),
+            generation: 1,
+            epoch: 0,
+            set: CombiningSet::new(set.iter().map(|&h| HolderId::new(h).expect("a holder id"))).expect("a combining set"),
+            proof,
+        };
+        self.request("POST", PARTIAL_PATH, Some("application/json"), request.to_json().into_bytes()).await.expect("an answer")
+    }
+}

@@ -1,0 +1,9 @@
+//! The threshold core's integration tests, one binary: known answers, the
+//! RFCs' vectors, malformed input, properties.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+mod common;
+mod kat;
+mod malformed;
+mod properties;
+mod rfc_vectors;

@@ -1,0 +1,6 @@
+//! The share service's integration tests, one binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::result_large_err, missing_docs)]
+
+mod bounds;
+mod common;
+mod service;
