@@ -106,10 +106,11 @@ fn bench(c: &mut Criterion) {
             key.decrypt(&e.ciphertext, &e.metadata, &e.iv, &e.tag, &aad).unwrap()
         })
     });
-    g.bench_function("proxy_decrypt_proof_free", |b| {
+    g.bench_function("proxy_decrypt_commitment_check", |b| {
         b.iter(|| {
             let own = hk[0].evaluate_own(&kp, &set).unwrap();
-            let key = combiner.combine_for_decrypt(&kp, &own, &[black_box(&partner_plain)]).unwrap();
+            let v = combiner.check_commitment(&kp, black_box(partner_plain.clone()), &commitment).unwrap();
+            let key = combiner.combine(&kp, &[&own, &v]).unwrap();
             key.decrypt(&envelope.ciphertext, &envelope.metadata, &envelope.iv, &envelope.tag, &aad).unwrap()
         })
     });

@@ -12,7 +12,7 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::kdf::{DataKey, DecryptKey, KEY_LEN};
+use crate::kdf::{DataKey, KEY_LEN};
 use crate::suite::ENVELOPE_VERSION;
 use crate::{Error, Result};
 
@@ -153,17 +153,6 @@ impl DataKey {
     }
 
     /// Decrypts (used for Appendix C's verifying decrypt and ordinary decrypts).
-    ///
-    /// # Errors
-    /// [`Error::InvalidMetadata`], [`Error::GenerationMismatch`],
-    /// [`Error::BadLength`] or [`Error::Decryption`] (see the private `decrypt`).
-    pub fn decrypt(&self, ciphertext: &[u8], metadata: &[u8], iv: &[u8], tag: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        decrypt(self.bytes(), self.generation(), ciphertext, metadata, iv, tag, aad)
-    }
-}
-
-impl DecryptKey {
-    /// Decrypts.
     ///
     /// # Errors
     /// [`Error::InvalidMetadata`], [`Error::GenerationMismatch`],

@@ -45,10 +45,6 @@ impl AesKey {
 /// Lives for one request; zeroized on drop.
 pub struct DataKey(AesKey);
 
-/// An AES-256 key derived with at least one unverified partner partial:
-/// it can only decrypt (the GCM tag authenticates it). Zeroized on drop.
-pub struct DecryptKey(AesKey);
-
 macro_rules! key_accessors {
     ($t:ident) => {
         impl $t {
@@ -74,7 +70,6 @@ macro_rules! key_accessors {
     };
 }
 key_accessors!(DataKey);
-key_accessors!(DecryptKey);
 
 impl DataKey {
     /// The raw key, for known-answer tests and the vector generator only.

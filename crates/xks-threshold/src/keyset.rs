@@ -291,3 +291,9 @@ pub(crate) fn key_set_id(generation: u32, group_key: &AffinePoint) -> KeySetId {
     h.update(encode_point(group_key).unwrap_or([0u8; 33]));
     KeySetId(h.finalize().into())
 }
+
+impl AsRef<KeySet> for KeySet {
+    fn as_ref(&self) -> &KeySet {
+        self
+    }
+}

@@ -38,7 +38,7 @@ pub mod suite;
 pub use envelope::{Envelope, Metadata, cdiv, gcm_aad};
 pub use error::{Error, Result};
 pub use holder::HolderId;
-pub use kdf::{DataKey, DecryptKey, KEY_LEN};
+pub use kdf::{DataKey, KEY_LEN};
 pub use keypath::{KeyPath, KeyPoint};
 pub use keyset::{KeySet, KeySetId, VerificationShare};
 pub use partial::{Combiner, Partial, PartialCommitment, VerifiedPartial};

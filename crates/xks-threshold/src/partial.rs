@@ -366,24 +366,6 @@ impl Combiner {
         Ok(crate::DataKey::derive(self.key_set.generation(), &s, key_point.path()))
     }
 
-    /// Combines our verified partial with partner partials whose proofs were not
-    /// checked, into a key that can only decrypt. Sound because AES-GCM's tag
-    /// authenticates the key: a wrong partial makes decryption fail, never
-    /// produce wrong plaintext. On a tag failure verify the partner's proof to
-    /// tell a faulty partner from bad ciphertext.
-    ///
-    /// # Errors
-    /// As [`Combiner::combine`].
-    pub fn combine_for_decrypt(&self, key_point: &KeyPoint, own: &VerifiedPartial, others: &[&Partial]) -> Result<crate::DecryptKey> {
-        if own.key_path() != key_point.path() {
-            return Err(Error::InvalidPartial(own.partial.holder));
-        }
-        let mut parts: Vec<&Partial> = vec![&own.partial];
-        parts.extend_from_slice(others);
-        let s = self.sum(&parts)?;
-        Ok(crate::DecryptKey::derive(self.key_set.generation(), &s, key_point.path()))
-    }
-
     /// `Σ W_i` after checking that the partials cover the set exactly once.
     fn sum(&self, parts: &[&Partial]) -> Result<Zeroizing<AffinePoint>> {
         if parts.len() != self.set.len() {

@@ -22,42 +22,53 @@ pub fn rotate<R: RngCore + CryptoRng>(current: &KeySet, rng: &mut R) -> Result<(
     dealer::generate(t, n, next, rng)
 }
 
-/// Key sets by generation.
+/// Key sets, or what holds one (a holder's key), by generation: the newest
+/// encrypts, the one a ciphertext names decrypts.
 #[derive(Clone, Debug)]
-pub struct Generations {
-    sets: BTreeMap<u32, KeySet>,
+pub struct Generations<K = KeySet> {
+    by_generation: BTreeMap<u32, K>,
 }
 
-impl Generations {
+impl<K: AsRef<KeySet>> Generations<K> {
     /// # Errors
-    /// [`Error::Protocol`] when empty or when two key sets share a generation.
-    pub fn new(sets: impl IntoIterator<Item = KeySet>) -> Result<Self> {
-        let mut map = BTreeMap::new();
-        for ks in sets {
-            let g = ks.generation();
-            if map.insert(g, ks).is_some() {
+    /// [`Error::Protocol`] when empty or when two entries share a generation.
+    pub fn new(entries: impl IntoIterator<Item = K>) -> Result<Self> {
+        let mut by_generation = BTreeMap::new();
+        for entry in entries {
+            let g = entry.as_ref().generation();
+            if by_generation.insert(g, entry).is_some() {
                 return Err(Error::Protocol(format!("two key sets for generation {g}")));
             }
         }
-        if map.is_empty() {
+        if by_generation.is_empty() {
             return Err(Error::Protocol("no key set".into()));
         }
-        Ok(Self { sets: map })
+        Ok(Self { by_generation })
     }
 
     /// The newest generation: the only one new encryptions use.
     ///
     /// # Errors
     /// Never (the set is non-empty by construction).
-    pub fn current(&self) -> Result<&KeySet> {
-        self.sets.values().next_back().ok_or(Error::Protocol("no key set".into()))
+    pub fn current(&self) -> Result<&K> {
+        self.by_generation.values().next_back().ok_or(Error::Protocol("no key set".into()))
     }
 
-    /// The key set named by a ciphertext's metadata.
+    /// Generation `generation`, if held.
+    pub fn get(&self, generation: u32) -> Option<&K> {
+        self.by_generation.get(&generation)
+    }
+
+    /// The generation a ciphertext's metadata names.
     ///
     /// # Errors
     /// [`Error::UnknownGeneration`].
-    pub fn for_decrypt(&self, metadata: &Metadata) -> Result<&KeySet> {
-        self.sets.get(&metadata.generation()).ok_or(Error::UnknownGeneration(metadata.generation()))
+    pub fn for_decrypt(&self, metadata: &Metadata) -> Result<&K> {
+        self.get(metadata.generation()).ok_or(Error::UnknownGeneration(metadata.generation()))
+    }
+
+    /// Every generation, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &K> {
+        self.by_generation.values()
     }
 }

@@ -173,3 +173,9 @@ impl HolderKey {
         self.share.holder
     }
 }
+
+impl AsRef<KeySet> for HolderKey {
+    fn as_ref(&self) -> &KeySet {
+        self.key_set()
+    }
+}

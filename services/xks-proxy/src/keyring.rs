@@ -11,11 +11,12 @@
 //!
 //! Nothing here holds a partner partial, `S` or an AES key.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use xks_service::keys::KeyLoadError;
+use xks_threshold::rotation::Generations;
 use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPoint, KeySet, PartialCommitment, VerifiedPartial};
 
 /// Own partials cached at most (then the cache starts over).
@@ -35,6 +36,12 @@ impl Generation {
     }
 }
 
+impl AsRef<KeySet> for Generation {
+    fn as_ref(&self) -> &KeySet {
+        self.key_set()
+    }
+}
+
 /// Identifies a commitment: partner, generation, epoch, set and key path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct CommitmentKey {
@@ -49,7 +56,7 @@ struct CommitmentKey {
 #[derive(Debug)]
 pub struct Keyring {
     holder: HolderId,
-    generations: BTreeMap<u32, Generation>,
+    generations: Generations<Generation>,
     combiners: Mutex<HashMap<(u32, String), Arc<Combiner>>>,
     commitments: Mutex<HashMap<CommitmentKey, PartialCommitment>>,
     commitment_cap: usize,
@@ -70,15 +77,11 @@ impl Keyring {
         ids: Option<&xks_sops::Identities>,
     ) -> Result<Self, KeyLoadError> {
         let loaded = xks_service::keys::load(key_sets, share_files, expected_holder, ids)?;
-        let mut generations = BTreeMap::new();
-        for own in loaded.keys {
-            let g = own.key_set().generation();
-            if generations.insert(g, Generation { own }).is_some() {
-                return Err(KeyLoadError::Mismatch(format!("two shares for generation {g} (the proxy holds one epoch per generation)")));
-            }
-        }
+        // One share per generation: the proxy holds one epoch of each.
+        let generations = Generations::new(loaded.keys.into_iter().map(|own| Generation { own }))
+            .map_err(|e| KeyLoadError::Mismatch(format!("{e} (the proxy holds one epoch per generation)")))?;
         let holder = loaded.holder;
-        for g in generations.values() {
+        for g in generations.iter() {
             if g.key_set().threshold() != 2 {
                 return Err(KeyLoadError::Mismatch(format!(
                     "generation {} has threshold {}: the proxy combines its own share with one partner (t = 2)",
@@ -104,17 +107,17 @@ impl Keyring {
 
     /// The newest generation (the one Encrypt uses).
     pub fn current(&self) -> Option<&Generation> {
-        self.generations.values().next_back()
+        self.generations.current().ok()
     }
 
     /// A generation (Decrypt uses the one the ciphertext metadata names).
     pub fn generation(&self, g: u32) -> Option<&Generation> {
-        self.generations.get(&g)
+        self.generations.get(g)
     }
 
     /// All generations.
     pub fn generations(&self) -> impl Iterator<Item = &Generation> {
-        self.generations.values()
+        self.generations.iter()
     }
 
     /// The combining set `{us, partner}`.

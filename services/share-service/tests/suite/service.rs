@@ -14,6 +14,9 @@ fn set(ids: &[u32]) -> CombiningSet {
 async fn partial_verifies_and_combines_with_share_1_to_the_directly_derived_key() {
     let d = Deployment::start("combine", |_| {}).await;
     let mut c = d.client();
+    // The proven partial first; the proof-free one is then checked against its
+    // commitment, as the proxy does.
+    let mut commitment = None;
     for proof in [true, false] {
         let (status, body) = c.partial("ks1/key-0001", &[1, 2], proof).await;
         assert_eq!(status, 200, "{body}");
@@ -30,25 +33,14 @@ async fn partial_verifies_and_combines_with_share_1_to_the_directly_derived_key(
         let p3 = d.holder_key(2).evaluate_own(&kp, &direct_set).unwrap();
         let expected = direct.combine(&kp, &[&p1, &p3]).unwrap();
         let envelope = expected.encrypt(b"secret", b"aad", &mut rand_core::OsRng).unwrap();
-        let key = if proof {
-            let verified = combiner.verify(&kp, partial).unwrap();
-            combiner.combine(&kp, &[&own, &verified]).unwrap().decrypt(
-                &envelope.ciphertext,
-                &envelope.metadata,
-                &envelope.iv,
-                &envelope.tag,
-                b"aad",
-            )
-        } else {
-            combiner.combine_for_decrypt(&kp, &own, &[&partial]).unwrap().decrypt(
-                &envelope.ciphertext,
-                &envelope.metadata,
-                &envelope.iv,
-                &envelope.tag,
-                b"aad",
-            )
+        let verified = match &commitment {
+            None => combiner.verify(&kp, partial).unwrap(),
+            Some(committed) => combiner.check_commitment(&kp, partial, committed).unwrap(),
         };
-        assert_eq!(&**key.unwrap(), b"secret");
+        commitment = Some(combiner.commitment(&verified).unwrap());
+        let key = combiner.combine(&kp, &[&own, &verified]).unwrap();
+        let plaintext = key.decrypt(&envelope.ciphertext, &envelope.metadata, &envelope.iv, &envelope.tag, b"aad").unwrap();
+        assert_eq!(&**plaintext, b"secret");
     }
 }
 
