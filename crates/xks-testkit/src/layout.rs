@@ -148,20 +148,20 @@ impl Layout {
     /// Writes share service `holder`'s configuration file and returns its path.
     pub fn write_share_config(&self, holder: u32, config: &share::Config) -> PathBuf {
         let path = self.share_dir(holder).join("share-service.toml");
-        write(&path, render(config));
+        write_config(&path, config);
         path
     }
 
     /// Writes the proxy's configuration file and returns its path.
     pub fn write_proxy_config(&self, config: &proxy::Config) -> PathBuf {
         let path = self.proxy_dir().join("xks-proxy.toml");
-        write(&path, render(config));
+        write_config(&path, config);
         path
     }
 
     /// Writes the proxy's key-store file (`key-stores.toml`).
     pub fn write_key_stores(&self, stores: &KeyStoresFile) {
-        write(&self.proxy_dir().join("key-stores.toml"), render(stores));
+        write_config(&self.proxy_dir().join("key-stores.toml"), stores);
     }
 
     /// Writes a credentials file in the proxy's directory.
@@ -223,6 +223,16 @@ pub fn key(id: &str, key_path: &str) -> KeyConfig {
 /// A configuration as its service reads it.
 fn render<T: Serialize>(config: &T) -> String {
     xks_config::render("written by the test kit", config).expect("a configuration renders")
+}
+
+/// Writes a configuration (a service's, a key-store file) as its service
+/// reads it, for suites whose material is not a [`Layout`]'s (xksctl's,
+/// made by the CLI).
+///
+/// # Panics
+/// When the file cannot be written.
+pub fn write_config<T: Serialize>(path: &Path, config: &T) {
+    write(path, render(config));
 }
 
 fn write(path: &Path, data: impl AsRef<[u8]>) {

@@ -67,15 +67,7 @@ pub fn rotate(a: &RotateArgs) -> Result<(), String> {
 
 fn write(dealt: &Dealt, out_dir: &std::path::Path) -> Result<(), String> {
     sealing::write_outputs(out_dir, &dealt.outputs)?;
-    let ks = &dealt.key_set;
-    crate::say(&format!(
-        "key set {} (generation {}, epoch {}, {}-of-{})",
-        ks.id(),
-        ks.generation(),
-        ks.epoch(),
-        ks.threshold(),
-        ks.verification_shares().len()
-    ));
+    crate::say(&sealing::describe_key_set(&dealt.key_set));
     Ok(())
 }
 

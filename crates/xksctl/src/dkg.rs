@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use rand_core::OsRng;
+use xks_sops::{Identities, Recipient};
 use xks_threshold::HolderId;
 use xks_threshold::dkg::{self, DkgParameters, Round1Package, Round1Secret, Round2Package, Round2Secret};
 
@@ -87,85 +88,104 @@ fn read_round1(paths: &[PathBuf]) -> Result<Vec<Round1Package>, String> {
 ///
 /// # Errors
 /// A message for the operator; nothing is half-written.
-#[allow(clippy::print_stdout)]
 pub fn run(cmd: &Command) -> Result<(), String> {
     match cmd {
         Command::Round1 { holder, threshold, holders, generation, recipient, out_dir } => {
-            let me = HolderId::new(*holder).map_err(|e| e.to_string())?;
-            let r = sealing::parse_recipients(std::slice::from_ref(recipient))?;
             let params = DkgParameters { generation: *generation, threshold: *threshold, holders: *holders };
-            let (secret, package) = dkg::part1(me, params, &mut OsRng).map_err(|e| e.to_string())?;
-            let outputs = vec![
-                (
-                    out_dir.join(format!("dkg-g{generation}-round1-from-{me}.json")),
-                    package.to_json().map_err(|e| e.to_string())?.to_string(),
-                ),
-                (
-                    out_dir.join(format!("dkg-g{generation}-state1-{me}.sops.json")),
-                    sealing::seal_secret_json(&secret.to_json().map_err(|e| e.to_string())?, &r)?,
-                ),
-            ];
-            sealing::write_outputs(out_dir, &outputs)?;
-            println!("Send the round-1 package to every other holder; keep the state file.");
-            Ok(())
+            round1(*holder, params, recipient, out_dir)
         }
-        Command::Round2 { state, identity, round1, holders, out_dir } => {
-            let ids = identity.load()?;
-            let opened = sealing::open(state, &ids)?;
-            let own = opened.recipients;
-            let secret = Round1Secret::from_json(&opened.json).map_err(|e| format!("{}: {e}", state.display()))?;
-            let (secret2, packages) = dkg::part2(secret, &read_round1(round1)?).map_err(|e| e.to_string())?;
-            let mut outputs = Vec::new();
-            let mut me = None;
-            for p in &packages {
-                let to = holders
-                    .iter()
-                    .find(|h| h.holder == p.to())
-                    .ok_or_else(|| format!("no --holder {}=age1… given: its round-2 package must be sealed to it", p.to()))?;
-                me = Some(p.from());
-                outputs.push((
-                    out_dir.join(format!("dkg-round2-from-{}-to-{}.sops.json", p.from(), p.to())),
-                    sealing::seal_secret_json(&p.to_json().map_err(|e| e.to_string())?, std::slice::from_ref(&to.recipient))?,
-                ));
-            }
-            let me = me.ok_or("no other holders")?;
-            outputs.push((
-                out_dir.join(format!("dkg-state2-{me}.sops.json")),
-                sealing::seal_secret_json(&secret2.to_json().map_err(|e| e.to_string())?, &own)?,
-            ));
-            sealing::write_outputs(out_dir, &outputs)?;
-            println!("Send each round-2 package to its addressee only; delete the round-1 state file.");
-            Ok(())
-        }
-        Command::Finalize { state, identity, round1, round2, out_dir } => {
-            let ids = identity.load()?;
-            let opened = sealing::open(state, &ids)?;
-            let own = opened.recipients;
-            let secret = Round2Secret::from_json(&opened.json).map_err(|e| format!("{}: {e}", state.display()))?;
-            let me = secret_holder(state)?;
-            let mut packages = Vec::new();
-            for p in round2 {
-                if sealing::public_u32(p, "to")? != Some(u32::from(me.get())) {
-                    continue; // addressed to someone else: not ours to open
-                }
-                packages.push(Round2Package::from_json(&sealing::open_json(p, &ids)?).map_err(|e| format!("{}: {e}", p.display()))?);
-            }
-            let key = dkg::part3(&secret, &read_round1(round1)?, &packages).map_err(|e| e.to_string())?;
-            let ks = key.key_set();
-            let share = key.share();
-            let outputs = vec![
-                (out_dir.join(sealing::key_set_name(ks)), ks.to_json().map_err(|e| e.to_string())?),
-                (
-                    out_dir.join(sealing::share_name(share.holder(), share.generation(), share.epoch())),
-                    sealing::seal_secret_json(&share.to_json().map_err(|e| e.to_string())?, &own)?,
-                ),
-            ];
-            sealing::write_outputs(out_dir, &outputs)?;
-            println!("key set {} (generation {}, {}-of-{})", ks.id(), ks.generation(), ks.threshold(), ks.verification_shares().len());
-            println!("Compare this key set id with every other holder out of band; delete the state file.");
-            Ok(())
-        }
+        Command::Round2 { state, identity, round1, holders, out_dir } => round2(state, identity, round1, holders, out_dir),
+        Command::Finalize { state, identity, round1, round2, out_dir } => finalize(state, identity, round1, round2, out_dir),
     }
+}
+
+/// Round 1: the public package and this holder's state, sealed to itself.
+#[allow(clippy::print_stdout)]
+fn round1(holder: u32, params: DkgParameters, recipient: &str, out_dir: &Path) -> Result<(), String> {
+    let me = HolderId::new(holder).map_err(|e| e.to_string())?;
+    let own = sealing::parse_recipients(&[recipient.to_owned()])?;
+    let generation = params.generation;
+    let (secret, package) = dkg::part1(me, params, &mut OsRng).map_err(|e| e.to_string())?;
+    let outputs = vec![
+        (out_dir.join(format!("dkg-g{generation}-round1-from-{me}.json")), package.to_json().map_err(|e| e.to_string())?.to_string()),
+        (
+            out_dir.join(format!("dkg-g{generation}-state1-{me}.sops.json")),
+            sealing::seal_secret_json(&secret.to_json().map_err(|e| e.to_string())?, &own)?,
+        ),
+    ];
+    sealing::write_outputs(out_dir, &outputs)?;
+    println!("Send the round-1 package to every other holder; keep the state file.");
+    Ok(())
+}
+
+/// Round 2: one package per other holder, each sealed to its addressee, and
+/// this holder's next state.
+#[allow(clippy::print_stdout)]
+fn round2(state: &Path, identity: &IdentityArg, round1: &[PathBuf], holders: &[HolderRecipient], out_dir: &Path) -> Result<(), String> {
+    let (secret, own) = open_state(state, &identity.load()?, Round1Secret::from_json)?;
+    let (secret2, packages) = dkg::part2(secret, &read_round1(round1)?).map_err(|e| e.to_string())?;
+    let mut outputs = Vec::new();
+    let mut me = None;
+    for p in &packages {
+        let to = holders
+            .iter()
+            .find(|h| h.holder == p.to())
+            .ok_or_else(|| format!("no --holder {}=age1… given: its round-2 package must be sealed to it", p.to()))?;
+        me = Some(p.from());
+        outputs.push((
+            out_dir.join(format!("dkg-round2-from-{}-to-{}.sops.json", p.from(), p.to())),
+            sealing::seal_secret_json(&p.to_json().map_err(|e| e.to_string())?, std::slice::from_ref(&to.recipient))?,
+        ));
+    }
+    let me = me.ok_or("no other holders")?;
+    outputs.push((
+        out_dir.join(format!("dkg-state2-{me}.sops.json")),
+        sealing::seal_secret_json(&secret2.to_json().map_err(|e| e.to_string())?, &own)?,
+    ));
+    sealing::write_outputs(out_dir, &outputs)?;
+    println!("Send each round-2 package to its addressee only; delete the round-1 state file.");
+    Ok(())
+}
+
+/// Finalize: the key set and this holder's share, sealed to itself.
+#[allow(clippy::print_stdout)]
+fn finalize(state: &Path, identity: &IdentityArg, round1: &[PathBuf], round2: &[PathBuf], out_dir: &Path) -> Result<(), String> {
+    let ids = identity.load()?;
+    let (secret, own) = open_state(state, &ids, Round2Secret::from_json)?;
+    let me = secret_holder(state)?;
+    let mut packages = Vec::new();
+    for p in round2 {
+        if sealing::public_u32(p, "to")? != Some(u32::from(me.get())) {
+            continue; // addressed to someone else: not ours to open
+        }
+        packages.push(Round2Package::from_json(&sealing::open_json(p, &ids)?).map_err(|e| format!("{}: {e}", p.display()))?);
+    }
+    let key = dkg::part3(&secret, &read_round1(round1)?, &packages).map_err(|e| e.to_string())?;
+    let ks = key.key_set();
+    let share = key.share();
+    let outputs = vec![
+        (out_dir.join(sealing::key_set_name(ks)), ks.to_json().map_err(|e| e.to_string())?),
+        (
+            out_dir.join(sealing::share_name(share.holder(), share.generation(), share.epoch())),
+            sealing::seal_secret_json(&share.to_json().map_err(|e| e.to_string())?, &own)?,
+        ),
+    ];
+    sealing::write_outputs(out_dir, &outputs)?;
+    println!("{}", sealing::describe_key_set(ks));
+    println!("Compare this key set id with every other holder out of band; delete the state file.");
+    Ok(())
+}
+
+/// Opens a holder's sealed state between rounds: the state and the
+/// recipients it was sealed to (the next state is sealed to them again).
+fn open_state<T, E: std::fmt::Display>(
+    state: &Path,
+    ids: &Identities,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<(T, Vec<Recipient>), String> {
+    let opened = sealing::open(state, ids)?;
+    let secret = parse(&opened.json).map_err(|e| format!("{}: {e}", state.display()))?;
+    Ok((secret, opened.recipients))
 }
 
 /// The holder a state file belongs to (its readable `holder` field).

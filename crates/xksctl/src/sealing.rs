@@ -180,6 +180,18 @@ pub fn read_key_set(path: &Path) -> Result<KeySet, String> {
     KeySet::from_json(&files::read_text(path)?).map_err(|e| format!("{}: not a key set: {e}", path.display()))
 }
 
+/// A key set as the operator reads it: id, generation, epoch, t-of-n.
+pub fn describe_key_set(ks: &KeySet) -> String {
+    format!(
+        "key set {} (generation {}, epoch {}, {}-of-{})",
+        ks.id(),
+        ks.generation(),
+        ks.epoch(),
+        ks.threshold(),
+        ks.verification_shares().len()
+    )
+}
+
 /// File name of a key set.
 pub fn key_set_name(ks: &KeySet) -> String {
     format!("keyset-g{}-e{}.json", ks.generation(), ks.epoch())

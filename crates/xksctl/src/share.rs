@@ -35,15 +35,7 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             let ks = sealing::read_key_set(key_set)?;
             let s = sealing::open_share(share, &ids)?;
             s.verify(&ks).map_err(|e| format!("{} does not belong to key set {}: {e}", share.display(), key_set.display()))?;
-            println!(
-                "ok: share of holder {} matches key set {} (generation {}, epoch {}, {}-of-{})",
-                s.holder(),
-                ks.id(),
-                ks.generation(),
-                ks.epoch(),
-                ks.threshold(),
-                ks.verification_shares().len()
-            );
+            println!("ok: share of holder {} matches {}", s.holder(), sealing::describe_key_set(&ks));
             Ok(())
         }
     }

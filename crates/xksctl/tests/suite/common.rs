@@ -9,6 +9,10 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use xks_config::key_stores::{KeyStoreConfig, KeyStoresFile};
+use xks_config::{SecretsConfig, SharesConfig, proxy, share};
+use xks_testkit::layout::{credential, key, partner, write_config};
+use xks_wire::xks::credentials;
 
 pub const AKID: &str = "XKSCTLCEREMONYTESTAAAAAAA2";
 pub const SECRET: &str = "xksctlCeremonyTestSecret0123456789abcdefghijk";
@@ -96,11 +100,8 @@ impl Pki {
     }
 }
 
-fn toml_list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| format!("{:?}", p.display().to_string())).collect::<Vec<_>>().join(", ")
-}
-
-/// Starts a share service on the given (sealed) files, opened with `identity`.
+/// Starts a share service on the given (sealed) files, opened with `identity`,
+/// serving the proxy's client certificate (`dns:xks-proxy`).
 pub async fn share_service(
     dir: &Path,
     pki: &Pki,
@@ -112,31 +113,26 @@ pub async fn share_service(
     let d = dir.join(format!("share-{holder}-{}", rand_suffix()));
     std::fs::create_dir_all(&d).unwrap();
     let (cert, key) = pki.issue("server", &format!("share-{holder}"), "localhost", identity, &d);
-    let cfg = format!(
-        "listen = \"127.0.0.1:0\"\n[tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\nallow_any_client = true\n\
-         [shares]\nkey_sets = [{}]\nshare_files = [{}]\nholder = {holder}\n[audit]\ndir = \"audit\"\n\
-         [admin]\nsocket = \"admin.sock\"\nstate_file = \"controls.json\"\n[secrets]\nage_identity_file = {:?}\n",
-        p(&cert),
-        p(&key),
-        p(&pki.dir.join("ca.crt")),
-        toml_list(key_sets),
-        toml_list(shares),
-        p(identity),
-    );
-    std::fs::write(d.join("share-service.toml"), cfg).unwrap();
-    share_service::start(
-        share_service::Config::load(&d.join("share-service.toml")).unwrap(),
-        &share_service::BuildInfo::current("share-service"),
-    )
-    .await
-    .unwrap()
+    let config = share::Config {
+        secrets: SecretsConfig { age_identity_file: Some(identity.to_owned()) },
+        ..share::Config::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            share::TlsConfig::pinned(cert, key, pki.dir.join("ca.crt"), vec!["dns:xks-proxy".into()]),
+            SharesConfig { key_sets: key_sets.to_vec(), share_files: shares.to_vec(), holder: Some(holder) },
+            share::AuditConfig::in_dir("audit".into()),
+            share::AdminConfig { socket: "admin.sock".into(), state_file: "controls.json".into() },
+        )
+    };
+    write_config(&d.join("share-service.toml"), &config);
+    xks_testkit::cluster::start_share_service(&d.join("share-service.toml")).await
 }
 
 fn rand_suffix() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
 }
 
-/// Writes a proxy configuration (plain front) and loads it; `Err` is the start-up error.
+/// Writes a proxy configuration (plain front, key store "t" with key-1 and
+/// key-2) and starts it; `Err` is the start-up error.
 pub async fn try_proxy(
     dir: &Path,
     pki: &Pki,
@@ -147,32 +143,24 @@ pub async fn try_proxy(
 ) -> Result<xks_proxy::Running, String> {
     let d = dir.join(format!("proxy-{}", rand_suffix()));
     std::fs::create_dir_all(&d).unwrap();
-    let (cert, key) = pki.issue("client", "xks-proxy", "xks-proxy", identity, &d);
-    std::fs::write(d.join("credentials.toml"), format!("[[credential]]\naccess_key_id = \"{AKID}\"\nsecret_access_key = \"{SECRET}\"\n"))
-        .unwrap();
-    std::fs::write(
-        d.join("key-stores.toml"),
-        "[[key_store]]\nname = \"t\"\npath_prefix = \"/t\"\ncredentials_file = \"credentials.toml\"\n\
-         [[key_store.key]]\nid = \"key-1\"\nkey_path = \"t/key-1\"\n[[key_store.key]]\nid = \"key-2\"\nkey_path = \"t/key-2\"\n",
-    )
-    .unwrap();
-    let mut cfg = format!(
-        "listen = \"127.0.0.1:0\"\nkey_stores = \"key-stores.toml\"\n[front]\nmode = \"plain\"\n\
-         [shares]\nkey_sets = [{}]\nshare_files = [{}]\nholder = 1\n\
-         [partner_tls]\nca = {:?}\nclient_cert = {:?}\nclient_key = {:?}\n[secrets]\nage_identity_file = {:?}\n",
-        toml_list(key_sets),
-        toml_list(shares),
-        p(&pki.dir.join("ca.crt")),
-        p(&cert),
-        p(&key),
-        p(identity),
-    );
-    for (holder, addr) in partners {
-        cfg.push_str(&format!(
-            "[[partners]]\nid = \"share-{holder}\"\nholder = {holder}\naddress = \"{addr}\"\nserver_name = \"localhost\"\n"
-        ));
-    }
-    std::fs::write(d.join("xks-proxy.toml"), cfg).unwrap();
+    let (client_cert, client_key) = pki.issue("client", "xks-proxy", "xks-proxy", identity, &d);
+    std::fs::write(d.join("credentials.toml"), credentials::render(&[credential(AKID, SECRET)]).as_bytes()).unwrap();
+    let store = KeyStoreConfig {
+        key: vec![key("key-1", "t/key-1"), key("key-2", "t/key-2")],
+        ..KeyStoreConfig::new("t", "/t", "credentials.toml").unwrap()
+    };
+    write_config(&d.join("key-stores.toml"), &KeyStoresFile { key_store: vec![store] });
+    let config = proxy::Config {
+        secrets: SecretsConfig { age_identity_file: Some(identity.to_owned()) },
+        ..proxy::Config::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            proxy::FrontConfig::plain(Vec::new()),
+            SharesConfig { key_sets: key_sets.to_vec(), share_files: shares.to_vec(), holder: Some(1) },
+            proxy::PartnerTlsConfig { ca: pki.dir.join("ca.crt"), client_cert, client_key },
+            partners.iter().map(|&(holder, address)| partner(holder, address)).collect(),
+        )
+    };
+    write_config(&d.join("xks-proxy.toml"), &config);
     let config = xks_proxy::Config::load(&d.join("xks-proxy.toml")).map_err(|e| e.to_string())?;
     xks_proxy::start(config, &xks_proxy::BuildInfo::current("xks-proxy")).await.map_err(|e| e.to_string())
 }

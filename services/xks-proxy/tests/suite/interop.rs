@@ -20,6 +20,28 @@ fn curl(args: &[&str]) -> (u16, serde_json::Value) {
     (code.trim().parse().unwrap(), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
 }
 
+/// A JSON POST signed by `curl --aws-sigv4` as KMS's region and service, as
+/// `user` (`AKID:SECRET`), `before` going first (HTTP version, CA).
+async fn curl_signed(before: &[&str], user: &str, body: &str, url: &str) -> (u16, serde_json::Value) {
+    let mut args: Vec<String> = before.iter().map(|a| (*a).to_owned()).collect();
+    for a in [
+        "--aws-sigv4",
+        "aws:amz:eu-west-1:kms-xks-proxy",
+        "--user",
+        user,
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type:application/json",
+        "--data",
+        body,
+        url,
+    ] {
+        args.push(a.to_owned());
+    }
+    tokio::task::spawn_blocking(move || curl(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+}
+
 /// Spec Appendix D: curl --aws-sigv4 requests work end to end (plain front).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_aws_sigv4_end_to_end_plain() {
@@ -27,56 +49,13 @@ async fn curl_aws_sigv4_end_to_end_plain() {
     let base = format!("http://localhost:{}{PREFIX}/kms/xks/v1", d.proxy().addr.port());
     let user = format!("{AKID}:{SECRET}");
     let enc_body = json!({"requestMetadata": metadata("GenerateDataKey"), "plaintext": "SGVsbG8gV29ybGQh", "encryptionAlgorithm": "AES_GCM", "ciphertextDataIntegrityValueAlgorithm": "SHA_256", "additionalAuthenticatedData": "cHJvamVjdD1uaWxl"}).to_string();
-    let args = move |url: String, body: String| -> (u16, serde_json::Value) {
-        curl(&[
-            "--aws-sigv4",
-            "aws:amz:eu-west-1:kms-xks-proxy",
-            "--user",
-            &user,
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type:application/json",
-            "--data",
-            &body,
-            &url,
-        ])
-    };
-    let (s, enc) = tokio::task::spawn_blocking({
-        let (url, body) = (format!("{base}/keys/{KEY}/encrypt"), enc_body.clone());
-        let args = args.clone();
-        move || args(url, body)
-    })
-    .await
-    .unwrap();
+    let (s, enc) = curl_signed(&[], &user, &enc_body, &format!("{base}/keys/{KEY}/encrypt")).await;
     assert_eq!(s, 200, "{enc}");
     let dec_body = json!({"requestMetadata": metadata("Decrypt"), "ciphertext": enc["ciphertext"], "ciphertextMetadata": enc["ciphertextMetadata"], "initializationVector": enc["initializationVector"], "authenticationTag": enc["authenticationTag"], "encryptionAlgorithm": "AES_GCM", "additionalAuthenticatedData": "cHJvamVjdD1uaWxl"}).to_string();
-    let (s, dec) = tokio::task::spawn_blocking({
-        let url = format!("{base}/keys/{KEY}/decrypt");
-        move || args(url, dec_body)
-    })
-    .await
-    .unwrap();
+    let (s, dec) = curl_signed(&[], &user, &dec_body, &format!("{base}/keys/{KEY}/decrypt")).await;
     assert_eq!((s, dec["plaintext"].as_str()), (200, Some("SGVsbG8gV29ybGQh")), "{dec}");
-    let user2 = format!("{AKID}:{SECRET2}");
-    let url = format!("{base}/health");
-    let (s, r) = tokio::task::spawn_blocking(move || {
-        curl(&[
-            "--aws-sigv4",
-            "aws:amz:eu-west-1:kms-xks-proxy",
-            "--user",
-            &user2,
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type:application/json",
-            "--data",
-            "{\"requestMetadata\":{\"kmsRequestId\":\"1\",\"kmsOperation\":\"KmsHealthCheck\"}}",
-            &url,
-        ])
-    })
-    .await
-    .unwrap();
+    let health = "{\"requestMetadata\":{\"kmsRequestId\":\"1\",\"kmsOperation\":\"KmsHealthCheck\"}}";
+    let (s, r) = curl_signed(&[], &format!("{AKID}:{SECRET2}"), health, &format!("{base}/health")).await;
     assert_eq!((s, r["errorName"].as_str()), (401, Some("AuthenticationFailedException")));
 }
 
@@ -84,31 +63,12 @@ async fn curl_aws_sigv4_end_to_end_plain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_aws_sigv4_over_tls_http2_and_http1() {
     let d = Deployment::start("curl-tls", Options { front: Front::Tls, ..Options::default() }).await;
-    let ca = d.dir.join("ca.crt");
+    let ca = d.dir.join("ca.crt").display().to_string();
     let url = format!("https://localhost:{}{PREFIX}/kms/xks/v1/health", d.proxy().addr.port());
     let user = format!("{AKID}:{SECRET}");
+    let health = "{\"requestMetadata\":{\"kmsRequestId\":\"1\",\"kmsOperation\":\"KmsHealthCheck\"}}";
     for version in ["--http2", "--http1.1"] {
-        let (ca, url, user) = (ca.display().to_string(), url.clone(), user.clone());
-        let (s, r) = tokio::task::spawn_blocking(move || {
-            curl(&[
-                version,
-                "--cacert",
-                &ca,
-                "--aws-sigv4",
-                "aws:amz:eu-west-1:kms-xks-proxy",
-                "--user",
-                &user,
-                "-X",
-                "POST",
-                "-H",
-                "Content-Type:application/json",
-                "--data",
-                "{\"requestMetadata\":{\"kmsRequestId\":\"1\",\"kmsOperation\":\"KmsHealthCheck\"}}",
-                &url,
-            ])
-        })
-        .await
-        .unwrap();
+        let (s, r) = curl_signed(&[version, "--cacert", &ca], &user, health, &url).await;
         assert_eq!(s, 200, "{version}: {r}");
         assert!(r["ekmFleetDetails"].is_array());
     }

@@ -408,6 +408,17 @@ async fn spec_health_status_is_no_200_when_nothing_can_be_served() {
     assert!(["InternalException", "DependencyTimeoutException"].contains(&r["errorName"].as_str().unwrap()), "{r}");
 }
 
+/// An Encrypt of `key` whose request metadata has `field` set to `value`.
+async fn encrypt_with(c: &mut XksClient, key: &str, field: &str, value: &str) -> (u16, serde_json::Value) {
+    let mut m = metadata("Encrypt");
+    m[field] = value.into();
+    c.post(
+        &format!("{PREFIX}/kms/xks/v1/keys/{key}/encrypt"),
+        &json!({"requestMetadata": m, "plaintext": "AA==", "encryptionAlgorithm": "AES_GCM"}),
+    )
+    .await
+}
+
 /// Spec "Authorization": optional secondary authorization over requestMetadata
 /// (Cedar), AccessDeniedException for denied requests, never applied to GetHealthStatus.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,35 +434,14 @@ async fn spec_secondary_authorization() {
     d.proxy().reload().unwrap();
     let mut c = d.client();
     assert_eq!(c.encrypt(KEY, b"x", None, false).await.0, 200);
-    let mut m = metadata("Encrypt");
-    m["awsPrincipalArn"] = "arn:aws:iam::123456789012:user/Bob".into();
-    let (s, r) = c
-        .post(
-            &format!("{PREFIX}/kms/xks/v1/keys/{KEY}/encrypt"),
-            &json!({"requestMetadata": m, "plaintext": "AA==", "encryptionAlgorithm": "AES_GCM"}),
-        )
-        .await;
+    let (s, r) = encrypt_with(&mut c, KEY, "awsPrincipalArn", "arn:aws:iam::123456789012:user/Bob").await;
     assert_eq!((s, err(&r)), (403, "AccessDeniedException"));
-    let mut m = metadata("Encrypt");
-    m["kmsViaService"] = "s3".into();
-    let (s, r) = c
-        .post(
-            &format!("{PREFIX}/kms/xks/v1/keys/{KEY}/encrypt"),
-            &json!({"requestMetadata": m, "plaintext": "AA==", "encryptionAlgorithm": "AES_GCM"}),
-        )
-        .await;
+    let (s, r) = encrypt_with(&mut c, KEY, "kmsViaService", "s3").await;
     assert_eq!((s, err(&r)), (403, "AccessDeniedException"));
     assert!(r["errorMessage"].as_str().unwrap().contains("no-s3"), "{r}");
     assert_eq!(c.health().await.0, 200, "health is excluded from secondary authorization");
     // Issue 15 §6: a denied principal learns nothing about which keys exist.
-    let mut m = metadata("Encrypt");
-    m["awsPrincipalArn"] = "arn:aws:iam::123456789012:user/Bob".into();
-    let (s, r) = c
-        .post(
-            &format!("{PREFIX}/kms/xks/v1/keys/no-such-key/encrypt"),
-            &json!({"requestMetadata": m, "plaintext": "AA==", "encryptionAlgorithm": "AES_GCM"}),
-        )
-        .await;
+    let (s, r) = encrypt_with(&mut c, "no-such-key", "awsPrincipalArn", "arn:aws:iam::123456789012:user/Bob").await;
     assert_eq!((s, err(&r)), (403, "AccessDeniedException"), "{r}");
     let (s, r) = c.encrypt("no-such-key", b"x", None, false).await;
     assert_eq!((s, err(&r)), (404, "KeyNotFoundException"), "an allowed principal is told");
