@@ -11,12 +11,14 @@
 //!   verifier, the server and client configurations;
 //! - [`startup`]: the `main` skeleton (logging, hardening, runtime, the
 //!   shutdown signal);
-//! - [`rate`]: the token bucket behind every request-rate bound.
+//! - [`rate`]: the token bucket behind every request-rate bound;
+//! - [`metrics`]: the Prometheus exposition (latency histogram, counters, gauges).
 #![forbid(unsafe_code)]
 
 pub mod build;
 pub mod keys;
 pub mod listener;
+pub mod metrics;
 pub mod process;
 pub mod rate;
 pub mod startup;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use xks_service::listener::Connections;
+use xks_service::metrics::{self, Kind, counter, gauge, header};
 
 use xks_wire::xks::{ErrorName, Operation};
 
@@ -28,36 +29,8 @@ fn index(op: OperationLabel) -> usize {
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_US: [u64; 12] = [500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 1_000_000];
 
-/// A latency histogram.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; 12],
-    count: AtomicU64,
-    sum_us: AtomicU64,
-}
-
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, micros: u64) {
-        for (b, le) in self.buckets.iter().zip(BUCKETS_US) {
-            if micros <= le {
-                b.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(micros, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        for (b, le) in self.buckets.iter().zip(BUCKETS_US) {
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{}\"}} {}", le as f64 / 1e6, b.load(Ordering::Relaxed));
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum{{{}}} {}", labels.trim_end_matches(','), self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count{{{}}} {count}", labels.trim_end_matches(','));
-    }
-}
+/// A latency histogram over [`BUCKETS_US`].
+pub type Histogram = metrics::Histogram<12>;
 
 /// Outcomes of one partner attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,8 +84,11 @@ impl AttemptOutcome {
     }
 }
 
+/// One of a partner's gauges.
+type PartnerGauge = fn(&PartnerMetrics) -> &AtomicU64;
+
 /// Per-partner counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PartnerMetrics {
     attempts: [AtomicU64; 8],
     /// Attempt latency.
@@ -123,6 +99,18 @@ pub struct PartnerMetrics {
     pub breaker_open: AtomicU64,
     /// 1 while a refusal of the partner's (lock, deny) is in force.
     pub refusing: AtomicU64,
+}
+
+impl Default for PartnerMetrics {
+    fn default() -> Self {
+        Self {
+            attempts: Default::default(),
+            latency: Histogram::new(BUCKETS_US),
+            health: AtomicU64::new(0),
+            breaker_open: AtomicU64::new(0),
+            refusing: AtomicU64::new(0),
+        }
+    }
 }
 
 impl PartnerMetrics {
@@ -164,7 +152,7 @@ impl Metrics {
     pub fn new(partner_ids: &[String], connections: Arc<Connections>) -> Self {
         Self {
             requests: (0..OPERATIONS.len() * (ErrorName::ALL.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
-            latency: Default::default(),
+            latency: std::array::from_fn(|_| Histogram::new(BUCKETS_US)),
             hedged: AtomicU64::new(0),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
@@ -202,7 +190,18 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self, key_stores: usize, in_flight: usize) -> String {
         let mut out = String::with_capacity(16_384);
-        out.push_str("# HELP xks_requests_total XKS API requests by operation and outcome (ok or the spec's errorName).\n# TYPE xks_requests_total counter\n");
+        self.render_requests(&mut out);
+        self.render_partners(&mut out);
+        self.render_counters(&mut out);
+        gauge(&mut out, "xks_key_stores", "Configured key stores.", key_stores);
+        gauge(&mut out, "xks_connections", "Open connections on the XKS listener.", self.connections.open());
+        gauge(&mut out, "xks_in_flight", "Requests being processed.", in_flight);
+        out
+    }
+
+    /// Requests by operation and outcome, and their latency.
+    fn render_requests(&self, out: &mut String) {
+        header(out, "xks_requests_total", Kind::Counter, "XKS API requests by operation and outcome (ok or the spec's errorName).");
         for op in OPERATIONS {
             for outcome in std::iter::once(None).chain(ErrorName::ALL.iter().copied().map(Some)) {
                 let v = self.requests(op, outcome);
@@ -210,85 +209,60 @@ impl Metrics {
                 let _ = writeln!(out, "xks_requests_total{{operation=\"{}\",outcome=\"{o}\"}} {v}", label(op));
             }
         }
-        out.push_str(
-            "# HELP xks_request_duration_seconds Time from request head to response.\n# TYPE xks_request_duration_seconds histogram\n",
-        );
+        header(out, "xks_request_duration_seconds", Kind::Histogram, "Time from request head to response.");
         for op in OPERATIONS {
             if let Some(h) = self.latency.get(index(op)) {
-                h.render(&mut out, "xks_request_duration_seconds", &format!("operation=\"{}\",", label(op)));
+                h.render(out, "xks_request_duration_seconds", &format!("operation=\"{}\",", label(op)));
             }
         }
-        out.push_str(
-            "# HELP xks_partner_attempts_total Partial requests to partners by outcome.\n# TYPE xks_partner_attempts_total counter\n",
-        );
+    }
+
+    /// Each partner's attempts, latency, health, breaker and refusal.
+    fn render_partners(&self, out: &mut String) {
+        header(out, "xks_partner_attempts_total", Kind::Counter, "Partial requests to partners by outcome.");
         for (id, m) in &self.partners {
             for o in ATTEMPT_OUTCOMES {
                 let _ = writeln!(out, "xks_partner_attempts_total{{partner=\"{id}\",outcome=\"{}\"}} {}", o.as_str(), m.count(o));
             }
         }
-        out.push_str("# HELP xks_partner_attempt_duration_seconds Partner round trip including verification.\n# TYPE xks_partner_attempt_duration_seconds histogram\n");
+        header(out, "xks_partner_attempt_duration_seconds", Kind::Histogram, "Partner round trip including verification.");
         for (id, m) in &self.partners {
-            m.latency.render(&mut out, "xks_partner_attempt_duration_seconds", &format!("partner=\"{id}\","));
+            m.latency.render(out, "xks_partner_attempt_duration_seconds", &format!("partner=\"{id}\","));
         }
-        out.push_str(
-            "# HELP xks_partner_health Last deep health check: 0 ACTIVE, 1 DEGRADED, 2 UNAVAILABLE.\n# TYPE xks_partner_health gauge\n",
-        );
-        for (id, m) in &self.partners {
-            let _ = writeln!(out, "xks_partner_health{{partner=\"{id}\"}} {}", m.health.load(Ordering::Relaxed));
+        let gauges: [(&str, &str, PartnerGauge); 3] = [
+            ("xks_partner_health", "Last deep health check: 0 ACTIVE, 1 DEGRADED, 2 UNAVAILABLE.", |m| &m.health),
+            ("xks_partner_breaker_open", "1 while the partner's circuit breaker is open.", |m| &m.breaker_open),
+            ("xks_partner_refusing", "1 while a refusal of the partner's operator (lock, deny, anomaly lock) is in force.", |m| {
+                &m.refusing
+            }),
+        ];
+        for (name, help, value) in gauges {
+            header(out, name, Kind::Gauge, help);
+            for (id, m) in &self.partners {
+                let _ = writeln!(out, "{name}{{partner=\"{id}\"}} {}", value(m).load(Ordering::Relaxed));
+            }
         }
-        out.push_str(
-            "# HELP xks_partner_breaker_open 1 while the partner's circuit breaker is open.\n# TYPE xks_partner_breaker_open gauge\n",
-        );
-        for (id, m) in &self.partners {
-            let _ = writeln!(out, "xks_partner_breaker_open{{partner=\"{id}\"}} {}", m.breaker_open.load(Ordering::Relaxed));
-        }
-        out.push_str(
-            "# HELP xks_partner_refusing 1 while a refusal of the partner's operator (lock, deny, anomaly lock) is in force.\n# TYPE xks_partner_refusing gauge\n",
-        );
-        for (id, m) in &self.partners {
-            let _ = writeln!(out, "xks_partner_refusing{{partner=\"{id}\"}} {}", m.refusing.load(Ordering::Relaxed));
-        }
+    }
+
+    /// Hedging, reloads, connections and handshakes.
+    fn render_counters(&self, out: &mut String) {
         let c = self.connections.counters();
-        let counters: [(&str, &str, u64); 8] = [
-            ("xks_hedged_total", "Requests answered by a partner other than the first one tried.", self.hedged.load(Ordering::Relaxed)),
-            ("xks_reloads_total", "Successful key-store reloads.", self.reloads_ok.load(Ordering::Relaxed)),
-            (
-                "xks_reload_failures_total",
-                "Refused key-store reloads (old configuration kept).",
-                self.reloads_failed.load(Ordering::Relaxed),
-            ),
+        let counters: [(&str, &str, &AtomicU64); 8] = [
+            ("xks_hedged_total", "Requests answered by a partner other than the first one tried.", &self.hedged),
+            ("xks_reloads_total", "Successful key-store reloads.", &self.reloads_ok),
+            ("xks_reload_failures_total", "Refused key-store reloads (old configuration kept).", &self.reloads_failed),
             (
                 "xks_connections_refused_total",
                 "Connections closed at the connection bound (every open connection authenticated).",
-                c.refused.load(Ordering::Relaxed),
+                &c.refused,
             ),
-            (
-                "xks_connections_evicted_total",
-                "Unauthenticated connections closed to make room for a new connection.",
-                c.evicted.load(Ordering::Relaxed),
-            ),
-            (
-                "xks_connections_timed_out_total",
-                "Connections closed because no request authenticated in time.",
-                c.timed_out.load(Ordering::Relaxed),
-            ),
-            (
-                "xks_connections_idle_closed_total",
-                "Connections closed after idle_timeout_ms without a request.",
-                c.idle_closed.load(Ordering::Relaxed),
-            ),
-            ("xks_tls_handshake_failures_total", "Failed TLS handshakes on the front.", self.handshake_failures.load(Ordering::Relaxed)),
+            ("xks_connections_evicted_total", "Unauthenticated connections closed to make room for a new connection.", &c.evicted),
+            ("xks_connections_timed_out_total", "Connections closed because no request authenticated in time.", &c.timed_out),
+            ("xks_connections_idle_closed_total", "Connections closed after idle_timeout_ms without a request.", &c.idle_closed),
+            ("xks_tls_handshake_failures_total", "Failed TLS handshakes on the front.", &self.handshake_failures),
         ];
-        for (name, help, v) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        for (name, help, value) in counters {
+            counter(out, name, help, value.load(Ordering::Relaxed));
         }
-        let _ = writeln!(out, "# HELP xks_key_stores Configured key stores.\n# TYPE xks_key_stores gauge\nxks_key_stores {key_stores}");
-        let _ = writeln!(
-            out,
-            "# HELP xks_connections Open connections on the XKS listener.\n# TYPE xks_connections gauge\nxks_connections {}",
-            self.connections.open()
-        );
-        let _ = writeln!(out, "# HELP xks_in_flight Requests being processed.\n# TYPE xks_in_flight gauge\nxks_in_flight {in_flight}");
-        out
     }
 }

@@ -26,7 +26,7 @@ use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::partners::Pool;
 use crate::stores::Reloadable;
-use xks_config::proxy::{Config, FrontMode};
+use xks_config::proxy::{Config, FrontConfig, FrontMode, Limits};
 use xks_service::BuildInfo;
 
 /// Start-up failures, each with an actionable message.
@@ -123,15 +123,7 @@ impl Running {
 /// [`StartError`].
 pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError> {
     let ids = xks_sops::Identities::load(cfg.secrets.age_identity_file.as_deref()).map_err(StartError::Identity)?.map(Arc::new);
-    let keyring = Arc::new(Keyring::load(
-        &cfg.shares.key_sets,
-        &cfg.shares.share_files,
-        cfg.shares.holder,
-        cfg.pool.commitment_cache,
-        ids.as_deref(),
-    )?);
-    let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
-    tracing::info!(holder = keyring.holder().get(), ?generations, "own shares loaded and verified against their key sets");
+    let keyring = load_keyring(&cfg, ids.as_deref())?;
     if cfg.partners.len() > 9 {
         return Err(StartError::Config("at most 9 partners (GetHealthStatus reports at most 10 fleet entries)".into()));
     }
@@ -140,13 +132,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         tracing::info!(key_store = %s.name, uri_path = %s.uri_path(), keys = s.key_count(), credentials = s.credential_count(), "key store");
     }
     let partner_ids: Vec<String> = cfg.partners.iter().map(|p| p.id.clone()).collect();
-    let l = &cfg.limits;
-    let connections = Connections::new(Bounds {
-        max_connections: l.max_connections,
-        max_unauthenticated: l.max_unauthenticated_connections,
-        unauthenticated_timeout: Duration::from_millis(l.unauthenticated_timeout_ms),
-        idle_timeout: Duration::from_millis(l.idle_timeout_ms),
-    });
+    let connections = Connections::new(bounds(&cfg.limits));
     let metrics = Arc::new(Metrics::new(&partner_ids, connections.clone()));
     let tls = tls::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key, ids.as_deref())
         .map_err(|source| StartError::Tls { what: "partner_tls", source })?;
@@ -167,25 +153,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         server_names: cfg.front.server_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
     }));
 
-    let acceptor = match cfg.front.mode {
-        FrontMode::Plain => None,
-        FrontMode::Tls => {
-            let (Some(cert), Some(key)) = (&cfg.front.cert, &cfg.front.key) else {
-                return Err(StartError::Config("front.mode = \"tls\" needs front.cert and front.key".into()));
-            };
-            // Optional mutual TLS: the client certificate must chain to the
-            // configured CA *and* carry one of the configured subject common
-            // names (KMS presents `CN=cks.kms.<region>.amazonaws.com`).
-            let rule = ClientRule::CommonNames(cfg.front.client_subjects.clone());
-            let client_auth = match cfg.front.client_ca.as_deref() {
-                None => ClientAuth::None,
-                Some(ca) => ClientAuth::Required { ca, rule: &rule },
-            };
-            let sc = tls::server_config(cert, key, ids.as_deref(), tls::TLS13_AND_12, client_auth)
-                .map_err(|source| StartError::Tls { what: "front TLS", source })?;
-            Some(TlsAcceptor::from(Arc::new(sc)))
-        }
-    };
+    let acceptor = front_acceptor(&cfg.front, ids.as_deref())?;
     let listener = TcpListener::bind(cfg.listen).await.map_err(io(format!("bind {}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(io("listener address"))?;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -205,6 +173,45 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         tasks.push(tokio::spawn(metrics_loop(l, app.clone(), shutdown_rx)));
     }
     Ok(Running { addr, metrics_addr, app, shutdown, tasks })
+}
+
+/// The proxy's own shares, verified against their key sets.
+fn load_keyring(cfg: &Config, ids: Option<&xks_sops::Identities>) -> Result<Arc<Keyring>, StartError> {
+    let keyring = Keyring::load(&cfg.shares.key_sets, &cfg.shares.share_files, cfg.shares.holder, cfg.pool.commitment_cache, ids)?;
+    let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
+    tracing::info!(holder = keyring.holder().get(), ?generations, "own shares loaded and verified against their key sets");
+    Ok(Arc::new(keyring))
+}
+
+/// The connection bounds of `[limits]`.
+fn bounds(l: &Limits) -> Bounds {
+    Bounds {
+        max_connections: l.max_connections,
+        max_unauthenticated: l.max_unauthenticated_connections,
+        unauthenticated_timeout: Duration::from_millis(l.unauthenticated_timeout_ms),
+        idle_timeout: Duration::from_millis(l.idle_timeout_ms),
+    }
+}
+
+/// The front's TLS acceptor (`None` for a plain front). With `client_ca`,
+/// mutual TLS: the client certificate must chain to that CA *and* carry one
+/// of `client_subjects` as its common name (KMS presents
+/// `CN=cks.kms.<region>.amazonaws.com`).
+fn front_acceptor(front: &FrontConfig, ids: Option<&xks_sops::Identities>) -> Result<Option<TlsAcceptor>, StartError> {
+    if front.mode == FrontMode::Plain {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&front.cert, &front.key) else {
+        return Err(StartError::Config("front.mode = \"tls\" needs front.cert and front.key".into()));
+    };
+    let rule = ClientRule::CommonNames(front.client_subjects.clone());
+    let client_auth = match front.client_ca.as_deref() {
+        None => ClientAuth::None,
+        Some(ca) => ClientAuth::Required { ca, rule: &rule },
+    };
+    let config = tls::server_config(cert, key, ids, tls::TLS13_AND_12, client_auth)
+        .map_err(|source| StartError::Tls { what: "front TLS", source })?;
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
 async fn accept_loop(
