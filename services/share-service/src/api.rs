@@ -75,7 +75,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     /// The error body; the outcome rides along in the response's extensions
-    /// for [`measured`] to count.
+    /// for the `measured` middleware to count.
     fn into_response(self) -> Response {
         let mut response =
             (self.code.status(), [(header::CONTENT_TYPE, "application/json")], ErrorBody::render(self.code, &self.message)).into_response();
@@ -288,7 +288,7 @@ impl App {
             )
         })?;
         let point = s.store.point(&req.key_path).map_err(|_| ApiError::new(ErrorCode::Internal, "internal error", Outcome::Internal))?;
-        key.evaluate(&point, &req.set, req.proof, &mut rand_core::OsRng).map_err(|e| ApiError::invalid(e.to_string()))
+        s.store.partial(key, &point, &req.set, req.proof).map_err(|e| ApiError::invalid(e.to_string()))
     }
 
     /// The audit record of a partial request (outcome and latency filled in by the caller).

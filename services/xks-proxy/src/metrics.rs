@@ -29,7 +29,7 @@ fn index(op: OperationLabel) -> usize {
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_US: [u64; 12] = [500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 150_000, 200_000, 250_000, 1_000_000];
 
-/// A latency histogram over [`BUCKETS_US`].
+/// A latency histogram over the proxy's buckets (0.5 ms to 1 s).
 pub type Histogram = metrics::Histogram<12>;
 
 /// Outcomes of one partner attempt.
