@@ -89,6 +89,13 @@ impl Partial {
     pub fn proof(&self) -> Option<&Proof> {
         self.proof.as_ref()
     }
+    /// The same partial without its proof (what a proof-free request is
+    /// answered with).
+    pub fn without_proof(&self) -> Partial {
+        let mut partial = self.clone();
+        partial.proof = None;
+        partial
+    }
     /// `SerializeElement(W_i)`.
     ///
     /// # Errors

@@ -1,22 +1,45 @@
-//! The shares this service holds, by (generation, epoch), and a bounded cache
-//! of key-path points. The service hashes every key path itself; it never
-//! multiplies a point a caller chose.
+//! The shares this service holds, by (generation, epoch), a bounded cache of
+//! key-path points, and a bounded memo of this holder's proof-free partials.
+//! The service hashes every key path itself; it never multiplies a point a
+//! caller chose.
+//!
+//! The memo: `W = (λ·s)·V` is fixed by (generation, epoch, combining set, key
+//! path), so a proof-free request for a path seen before is answered with the
+//! partial computed then, not a new scalar multiplication. It is this
+//! holder's own secret-derived value, held in this process next to the share
+//! it comes from (the proxy keeps nothing of the kind: docs/architecture.md
+//! §2); entries are zeroized when dropped. Every request is still checked
+//! (lock, deny, anomaly) and durably audited before its answer leaves.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
+use rand_core::OsRng;
 use xks_service::keys::KeyLoadError;
-use xks_threshold::{HolderId, HolderKey, KeyPath, KeyPoint};
+use xks_threshold::{CombiningSet, HolderId, HolderKey, KeyPath, KeyPoint, Partial};
 
 /// Points cached at most (then the cache starts over; `V` is cheap to recompute).
 const POINT_CACHE: usize = 65_536;
+
+/// Proof-free partials memoized at most (then the memo starts over).
+const PARTIAL_MEMO: usize = 65_536;
+
+/// What fixes a partial: the share (generation, epoch), the set, the key path.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PartialKey {
+    generation: u32,
+    epoch: u32,
+    set: CombiningSet,
+    key_path: KeyPath,
+}
 
 /// The loaded, verified shares.
 pub struct ShareStore {
     holder: HolderId,
     keys: BTreeMap<(u32, u32), HolderKey>,
     points: Mutex<HashMap<KeyPath, KeyPoint>>,
+    partials: Mutex<HashMap<PartialKey, Partial>>,
 }
 
 impl core::fmt::Debug for ShareStore {
@@ -45,7 +68,7 @@ impl ShareStore {
             }
         }
         let holder = loaded.holder;
-        Ok(Self { holder, keys, points: Mutex::new(HashMap::new()) })
+        Ok(Self { holder, keys, points: Mutex::new(HashMap::new()), partials: Mutex::new(HashMap::new()) })
     }
 
     /// This service's holder id.
@@ -86,5 +109,34 @@ impl ShareStore {
             cache.insert(path.clone(), p.clone());
         }
         Ok(p)
+    }
+
+    /// This holder's weighted partial for `point` towards `set` with `key`,
+    /// with a fresh DLEQ proof if `proof`; a proof-free partial comes from the
+    /// memo when this (share, set, key path) was evaluated before.
+    ///
+    /// # Errors
+    /// As [`HolderKey::evaluate`] (a set without this holder, or of the wrong size).
+    pub fn partial(&self, key: &HolderKey, point: &KeyPoint, set: &CombiningSet, proof: bool) -> xks_threshold::Result<Partial> {
+        let memo_key = PartialKey {
+            generation: key.key_set().generation(),
+            epoch: key.key_set().epoch(),
+            set: set.clone(),
+            key_path: point.path().clone(),
+        };
+        if !proof
+            && let Ok(memo) = self.partials.lock()
+            && let Some(p) = memo.get(&memo_key)
+        {
+            return Ok(p.clone());
+        }
+        let partial = key.evaluate(point, set, proof, &mut OsRng)?;
+        if let Ok(mut memo) = self.partials.lock() {
+            if memo.len() >= PARTIAL_MEMO {
+                memo.clear();
+            }
+            memo.insert(memo_key, partial.without_proof());
+        }
+        Ok(partial)
     }
 }

@@ -387,3 +387,34 @@ async fn http2_is_negotiated_by_alpn_and_serves_concurrent_streams() {
         assert_eq!(Partial::from_json(&body).unwrap().holder().get(), 2);
     }
 }
+
+/// Issue 19: a proof-free partial is memoized per (share, set, key path). The
+/// memoized answer equals the first, a proven answer for the same path has
+/// the same point and verifies, another set gets another partial, and a lock
+/// still refuses a memoized path; every request is in the audit log.
+#[tokio::test]
+async fn memoized_partials_equal_fresh_ones_and_never_pass_a_lock() {
+    let d = Deployment::start("memo", |_| {}).await;
+    let mut c = d.client();
+    let mut ask = async |set: &[u32], proof: bool| {
+        let (status, body) = c.partial("ks1/memo", set, proof).await;
+        assert_eq!(status, 200, "{body}");
+        Partial::from_json(&body).unwrap()
+    };
+    let first = ask(&[1, 2], false).await;
+    let again = ask(&[1, 2], false).await;
+    let proven = ask(&[1, 2], true).await;
+    let other_set = ask(&[2, 3], false).await;
+    assert_eq!(first.point_bytes().unwrap(), again.point_bytes().unwrap());
+    assert_eq!(first.point_bytes().unwrap(), proven.point_bytes().unwrap());
+    assert_ne!(first.point_bytes().unwrap(), other_set.point_bytes().unwrap());
+    let kp = KeyPath::new("ks1/memo").unwrap().to_point().unwrap();
+    assert!(Combiner::new(d.layout().key_set.clone(), set(&[1, 2])).unwrap().verify(&kp, proven).is_ok());
+    d.admin("lock memo-test").await;
+    assert_eq!(d.client().partial("ks1/memo", &[1, 2], false).await.0, 423, "a memoized path is locked like any other");
+    // The refusal's record is written without the answer waiting for it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let files = xks_audit::log_files(&d.dir().join("audit")).unwrap();
+    let report = xks_audit::verify_files(&files, None).unwrap();
+    assert_eq!(report.per_key_path["ks1/memo"], 5, "four answers and one refusal, each audited");
+}
