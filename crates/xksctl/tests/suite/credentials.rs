@@ -5,6 +5,9 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use xks_config::key_stores::{KeyStoreConfig, KeyStoresFile};
+use xks_testkit::layout::{key, write_config};
+
 fn xksctl(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_xksctl")).args(args).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
@@ -203,11 +206,8 @@ fn sealed_credentials_stay_sealed_through_rotation_and_the_proxy_opens_them() {
     let text = std::fs::read_to_string(&creds).unwrap();
     assert!(text.contains(&recipient) && !text.contains("secret_access_key"));
     // The proxy's loader opens it with its identity: two credentials.
-    std::fs::write(
-        d.join("key-stores.toml"),
-        "[[key_store]]\nname = \"ks1\"\npath_prefix = \"/ks1\"\ncredentials_file = \"ks1.credentials.toml.sops\"\n[[key_store.key]]\nid = \"k\"\nkey_path = \"ks1/k\"\n",
-    )
-    .unwrap();
+    let store = KeyStoreConfig { key: vec![key("k", "ks1/k")], ..KeyStoreConfig::new("ks1", "/ks1", "ks1.credentials.toml.sops").unwrap() };
+    write_config(&d.join("key-stores.toml"), &KeyStoresFile { key_store: vec![store] });
     let ids = xks_sops::Identities::parse(&std::fs::read_to_string(&id_file).unwrap()).unwrap();
     let stores = xks_proxy::stores::KeyStores::load(&d.join("key-stores.toml"), "xks-proxy/health-check", Some(&ids)).unwrap();
     assert_eq!(stores.iter().next().unwrap().credential_count(), 2);
