@@ -6,6 +6,13 @@
 //! × concurrency), reads the proxy's request counter and every process's CPU
 //! time around it, and prints one Markdown table row per scenario.
 //!
+//! Operations: `encrypt` and `decrypt` (a verified threshold round trip with
+//! the partner per request) and `health`, the no-partner baseline: the same
+//! front, SigV4, JSON, log line and metrics, answered from the proxy's cached
+//! deep-health snapshot. Errors are reported by kind, so an early
+//! `429 ThrottlingException` (which KMS retries) is told apart from a late
+//! failure.
+//!
 //! ```sh
 //! cargo build --release -p xks-proxy -p share-service -p xksctl --bins --examples
 //! target/release/examples/proxy_load --duration 10 --warmup 2
@@ -38,7 +45,7 @@ fn opts() -> Opts {
         duration: 10,
         warmup: 2,
         fronts: vec!["plain".into(), "tls".into()],
-        operations: vec!["encrypt".into(), "decrypt".into()],
+        operations: vec!["encrypt".into(), "decrypt".into(), "health".into()],
         concurrency: vec![16, 64, 256],
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
@@ -156,6 +163,16 @@ fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg").unwrap().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
+/// The error count and, if any, each kind: `0`, or `12 (429 ThrottlingException: 10; timeout (250 ms): 2)`.
+fn errors(report: &serde_json::Value) -> String {
+    let total = &report["errors"];
+    let kinds: Vec<String> = report["errorsByKind"]
+        .as_object()
+        .map(|m| m.iter().map(|(kind, n)| format!("{kind}: {n}")).collect())
+        .unwrap_or_default();
+    if kinds.is_empty() { total.to_string() } else { format!("{total} ({})", kinds.join("; ")) }
+}
+
 /// Sum of `xks_requests_total` from the proxy's metrics endpoint.
 fn proxy_requests(metrics: &str) -> f64 {
     let mut s = TcpStream::connect(metrics).unwrap();
@@ -228,7 +245,7 @@ fn main() {
                     l["p50"].as_f64().unwrap(),
                     l["p99"].as_f64().unwrap(),
                     l["p999"].as_f64().unwrap(),
-                    report["errors"],
+                    errors(&report),
                     per(after.0, before.0),
                     per(after.1, before.1),
                     per(after.2, before.2),

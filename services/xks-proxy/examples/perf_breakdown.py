@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Where the CPU of the proxy and the share service goes, from a perf profile.
+
+Reads the output of `perf script -F comm,pid,tid,ip,sym,dso` (call graphs
+recorded with `--call-graph dwarf`, inlined frames included) and puts each
+sample in one category: the first frame, from the leaf towards the root, that
+names a known part (TLS, HTTP, JSON, SigV4, EC, the audit record, logging,
+metrics, the runtime...). A sample in the kernel is put by the system call it
+serves (socket I/O, the log pipe, the audit file, scheduling). Prints one
+Markdown table: per process, the share of its samples in each category and,
+given each process's CPU µs per request (`--cpu proxy=120,share=50`), the
+µs per request that share stands for.
+
+    perf record -F 499 --call-graph dwarf,32768 -p PROXY,SHARE -o perf.data -- sleep 10
+    perf script -i perf.data -F comm,pid,tid,ip,sym,dso > script.txt
+    python3 perf_breakdown.py script.txt --pid proxy=PROXY --pid share=SHARE --cpu proxy=120,share=50
+
+Used for docs/benchmarks.md ("Where the CPU goes"); the method is described there.
+"""
+
+import argparse
+import collections
+import re
+import sys
+
+# (category, pattern): checked against each user-space frame from the leaf up;
+# the first frame that matches any pattern decides. Order matters where one
+# frame could match two (a SHA-256 inside SigV4 is SigV4, inside the audit
+# writer it is the audit record): the patterns name callers, never shared
+# primitives such as sha2, memcpy or malloc.
+USER = [
+    ("logging (format the line)", r"tracing_subscriber|tracing_core|\btracing::|LogLine|log_request"),
+    ("audit record (encode, hash, group commit)", r"xks_audit"),
+    ("SigV4 verification", r"sigv4"),
+    ("EC: DLEQ proof", r"xks_threshold::dleq"),
+    ("EC: hash to curve, scalar mult, point codec, combine",
+     r"hash_to_curve|xks_awslc|p256::|ecp_nistz|EC_POINT|aws_lc_0_\d+_0_(ec_|EC_|bignum|BN_|p256)|"
+     r"xks_threshold::(group|partial|holder|encoding|keypath)"),
+    ("HKDF", r"hkdf|xks_threshold::kdf"),
+    ("AES-GCM of the request (envelope)", r"xks_threshold::envelope|aes_gcm::|\baes::|ghash::|polyval::|DataKey"),
+    ("TLS (rustls, record crypto)", r"rustls"),
+    ("JSON and base64", r"serde_json|serde::|xks_wire::xks::request|xks_wire::partner|from_json|to_json|base64"),
+    ("metrics", r"metrics::"),
+    ("HTTP/2 (h2)", r"\bh2::|<h2::"),
+    ("HTTP (hyper)", r"hyper"),
+    ("request logic (routing, caches, pool, checks)", r"xks_proxy::|share_service::|xks_service::|xks_wire::"),
+    ("async runtime (tokio)", r"tokio::|mio::"),
+]
+USER = [(name, re.compile(p)) for name, p in USER]
+ALLOC = re.compile(r"^(malloc|free|realloc|calloc|_int_malloc|_int_free|_int_realloc|cfree|__libc_malloc|__libc_free|malloc_consolidate|tcache|unlink_chunk)")
+
+# Kernel samples: by the system call (or interrupt) they serve.
+SYSCALLS = [
+    ("kernel: audit file (write, fdatasync)", r"fdatasync|fsync|ext4|jbd2|xfs_|btrfs"),
+    ("kernel: scheduling (futex, epoll, wakeups)", r"futex|epoll|sched_yield|schedule|nanosleep|try_to_wake_up"),
+    ("kernel: TCP send (incl. loopback delivery)", r"sendto|sendmsg|writev|tcp_sendmsg|sock_write"),
+    ("kernel: TCP receive", r"recvfrom|recvmsg|readv|tcp_recvmsg|sock_read"),
+    ("kernel: pipe and file write (log lines)", r"ksys_write|vfs_write|pipe_write"),
+    ("kernel: read", r"ksys_read|vfs_read"),
+    ("kernel: memory (page faults, mmap)", r"page_fault|exc_page|mmap|munmap|brk|madvise"),
+]
+SYSCALLS = [(name, re.compile(p)) for name, p in SYSCALLS]
+
+
+def samples(lines):
+    """Yields (pid, frames) where frames go from the leaf to the root: (symbol, dso)."""
+    head, frames = None, []
+    for line in lines:
+        if not line.strip():
+            if head:
+                yield head, frames
+            head, frames = None, []
+            continue
+        if not line.startswith(("\t", " ")):
+            m = re.match(r"\S.*?\s(\d+)/(\d+)", line)
+            head, frames = (int(m.group(1)) if m else None), []
+            continue
+        parts = line.strip().split(" ", 1)
+        rest = parts[1] if len(parts) > 1 else ""
+        dso = rest[rest.rfind("(") + 1 : -1] if rest.endswith(")") else ""
+        sym = rest[: rest.rfind("(")].strip() if rest.endswith(")") else rest
+        frames.append((sym, dso))
+    if head:
+        yield head, frames
+
+
+def classify(frames):
+    """The category of one sample, and whether its leaf is the allocator."""
+    if frames and "kernel" in frames[0][1]:
+        kernel = " ".join(s for s, d in frames if "kernel" in d)
+        user = " ".join(s for s, d in frames if "kernel" not in d)
+        if re.search(r"tracing|Stderr", user) and re.search(r"write", kernel):
+            return "kernel: pipe and file write (log lines)", False
+        for name, p in SYSCALLS:
+            if p.search(kernel):
+                return name, False
+        return "kernel: other (interrupts, softirq)", False
+    alloc = bool(frames) and bool(ALLOC.match(frames[0][0]))
+    for sym, _ in frames:
+        for name, p in USER:
+            if p.search(sym):
+                return name, alloc
+    return ("allocator (unattributed)" if alloc else "other user space"), alloc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("script")
+    ap.add_argument("--pid", action="append", default=[], help="name=pid, once per process")
+    ap.add_argument("--cpu", default="", help="name=µs per request,... (from proxy_load)")
+    a = ap.parse_args()
+    names = {int(p.split("=")[1]): p.split("=")[0] for p in a.pid}
+    cpu = {k: float(v) for k, v in (x.split("=") for x in a.cpu.split(",") if x)}
+    counts = {n: collections.Counter() for n in names.values()}
+    allocs = collections.Counter()
+    with open(a.script, errors="replace") as f:
+        for pid, frames in samples(f):
+            who = names.get(pid)
+            if who is None:
+                continue
+            cat, alloc = classify(frames)
+            counts[who][cat] += 1
+            allocs[who] += alloc
+    order = [n for n in names.values()]
+    cats = sorted({c for n in order for c in counts[n]}, key=lambda c: -sum(counts[n][c] / max(1, sum(counts[n].values())) * cpu.get(n, 1) for n in order))
+    header = "| category | " + " | ".join(f"{n}: % of samples | {n}: µs/request" for n in order) + " |"
+    print(header)
+    print("|---|" + "---|---|" * len(order))
+    for c in cats:
+        cells = []
+        for n in order:
+            total = max(1, sum(counts[n].values()))
+            share = counts[n][c] / total
+            cells.append(f"{share * 100:.1f} | " + (f"{share * cpu[n]:.1f}" if n in cpu else "–"))
+        print(f"| {c} | " + " | ".join(cells) + " |")
+    totals = " | ".join(f"{sum(counts[n].values())} samples | " + (f"{cpu[n]:.0f}" if n in cpu else "–") for n in order)
+    print(f"| **total** | {totals} |")
+    for n in order:
+        total = max(1, sum(counts[n].values()))
+        print(f"\n{n}: leaf in the allocator (malloc/free, any category): {allocs[n] / total * 100:.1f} % of samples", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
