@@ -324,6 +324,13 @@ async fn exchange(
     Ok((status, body))
 }
 
+/// How long a closed-loop worker waits after a 429: 50–150 ms, spread over
+/// workers and requests so that throttled workers do not come back in step.
+fn throttle_pause(worker: usize, slot: u64) -> Duration {
+    let spread = (worker as u64).wrapping_mul(7919).wrapping_add(slot.wrapping_mul(104_729)) % 101;
+    Duration::from_millis(50 + spread)
+}
+
 async fn work(plan: Arc<Plan>, connector: Connector, mut w: Worker) -> Tally {
     let mut latencies = Vec::new();
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -386,6 +393,12 @@ async fn work(plan: Arc<Plan>, connector: Connector, mut w: Worker) -> Tally {
                 Outcome::Error(format!("timeout ({} ms)", plan.timeout.as_millis()))
             }
         };
+        let throttled = matches!(&outcome, Outcome::Error(kind) if kind.starts_with("429 "));
+        if throttled && plan.rate.is_none() {
+            // The spec's ThrottlingException asks the caller to slow down: a
+            // closed-loop worker pauses before its next request.
+            tokio::time::sleep(throttle_pause(w.id, slot)).await;
+        }
         if due < plan.measure_from {
             continue;
         }
@@ -428,5 +441,18 @@ async fn progress(plan: Arc<Plan>) {
             plan.failed.load(Ordering::Relaxed)
         );
         let _ = std::io::stderr().flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttled_worker_pauses_50_to_150_ms_and_workers_do_not_pause_in_step() {
+        let pauses: Vec<Duration> = (0..64).map(|worker| throttle_pause(worker, 3)).collect();
+        assert!(pauses.iter().all(|p| (Duration::from_millis(50)..=Duration::from_millis(150)).contains(p)));
+        let distinct: std::collections::BTreeSet<_> = pauses.iter().collect();
+        assert!(distinct.len() > 32, "{} distinct pauses", distinct.len());
     }
 }
