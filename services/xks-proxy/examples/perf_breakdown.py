@@ -103,7 +103,54 @@ def classify(frames):
     return ("allocator (unattributed)" if alloc else "other user space"), alloc
 
 
+SELF_TEST = """\
+tokio-rt-worker 10/11
+\t  1 sha2::sha256::x86::digest_blocks (/x/xks-proxy)
+\t  2 xks_wire::xks::sigv4::verify (/x/xks-proxy)
+\t  3 hyper::proto::h1::dispatch::Server::poll_msg (/x/xks-proxy)
+
+tokio-rt-worker 10/11
+\t  1 _int_malloc (/usr/lib/libc.so.6)
+\t  2 serde_json::de::from_str (/x/xks-proxy)
+\t  3 xks_proxy::api::App::process (/x/xks-proxy)
+
+tokio-rt-worker 10/12
+\t  ffffffff1 anon_pipe_write ([kernel.kallsyms])
+\t  ffffffff2 ksys_write ([kernel.kallsyms])
+\t  4 __GI___libc_write (/usr/lib/libc.so.6)
+\t  5 <std::io::stdio::Stderr as std::io::Write>::write_all (/x/xks-proxy)
+\t  6 <tracing_subscriber::fmt::Subscriber as tracing_core::subscriber::Subscriber>::event (/x/xks-proxy)
+
+share-service 20/21
+\t  ffffffff3 ext4_sync_file ([kernel.kallsyms])
+\t  ffffffff4 __x64_sys_fdatasync ([kernel.kallsyms])
+\t  7 xks_audit::writer::Writer::append (/x/share-service)
+
+share-service 20/21
+\t  8 aws_lc_0_47_0_aes_gcm_encrypt (/x/share-service)
+\t  9 rustls::record_layer::RecordLayer::encrypt_outgoing (/x/share-service)
+"""
+
+
+def self_test():
+    """The rules on five samples: a shared primitive counts for its caller, a
+    kernel sample for its system call, a TLS record's AES for TLS."""
+    got = [(pid, classify(frames)) for pid, frames in samples(SELF_TEST.splitlines())]
+    want = [
+        (10, ("SigV4 verification", False)),
+        (10, ("JSON and base64", True)),
+        (10, ("kernel: pipe and file write (log lines)", False)),
+        (20, ("kernel: audit file (write, fdatasync)", False)),
+        (20, ("TLS (rustls, record crypto)", False)),
+    ]
+    assert got == want, f"{got} != {want}"
+    print("perf_breakdown self-test: 5 samples classified as expected")
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        self_test()
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("script")
     ap.add_argument("--pid", action="append", default=[], help="name=pid, once per process")
