@@ -166,10 +166,8 @@ fn loadavg() -> String {
 /// The error count and, if any, each kind: `0`, or `12 (429 ThrottlingException: 10; timeout (250 ms): 2)`.
 fn errors(report: &serde_json::Value) -> String {
     let total = &report["errors"];
-    let kinds: Vec<String> = report["errorsByKind"]
-        .as_object()
-        .map(|m| m.iter().map(|(kind, n)| format!("{kind}: {n}")).collect())
-        .unwrap_or_default();
+    let kinds: Vec<String> =
+        report["errorsByKind"].as_object().map(|m| m.iter().map(|(kind, n)| format!("{kind}: {n}")).collect()).unwrap_or_default();
     if kinds.is_empty() { total.to_string() } else { format!("{total} ({})", kinds.join("; ")) }
 }
 
