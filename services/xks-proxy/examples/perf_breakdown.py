@@ -168,23 +168,19 @@ def main():
             cat, alloc = classify(frames)
             counts[who][cat] += 1
             allocs[who] += alloc
-    order = [n for n in names.values()]
-    cats = sorted({c for n in order for c in counts[n]}, key=lambda c: -sum(counts[n][c] / max(1, sum(counts[n].values())) * cpu.get(n, 1) for n in order))
-    header = "| category | " + " | ".join(f"{n}: % of samples | {n}: µs/request" for n in order) + " |"
-    print(header)
+    order = list(names.values())
+    totals = {n: max(1, sum(counts[n].values())) for n in order}
+    share = {n: {c: k / totals[n] for c, k in counts[n].items()} for n in order}
+    cats = sorted({c for n in order for c in counts[n]}, key=lambda c: -sum(share[n].get(c, 0) * cpu.get(n, 1) for n in order))
+    print("| category | " + " | ".join(f"{n}: % of samples | {n}: µs/request" for n in order) + " |")
     print("|---|" + "---|---|" * len(order))
     for c in cats:
-        cells = []
-        for n in order:
-            total = max(1, sum(counts[n].values()))
-            share = counts[n][c] / total
-            cells.append(f"{share * 100:.1f} | " + (f"{share * cpu[n]:.1f}" if n in cpu else "–"))
+        cells = (f"{share[n].get(c, 0) * 100:.1f} | " + (f"{share[n].get(c, 0) * cpu[n]:.1f}" if n in cpu else "–") for n in order)
         print(f"| {c} | " + " | ".join(cells) + " |")
-    totals = " | ".join(f"{sum(counts[n].values())} samples | " + (f"{cpu[n]:.0f}" if n in cpu else "–") for n in order)
-    print(f"| **total** | {totals} |")
+    total_cells = " | ".join(f"{sum(counts[n].values())} samples | " + (f"{cpu[n]:.0f}" if n in cpu else "–") for n in order)
+    print(f"| **total** | {total_cells} |")
     for n in order:
-        total = max(1, sum(counts[n].values()))
-        print(f"\n{n}: leaf in the allocator (malloc/free, any category): {allocs[n] / total * 100:.1f} % of samples", file=sys.stderr)
+        print(f"\n{n}: leaf in the allocator (malloc/free, any category): {allocs[n] / totals[n] * 100:.1f} % of samples", file=sys.stderr)
 
 
 if __name__ == "__main__":
