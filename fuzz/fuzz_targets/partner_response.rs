@@ -4,8 +4,10 @@
 //! makes the product safe: whatever a partner sends, an accepted partial gives
 //! exactly the right key (a wrong key would encrypt data nobody can decrypt).
 //!
-//! Input: byte 0 picks the status and whether a commitment is known, the rest
-//! is the body.
+//! Input: byte 0 picks the status, whether a commitment is known, and whether
+//! the rest is the answer to one request or to a batch of 1 to 8
+//! (`parse_answers`, each answer then read as a single one); the rest is the
+//! body.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -13,7 +15,7 @@ use std::sync::OnceLock;
 use http::StatusCode;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use xks_wire::partner::read_answer;
+use xks_wire::partner::{parse_answers, read_answer};
 use xks_threshold::{Combiner, CombiningSet, HolderId, HolderKey, KeyPath, KeyPoint, PartialCommitment, VerifiedPartial, dealer};
 
 struct Fixture {
@@ -55,9 +57,16 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let commitment = (selector & 0x8 != 0).then_some(&f.commitment);
     let holder = HolderId::new(2).expect("2");
-    if let Ok(accepted) = read_answer(status, body, holder, &f.combiner, &f.point, commitment) {
-        let key = f.combiner.combine(&f.point, &[&f.own, &accepted]).expect("combine");
-        let s = &f.sealed;
-        assert!(key.decrypt(&s.ciphertext, &s.metadata, &s.iv, &s.tag, b"aad").is_ok(), "an accepted partial gave a wrong key");
+    let answers = if selector & 0x10 != 0 {
+        parse_answers(body, usize::from(selector >> 5) + 1).unwrap_or_default()
+    } else {
+        vec![(status, body)]
+    };
+    for (status, body) in answers {
+        if let Ok(accepted) = read_answer(status, body, holder, &f.combiner, &f.point, commitment) {
+            let key = f.combiner.combine(&f.point, &[&f.own, &accepted]).expect("combine");
+            let s = &f.sealed;
+            assert!(key.decrypt(&s.ciphertext, &s.metadata, &s.iv, &s.tag, b"aad").is_ok(), "an accepted partial gave a wrong key");
+        }
     }
 });

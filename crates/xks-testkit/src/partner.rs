@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use xks_threshold::{CombiningSet, HolderId, KeyPath};
-use xks_wire::partner::{PARTIAL_PATH, PartialRequest, RequestId};
+use xks_wire::partner::{PARTIAL_PATH, PARTIALS_PATH, PartialRequest, RequestId, encode_batch};
 
 use xks_pki::CertifiedKey;
 
@@ -42,14 +42,32 @@ impl PartnerClient {
     /// On an invalid key path or set (test input), or a transport failure.
     #[allow(clippy::expect_used)]
     pub async fn partial(&mut self, key_path: &str, set: &[u32], proof: bool) -> (u16, String) {
-        let request = PartialRequest {
-            request_id: RequestId::new("test-req").expect("a request id"),
-            key_path: KeyPath::new(key_path).expect("a key path"),
-            generation: 1,
-            epoch: 0,
-            set: CombiningSet::new(set.iter().map(|&h| HolderId::new(h).expect("a holder id"))).expect("a combining set"),
-            proof,
-        };
-        self.request("POST", PARTIAL_PATH, Some("application/json"), request.to_json().into_bytes()).await.expect("an answer")
+        let body = request("test-req", key_path, set, proof).to_json().into_bytes();
+        self.request("POST", PARTIAL_PATH, Some("application/json"), body).await.expect("an answer")
+    }
+
+    /// A batch (`POST /v1/partials`) of one request per `(key path, proof)`,
+    /// towards combining set `set`: the status and the body.
+    ///
+    /// # Panics
+    /// On an invalid key path or set (test input), or a transport failure.
+    #[allow(clippy::expect_used)]
+    pub async fn batch(&mut self, requests: &[(&str, bool)], set: &[u32]) -> (u16, String) {
+        let requests: Vec<_> =
+            requests.iter().enumerate().map(|(i, (key_path, proof))| request(&format!("test-batch-{i}"), key_path, set, *proof)).collect();
+        self.request("POST", PARTIALS_PATH, Some("application/json"), encode_batch(&requests).into_bytes()).await.expect("an answer")
+    }
+}
+
+/// A partial request of generation 1, epoch 0.
+#[allow(clippy::expect_used)]
+fn request(id: &str, key_path: &str, set: &[u32], proof: bool) -> PartialRequest {
+    PartialRequest {
+        request_id: RequestId::new(id).expect("a request id"),
+        key_path: KeyPath::new(key_path).expect("a key path"),
+        generation: 1,
+        epoch: 0,
+        set: CombiningSet::new(set.iter().map(|&h| HolderId::new(h).expect("a holder id"))).expect("a combining set"),
+        proof,
     }
 }

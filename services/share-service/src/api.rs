@@ -1,5 +1,5 @@
-//! The HTTP API behind mTLS: `POST /v1/partial`, `GET /v1/health`,
-//! `POST /v1/self-test`, `GET /metrics`. Every error is a JSON body
+//! The HTTP API behind mTLS: `POST /v1/partial`, `POST /v1/partials` (a
+//! batch), `GET /v1/health`, `POST /v1/self-test`, `GET /metrics`. Every error is a JSON body
 //! `{"error": <code>, "message": <text>}`; no framework default reaches a client.
 
 use std::sync::Arc;
@@ -71,6 +71,9 @@ impl ApiError {
     fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message, Outcome::Invalid)
     }
+    fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error", Outcome::Internal)
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -88,6 +91,7 @@ impl IntoResponse for ApiError {
 pub fn router(app: App) -> Router {
     Router::new()
         .route(partner::PARTIAL_PATH, post(partial).layer(middleware::from_fn_with_state(app.clone(), measured)))
+        .route(partner::PARTIALS_PATH, post(partials).layer(middleware::from_fn_with_state(app.clone(), measured)))
         .route(partner::HEALTH_PATH, get(health))
         .route(partner::SELF_TEST_PATH, post(self_test))
         .route(partner::METRICS_PATH, get(metrics))
@@ -104,8 +108,13 @@ async fn not_found() -> ApiError {
 #[derive(Clone, Copy)]
 struct Arrived(Instant);
 
-/// `POST /v1/partial` under its time bound (`limits.request_timeout_ms`, the
-/// body read included), counted by outcome and latency.
+/// Set on a response whose requests the handler counted itself (a batch).
+#[derive(Clone, Copy)]
+struct Counted;
+
+/// `POST /v1/partial` and `POST /v1/partials` under their time bound
+/// (`limits.request_timeout_ms`, the body read included), counted by outcome
+/// and latency (a batch that was answered counts its requests itself).
 async fn measured(State(app): State<App>, mut request: Request, next: Next) -> Response {
     let arrived = Instant::now();
     request.extensions_mut().insert(Arrived(arrived));
@@ -113,6 +122,9 @@ async fn measured(State(app): State<App>, mut request: Request, next: Next) -> R
     let response = tokio::time::timeout(timeout, next.run(request))
         .await
         .unwrap_or_else(|_| ApiError::new(ErrorCode::Timeout, "request timed out", Outcome::Overloaded).into_response());
+    if response.extensions().get::<Counted>().is_some() {
+        return response;
+    }
     let outcome = response.extensions().get::<Outcome>().copied().unwrap_or(Outcome::Ok);
     app.0.metrics.request(outcome, u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX));
     response
@@ -133,6 +145,70 @@ impl FromRequest<App> for PartialBody {
             .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, format!("body exceeds {max} bytes"), Outcome::Invalid))?;
         PartialRequest::parse(&bytes).map(Self).map_err(ApiError::invalid)
     }
+}
+
+/// The body of `POST /v1/partials`: at most `limits.max_body_bytes` per
+/// request it may carry, parsed strictly as a whole.
+struct BatchBody(Vec<PartialRequest>);
+
+impl FromRequest<App> for BatchBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, ApiError> {
+        let max = app.0.limits.max_body_bytes.saturating_mul(partner::MAX_BATCH);
+        let bytes = to_bytes(request.into_body(), max)
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, format!("batch body exceeds {max} bytes"), Outcome::Invalid))?;
+        partner::parse_batch(&bytes).map(Self).map_err(ApiError::invalid)
+    }
+}
+
+/// `POST /v1/partials`: every request of the batch as if it had come alone
+/// ([`App::partial`]), served together so that their audit records share a
+/// group commit; one answer per request, in order.
+async fn partials(
+    State(app): State<App>,
+    Extension(client): Extension<Arc<ClientIdentity>>,
+    Extension(Arrived(arrived)): Extension<Arrived>,
+    headers: HeaderMap,
+    body: Result<BatchBody, ApiError>,
+) -> Response {
+    let requests = match body {
+        Ok(BatchBody(requests)) => requests,
+        // Unreadable as a whole: answered as a single unreadable request is (a lock first).
+        Err(e) => return app.partial(&client, &headers, Err(e), arrived).await.err().unwrap_or_else(ApiError::internal).into_response(),
+    };
+    let s = &app.0;
+    s.metrics.partial_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let served = futures_util::future::join_all(requests.into_iter().map(|r| app.partial(&client, &headers, Ok(r), arrived))).await;
+    let micros = u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let answers: Vec<(StatusCode, String)> = served
+        .into_iter()
+        .map(|result| match result {
+            Ok(json) => {
+                s.metrics.request(Outcome::Ok, micros);
+                (StatusCode::OK, json)
+            }
+            Err(e) => {
+                s.metrics.request(e.outcome, micros);
+                (e.code.status(), ErrorBody::render(e.code, &e.message))
+            }
+        })
+        .collect();
+    let rendered = partner::render_answers(answers.iter().map(|(status, body)| (*status, body.as_str())));
+    // Our copies of the partials go now; the answer's own goes with the response.
+    for (_, mut body) in answers {
+        zeroize::Zeroize::zeroize(&mut body);
+    }
+    let mut response = match rendered {
+        Ok(mut json) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], std::mem::take(&mut *json)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "batch answer not encodable");
+            ApiError::internal().into_response()
+        }
+    };
+    response.extensions_mut().insert(Counted);
+    response
 }
 
 async fn partial(

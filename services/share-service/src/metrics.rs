@@ -78,6 +78,8 @@ pub struct Metrics {
     pub audit_records: AtomicU64,
     /// fsync batches.
     pub audit_batches: AtomicU64,
+    /// Batches of partial requests received (`POST /v1/partials`).
+    pub partial_batches: AtomicU64,
     /// The listener's connections.
     connections: Arc<Connections>,
     /// Failed TLS handshakes (including refused client certificates).
@@ -93,6 +95,7 @@ impl Metrics {
             anomalies: AtomicU64::new(0),
             audit_records: AtomicU64::new(0),
             audit_batches: AtomicU64::new(0),
+            partial_batches: AtomicU64::new(0),
             connections,
             handshake_failures: AtomicU64::new(0),
         }
@@ -124,6 +127,12 @@ impl Metrics {
         for o in OUTCOMES {
             let _ = writeln!(s, "share_requests_total{{outcome=\"{}\"}} {}", o.as_str(), self.count(o));
         }
+        counter(
+            &mut s,
+            "share_partial_batches_total",
+            "Batches of partial requests (POST /v1/partials); share_requests_total counts their requests one by one.",
+            r(&self.partial_batches),
+        );
         header(&mut s, "share_request_duration_seconds", Kind::Histogram, "Time to answer a partial request.");
         self.latency.render(&mut s, "share_request_duration_seconds", "");
         gauge(&mut s, "share_locked", "1 while the operator's (or the anomaly) lock is on.", locked);

@@ -377,8 +377,14 @@ async fn work(plan: Arc<Plan>, connector: Connector, mut w: Worker) -> Tally {
             Job::Decrypt(s) => w.workload.decrypt(s),
             Job::Encrypt => w.workload.encrypt(n),
         };
+        let mut throttled = false;
         let outcome = match tokio::time::timeout(plan.timeout, exchange(sender, req)).await {
             Ok(Ok((status, body))) => match job {
+                // ThrottlingException: told by its status, not by the error text.
+                _ if status == 429 => {
+                    throttled = true;
+                    workload::error_outcome(status, &body)
+                }
                 Job::Health => Workload::check_health(status, &body),
                 Job::Decrypt(s) => Workload::check_decrypt(status, &body, s),
                 Job::Encrypt => w.workload.check_encrypt(status, &body, n).0,
@@ -393,7 +399,6 @@ async fn work(plan: Arc<Plan>, connector: Connector, mut w: Worker) -> Tally {
                 Outcome::Error(format!("timeout ({} ms)", plan.timeout.as_millis()))
             }
         };
-        let throttled = matches!(&outcome, Outcome::Error(kind) if kind.starts_with("429 "));
         if throttled && plan.rate.is_none() {
             // The spec's ThrottlingException asks the caller to slow down: a
             // closed-loop worker pauses before its next request.

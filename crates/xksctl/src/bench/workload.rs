@@ -186,7 +186,8 @@ impl Workload {
     }
 }
 
-fn error_outcome(status: u16, body: &[u8]) -> Outcome {
+/// A non-200 answer as an error kind: its status and the XKS `errorName`.
+pub fn error_outcome(status: u16, body: &[u8]) -> Outcome {
     match serde_json::from_slice::<XksError>(body) {
         Ok(e) => Outcome::Error(format!("{status} {}", e.error_name)),
         Err(_) => Outcome::Error(format!("{status} (no XKS error body)")),

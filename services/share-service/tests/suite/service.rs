@@ -418,3 +418,64 @@ async fn memoized_partials_equal_fresh_ones_and_never_pass_a_lock() {
     let report = xks_audit::verify_files(&files, None).unwrap();
     assert_eq!(report.per_key_path["ks1/memo"], 5, "four answers and one refusal, each audited");
 }
+
+/// docs/share-service.md, "Batches": every request of a batch is answered as
+/// if it had come alone (its own refusal, its own audit record), in order; a
+/// locked service refuses each request of a readable batch and an unreadable
+/// batch as a whole; malformed batches are refused as a whole.
+#[tokio::test]
+async fn a_batch_answers_each_request_as_if_it_came_alone() {
+    use share_service::metrics::Outcome;
+    use xks_wire::partner::{MAX_BATCH, PARTIALS_PATH, parse_answers};
+    let d = Deployment::start("batch", |_| {}).await;
+    let mut c = d.client();
+    d.admin("deny ks1/denied").await;
+    let (status, body) = c.batch(&[("ks1/a", true), ("ks1/denied", false), ("ks1/b", false)], &[1, 2]).await;
+    assert_eq!(status, 200, "{body}");
+    let answers = parse_answers(body.as_bytes(), 3).unwrap();
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| s.as_u16()).collect();
+    assert_eq!(statuses, [200, 403, 200]);
+    let combiner = Combiner::new(d.layout().key_set.clone(), set(&[1, 2])).unwrap();
+    let point = KeyPath::new("ks1/a").unwrap().to_point().unwrap();
+    let proven = Partial::from_json(std::str::from_utf8(answers[0].1).unwrap()).unwrap();
+    combiner.verify(&point, proven).expect("the batch's proven partial verifies");
+    let denied: serde_json::Value = serde_json::from_slice(answers[1].1).unwrap();
+    assert_eq!(denied["error"], "key_path_denied");
+    // The batch's partial is the one a single request gets.
+    let (_, single) = c.partial("ks1/b", &[1, 2], false).await;
+    assert_eq!(std::str::from_utf8(answers[2].1).unwrap(), single);
+    let m = &d.running().app.0.metrics;
+    assert_eq!((m.count(Outcome::Ok), m.count(Outcome::Denied)), (3, 1), "each request counted");
+
+    d.admin("lock incident").await;
+    let (status, body) = c.batch(&[("ks1/a", false), ("ks1/b", false)], &[1, 2]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(parse_answers(body.as_bytes(), 2).unwrap().iter().all(|(s, _)| s.as_u16() == 423), "{body}");
+    let unreadable = c.request("POST", PARTIALS_PATH, Some("application/json"), b"{not json".to_vec()).await.unwrap().0;
+    assert_eq!(unreadable, 423, "a lock answers before the parse");
+    d.admin("unlock").await;
+
+    let too_many: Vec<(&str, bool)> = vec![("ks1/a", false); MAX_BATCH + 1];
+    for (what, status) in [
+        ("not JSON", c.request("POST", PARTIALS_PATH, Some("application/json"), b"{not json".to_vec()).await.unwrap().0),
+        ("empty", c.request("POST", PARTIALS_PATH, Some("application/json"), br#"{"version":1,"requests":[]}"#.to_vec()).await.unwrap().0),
+        ("too many", c.batch(&too_many, &[1, 2]).await.0),
+    ] {
+        assert_eq!(status, 400, "{what}");
+    }
+    let full: Vec<(&str, bool)> = vec![("ks1/a", false); MAX_BATCH];
+    let (status, body) = c.batch(&full, &[1, 2]).await;
+    assert_eq!(status, 200);
+    assert!(parse_answers(body.as_bytes(), MAX_BATCH).unwrap().iter().all(|(s, _)| s.as_u16() == 200));
+
+    // Every request of every batch is in the verified audit log.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let files = xks_audit::log_files(&d.dir().join("audit")).unwrap();
+    let report = xks_audit::verify_files(&files, None).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.per_key_path["ks1/a"], 2 + MAX_BATCH as u64, "ok, locked, and the full batch");
+    assert_eq!(report.per_key_path["ks1/denied"], 1);
+    assert_eq!(report.per_key_path["ks1/b"], 3, "ok (batch), ok (single), locked");
+    let text = m.render(false, 0, 0, 0, true);
+    assert!(text.contains("share_partial_batches_total 3"), "two readable batches and the full one");
+}

@@ -17,11 +17,14 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
-/// Largest partner response read (a partial with proof is ~400 bytes).
-const MAX_RESPONSE: usize = 8192;
+use super::batch::Batcher;
+
+/// Largest partner response read for one request (a partial with proof is
+/// ~400 bytes); a batch may be this many times its length.
+pub const MAX_RESPONSE: usize = 8192;
 
 /// Transport failures (the partner's answers, even errors, are not failures here).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ClientError {
     /// TCP connect failed or timed out.
     #[error("connect: {0}")]
@@ -55,6 +58,7 @@ pub struct PartnerClient {
     slots: Vec<Mutex<Option<SendRequest<Full<Bytes>>>>>,
     next: AtomicUsize,
     connect_timeout: Duration,
+    batcher: Batcher,
 }
 
 impl std::fmt::Debug for PartnerClient {
@@ -86,6 +90,7 @@ impl PartnerClient {
             slots: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             connect_timeout,
+            batcher: Batcher::default(),
         })
     }
 
@@ -140,11 +145,22 @@ impl PartnerClient {
         Ok(())
     }
 
-    /// POSTs a JSON body to `path` and returns the status and body.
+    /// The partner's address (logs).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The batching state ([`super::batch`]).
+    pub(super) fn batcher(&self) -> &Batcher {
+        &self.batcher
+    }
+
+    /// POSTs a JSON body to `path` and returns the status and body (at most
+    /// `limit` bytes of it).
     ///
     /// # Errors
     /// [`ClientError`] on transport failures.
-    pub async fn post(&self, path: &str, body: Bytes) -> Result<(StatusCode, Bytes), ClientError> {
+    pub async fn post(&self, path: &str, body: Bytes, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
         let mut sender = self.sender().await?;
         let req = Request::post(format!("https://{}{path}", self.authority))
             .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -153,7 +169,7 @@ impl PartnerClient {
         sender.ready().await.map_err(|e| ClientError::Http(e.to_string()))?;
         let resp = sender.send_request(req).await.map_err(|e| ClientError::Http(e.to_string()))?;
         let status = resp.status();
-        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE).collect().await.map_err(|e| ClientError::Body(e.to_string()))?.to_bytes();
+        let bytes = Limited::new(resp.into_body(), limit).collect().await.map_err(|e| ClientError::Body(e.to_string()))?.to_bytes();
         Ok((status, bytes))
     }
 }

@@ -17,6 +17,7 @@
 //!   sticky for the partner, never a breaker failure, and a partner the proxy
 //!   prefers less never answers in place of one that may still refuse.
 
+mod batch;
 pub mod breaker;
 pub mod client;
 mod race;
@@ -26,7 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::body::Bytes;
 use xks_threshold::{DataKey, HolderId, KeyPoint};
 use xks_wire::partner::{self, AnswerError, PartialRequest, RequestId};
 
@@ -46,8 +46,8 @@ pub struct Partner {
     pub holder: HolderId,
     /// Free text for GetHealthStatus.
     pub model: String,
-    /// Connections.
-    pub client: PartnerClient,
+    /// Connections (and the batching of requests over them).
+    pub client: Arc<PartnerClient>,
     /// Circuit breaker.
     pub breaker: Breaker,
     /// Position in the configured order (0 = most preferred).
@@ -169,6 +169,7 @@ impl Pool {
                 cfg.connections_per_partner,
                 Duration::from_millis(cfg.connect_timeout_ms),
             )
+            .map(Arc::new)
             .map_err(|e| format!("partner {}: {e}", p.id))?;
             out.push(Arc::new(Partner {
                 id: p.id.clone(),
@@ -323,7 +324,7 @@ impl Pool {
             set: set.clone(),
             proof: commitment.is_none(),
         };
-        let (status, bytes) = tokio::time::timeout(timeout, p.client.post(partner::PARTIAL_PATH, Bytes::from(request.to_json())))
+        let (status, bytes) = tokio::time::timeout(timeout, p.client.partial(request))
             .await
             .map_err(|_| AttemptError::Timeout)?
             .map_err(|e| AttemptError::Transport(e.to_string()))?;

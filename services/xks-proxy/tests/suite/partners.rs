@@ -290,3 +290,110 @@ async fn byzantine_partner_never_causes_a_wrong_ciphertext() {
     let (s, r) = c.encrypt(KEY, b"x", None, false).await;
     assert!(s == 500 || s == 503, "{s} {r}");
 }
+
+/// `workers` clients at once, each encrypting and decrypting `rounds` times;
+/// every answer must be right.
+async fn encrypt_and_decrypt_at_once(d: &Deployment, workers: u8, rounds: u8) {
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let mut c = d.client();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..rounds {
+                let (s, enc) = c.encrypt(KEY, &[w, i], None, false).await;
+                assert_eq!(s, 200, "{enc}");
+                let (s, dec) = c.decrypt(KEY, &enc, None).await;
+                assert_eq!((s, b64(&dec["plaintext"])), (200, vec![w, i]));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// Issue 19, docs/xks-proxy.md "Batches": requests to a partner made at the
+/// same time travel together as batches, and each still gets its own verified
+/// partial (every ciphertext decrypts) and its own record at the partner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_travel_in_batches_and_each_is_served() {
+    let mut d = Deployment::start("batches", Options { partners: vec![2], ..Options::default() }).await;
+    encrypt_and_decrypt_at_once(&d, 32, 8).await;
+    let share = d.node(2).running.as_ref().unwrap();
+    let m = &share.app.0.metrics;
+    assert!(m.partial_batches.load(Ordering::Relaxed) > 0, "no batch was sent");
+    assert!(m.count(share_service::metrics::Outcome::Ok) >= 512, "every Encrypt and Decrypt asked share 2");
+}
+
+/// A share service as it was before batches, in front of a real one at
+/// `upstream`: `POST /v1/partials` is an unknown route (404 `not_found`),
+/// every other request is relayed. Returns its address and how many batches
+/// it refused.
+async fn older_partner(d: &Deployment, holder: u32, upstream: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::{Bytes, Incoming};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use xks_wire::partner::{ErrorBody, ErrorCode, PARTIALS_PATH};
+    let dir = d.layout.share_dir(holder);
+    let tls = xks_service::tls::server_config(
+        &dir.join("server.crt"),
+        &dir.join("server.key"),
+        None,
+        &[&rustls::version::TLS13],
+        xks_service::tls::ClientAuth::None,
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let refused = Arc::new(AtomicU64::new(0));
+    // One connection upstream, shared (a test needs no more).
+    let relay =
+        Arc::new(tokio::sync::Mutex::new(xks_testkit::PartnerClient::new(upstream, d.layout.ca_pem(), Some(&d.layout.proxy_client))));
+    let counter = refused.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, counter, relay) = (acceptor.clone(), counter.clone(), relay.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                    let (relay, counter) = (relay.clone(), counter.clone());
+                    async move {
+                        let (method, path) = (req.method().as_str().to_owned(), req.uri().path().to_owned());
+                        let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                        let (status, text) = if path == PARTIALS_PATH {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            (404, ErrorBody::render(ErrorCode::NotFound, "no such route"))
+                        } else {
+                            relay.lock().await.request(&method, &path, content_type.as_deref(), body).await.unwrap_or((502, String::new()))
+                        };
+                        let response = hyper::Response::builder().status(status).header("content-type", "application/json");
+                        Ok::<_, std::convert::Infallible>(response.body(Full::new(Bytes::from(text))).unwrap())
+                    }
+                });
+                let _ =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await;
+            });
+        }
+    });
+    (addr, refused)
+}
+
+/// docs/xks-proxy.md "Batches": a partner that predates batches answers a
+/// batch `404 not_found`; the proxy then sends it single requests, and every
+/// request is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_without_batches_is_sent_single_requests() {
+    let mut d = Deployment::start("older-partner", Options { partners: vec![2], ..Options::default() }).await;
+    let upstream = d.node(2).addr;
+    let (older, refused) = older_partner(&d, 2, upstream).await;
+    d.node(2).addr = older;
+    d.restart_proxy().await;
+    encrypt_and_decrypt_at_once(&d, 32, 4).await;
+    let tried = refused.load(Ordering::Relaxed);
+    assert!(tried >= 1, "the proxy never tried a batch: the fallback was not exercised");
+    assert!(tried <= 8, "{tried} batches refused: the proxy kept trying instead of sending single requests");
+    let share = d.node(2).running.as_ref().unwrap();
+    assert_eq!(share.app.0.metrics.partial_batches.load(Ordering::Relaxed), 0);
+    assert!(share.app.0.metrics.count(share_service::metrics::Outcome::Ok) >= 256, "every request was served by share 2");
+}

@@ -4,6 +4,8 @@
 //! - `POST` [`PARTIAL_PATH`]: a [`PartialRequest`] in, the holder's weighted
 //!   partial (`xks_threshold::Partial` JSON) out, or an [`ErrorBody`] whose
 //!   [`ErrorCode`] fixes the HTTP status;
+//! - `POST` [`PARTIALS_PATH`]: up to [`MAX_BATCH`] requests in one exchange,
+//!   each answered as if it had come alone ([`batch`]);
 //! - [`RequestId`]: the id the partner writes into its audit log, derived from
 //!   the kmsRequestId by one rule;
 //! - [`read_answer`]: the proxy's reading of an answer, which accepts a partial
@@ -14,6 +16,10 @@ use std::fmt;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+pub mod batch;
+
+pub use batch::{MAX_BATCH, PARTIALS_PATH, encode_batch, parse_answers, parse_batch, render_answers};
+
 use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath, KeyPoint, Partial, PartialCommitment, VerifiedPartial};
 
 /// `POST`: one weighted partial.
@@ -114,13 +120,12 @@ impl PartialRequest {
     /// # Errors
     /// A message naming the problem (never echoing a field's value).
     pub fn parse(body: &[u8]) -> Result<Self, String> {
-        let wire: PartialRequestWire = serde_json::from_slice(body).map_err(|e| {
-            let what = match e.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
-                _ => "JSON does not match the partial request schema",
-            };
-            format!("{what} at line {} column {}", e.line(), e.column())
-        })?;
+        let wire: PartialRequestWire = serde_json::from_slice(body).map_err(|e| json_error(&e, "partial request"))?;
+        Self::from_wire(wire)
+    }
+
+    /// Value checks of one request as it travelled.
+    fn from_wire(wire: PartialRequestWire) -> Result<Self, String> {
         if wire.version != VERSION {
             return Err(format!("unsupported request version (expected {VERSION})"));
         }
@@ -136,7 +141,12 @@ impl PartialRequest {
 
     /// The JSON body.
     pub fn to_json(&self) -> String {
-        let wire = PartialRequestWire {
+        serde_json::to_string(&self.to_wire()).unwrap_or_default()
+    }
+
+    /// The request as it travels.
+    fn to_wire(&self) -> PartialRequestWire {
+        PartialRequestWire {
             version: VERSION,
             request_id: self.request_id.0.clone(),
             key_path: self.key_path.as_str().to_owned(),
@@ -144,9 +154,17 @@ impl PartialRequest {
             epoch: self.epoch,
             set: self.set.holders().iter().map(|h| u32::from(h.get())).collect(),
             proof: self.proof,
-        };
-        serde_json::to_string(&wire).unwrap_or_default()
+        }
     }
+}
+
+/// A serde_json error as a message that names where, never what.
+fn json_error(e: &serde_json::Error, schema: &str) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON".to_owned(),
+        _ => format!("JSON does not match the {schema} schema"),
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 /// Every error a share service answers, with its HTTP status.
