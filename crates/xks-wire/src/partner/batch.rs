@@ -60,8 +60,8 @@ struct AnswerWire<'a> {
 
 /// The body of `POST /v1/partials` for `requests` (1 to [`MAX_BATCH`] of
 /// them; the caller splits longer runs).
-pub fn encode_batch(requests: &[PartialRequest]) -> String {
-    let wire = BatchWire { version: VERSION, requests: requests.iter().map(PartialRequest::to_wire).collect() };
+pub fn encode_batch<'a>(requests: impl IntoIterator<Item = &'a PartialRequest>) -> String {
+    let wire = BatchWire { version: VERSION, requests: requests.into_iter().map(PartialRequest::to_wire).collect() };
     serde_json::to_string(&wire).unwrap_or_default()
 }
 

@@ -34,7 +34,16 @@ pub type Answer = Result<(StatusCode, Bytes), ClientError>;
 /// One request waiting for its answer.
 struct Waiting {
     request: PartialRequest,
+    /// When its caller stops waiting.
+    deadline: tokio::time::Instant,
     reply: oneshot::Sender<Answer>,
+}
+
+impl Waiting {
+    /// Hands the answer over (a caller that stopped waiting does not take it).
+    fn answer(self, answer: Answer) {
+        drop(self.reply.send(answer));
+    }
 }
 
 /// Requests waiting for the collector.
@@ -87,17 +96,23 @@ impl Batcher {
 
 impl PartnerClient {
     /// Asks the partner for one partial, batched with the other requests made
-    /// at the same time (module docs). The answer is the status and body the
-    /// partner gave this request.
+    /// at the same time (module docs), waiting at most `timeout`. The answer
+    /// is the status and body the partner gave this request. The exchange is
+    /// abandoned once every request of its batch has stopped waiting.
     ///
     /// # Errors
-    /// [`ClientError`] on transport failures (of this request's batch).
-    pub async fn partial(self: &Arc<Self>, request: PartialRequest) -> Answer {
+    /// [`ClientError`] on transport failures (of this request's batch);
+    /// [`ClientError::TimedOut`] after `timeout`.
+    pub async fn partial(self: &Arc<Self>, request: PartialRequest, timeout: Duration) -> Answer {
+        let deadline = tokio::time::Instant::now() + timeout;
         let (reply, answer) = oneshot::channel();
-        if self.batcher().join(Waiting { request, reply }) {
+        if self.batcher().join(Waiting { request, deadline, reply }) {
             tokio::spawn(collect(self.clone()));
         }
-        answer.await.unwrap_or_else(|_| Err(ClientError::Http("batch abandoned".into())))
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(answer) => answer.unwrap_or_else(|_| Err(ClientError::Http("batch abandoned".into()))),
+            Err(_) => Err(ClientError::TimedOut),
+        }
     }
 }
 
@@ -112,25 +127,27 @@ async fn collect(client: Arc<PartnerClient>) {
     send(client, waiting).await;
 }
 
-/// Sends one batch and hands out the answers.
+/// Sends one batch and hands out the answers. The exchange is abandoned when
+/// the last of its requests stops waiting.
 async fn send(client: Arc<PartnerClient>, batch: Vec<Waiting>) {
     if batch.len() <= 1 || client.batcher().singles_only() {
         send_singles(client, batch).await;
         return;
     }
-    let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.request, w.reply)).unzip();
-    let body = Bytes::from(partner::encode_batch(&requests));
-    let answered = client.post(partner::PARTIALS_PATH, body, client::MAX_RESPONSE.saturating_mul(requests.len())).await;
+    let deadline = batch.iter().map(|w| w.deadline).max().unwrap_or_else(tokio::time::Instant::now);
+    let body = Bytes::from(partner::encode_batch(batch.iter().map(|w| &w.request)));
+    let exchange = client.post(partner::PARTIALS_PATH, body, client::MAX_RESPONSE.saturating_mul(batch.len()));
+    let answered = tokio::time::timeout_at(deadline, exchange).await.unwrap_or(Err(ClientError::TimedOut));
     match answered {
-        Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.clone())))),
+        Err(e) => batch.into_iter().for_each(|w| w.answer(Err(e.clone()))),
         Ok((status, bytes)) if status == StatusCode::OK => {
-            match partner::parse_answers(&bytes, replies.len()) {
+            match partner::parse_answers(&bytes, batch.len()) {
                 Ok(answers) => {
-                    for (reply, (status, body)) in replies.into_iter().zip(answers) {
-                        drop(reply.send(Ok((status, Bytes::copy_from_slice(body)))));
+                    for (w, (status, body)) in batch.into_iter().zip(answers) {
+                        w.answer(Ok((status, Bytes::copy_from_slice(body))));
                     }
                 }
-                Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(ClientError::Body(format!("batch answer: {e}")))))),
+                Err(e) => batch.into_iter().for_each(|w| w.answer(Err(ClientError::Body(format!("batch answer: {e}"))))),
             }
             // The answer carries the partner's partials: each request holds its own copy now.
             wipe(bytes);
@@ -138,11 +155,10 @@ async fn send(client: Arc<PartnerClient>, batch: Vec<Waiting>) {
         Ok((status, bytes)) if status == StatusCode::NOT_FOUND && is_unknown_route(&bytes) => {
             tracing::info!(partner = %client.address(), "partner does not take batches (an older share service): single requests for a while");
             client.batcher().send_singles_for(SINGLES_FOR);
-            let again = requests.into_iter().zip(replies).map(|(request, reply)| Waiting { request, reply }).collect();
-            send_singles(client, again).await;
+            send_singles(client, batch).await;
         }
         // Answered as a whole (a lock, an unreadable batch, a timeout): every request gets that answer.
-        Ok((status, bytes)) => replies.into_iter().for_each(|r| drop(r.send(Ok((status, bytes.clone()))))),
+        Ok((status, bytes)) => batch.into_iter().for_each(|w| w.answer(Ok((status, bytes.clone())))),
     }
 }
 
@@ -155,9 +171,10 @@ async fn send_singles(client: Arc<PartnerClient>, mut batch: Vec<Waiting>) {
     send_single(client, last).await;
 }
 
-async fn send_single(client: Arc<PartnerClient>, Waiting { request, reply }: Waiting) {
-    let answer = client.post(partner::PARTIAL_PATH, Bytes::from(request.to_json()), client::MAX_RESPONSE).await;
-    drop(reply.send(answer));
+async fn send_single(client: Arc<PartnerClient>, waiting: Waiting) {
+    let exchange = client.post(partner::PARTIAL_PATH, Bytes::from(waiting.request.to_json()), client::MAX_RESPONSE);
+    let answer = tokio::time::timeout_at(waiting.deadline, exchange).await.unwrap_or(Err(ClientError::TimedOut));
+    waiting.answer(answer);
 }
 
 /// Whether a 404 says the route is unknown (a service without batches), not

@@ -38,6 +38,9 @@ pub enum ClientError {
     /// The response was too large or unreadable.
     #[error("response: {0}")]
     Body(String),
+    /// No answer before the caller's deadline.
+    #[error("timed out")]
+    TimedOut,
 }
 
 /// Overwrites a response body the proxy holds alone (a partner's answer

@@ -33,7 +33,7 @@ use xks_wire::partner::{self, AnswerError, PartialRequest, RequestId};
 use crate::keyring::Keyring;
 use crate::metrics::{AttemptOutcome, Metrics};
 use breaker::Breaker;
-use client::PartnerClient;
+use client::{ClientError, PartnerClient};
 use refusal::{Refusal, Refusals};
 use xks_config::proxy::{PartnerConfig, PoolConfig};
 
@@ -324,10 +324,10 @@ impl Pool {
             set: set.clone(),
             proof: commitment.is_none(),
         };
-        let (status, bytes) = tokio::time::timeout(timeout, p.client.partial(request))
-            .await
-            .map_err(|_| AttemptError::Timeout)?
-            .map_err(|e| AttemptError::Transport(e.to_string()))?;
+        let (status, bytes) = p.client.partial(request, timeout).await.map_err(|e| match e {
+            ClientError::TimedOut => AttemptError::Timeout,
+            e => AttemptError::Transport(e.to_string()),
+        })?;
         let verified = partner::read_answer(status, &bytes, p.holder, &combiner, point, commitment.as_ref()).map_err(AttemptError::from);
         // The answer carries the partner's partial: wipe our copy of it.
         client::wipe(bytes);
