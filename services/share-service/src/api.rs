@@ -261,7 +261,7 @@ impl App {
         }
         let partial = evaluated?;
         tracing::debug!(%request_id, client = %client.name, "partial released");
-        partial.to_json().map(|j| j.to_string()).map_err(|_| ApiError::new(ErrorCode::Internal, "internal error", Outcome::Internal))
+        partial.to_json().map(|j| j.to_string()).map_err(|_| ApiError::internal())
     }
 
     /// The operator's refusal of this request, if any: the lock covers every
@@ -363,7 +363,7 @@ impl App {
                 Outcome::UnknownKeySet,
             )
         })?;
-        let point = s.store.point(&req.key_path).map_err(|_| ApiError::new(ErrorCode::Internal, "internal error", Outcome::Internal))?;
+        let point = s.store.point(&req.key_path).map_err(|_| ApiError::internal())?;
         s.store.partial(key, &point, &req.set, req.proof).map_err(|e| ApiError::invalid(e.to_string()))
     }
 
