@@ -11,6 +11,8 @@
 //!   verifier, the server and client configurations;
 //! - [`startup`]: the `main` skeleton (logging, hardening, runtime, the
 //!   shutdown signal);
+//! - [`log_writer`]: the thread that writes the log lines, so that a stalled
+//!   reader of stderr does not stall requests;
 //! - [`rate`]: the token bucket behind every request-rate bound;
 //! - [`metrics`]: the Prometheus exposition (latency histogram, counters, gauges).
 #![forbid(unsafe_code)]
@@ -18,6 +20,7 @@
 pub mod build;
 pub mod keys;
 pub mod listener;
+pub mod log_writer;
 pub mod metrics;
 pub mod process;
 pub mod rate;

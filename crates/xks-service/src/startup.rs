@@ -1,5 +1,5 @@
 //! The `main` of both services, written once: logging to stderr (text or
-//! JSON), the start-up line with the build identity, no core dumps before any
+//! JSON, through the log writer thread), the start-up line with the build identity, no core dumps before any
 //! secret is loaded, the async runtime, and the exit status. What a service
 //! does between start and stop is its `serve` future.
 
@@ -7,6 +7,7 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use crate::build::BuildInfo;
+use crate::log_writer::{self, LogGuard};
 
 /// How a service logs (to stderr).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -53,7 +54,7 @@ where
     F: FnOnce(BuildInfo) -> Fut,
     Fut: Future<Output = Result<(), Failure>>,
 {
-    init_logging(log);
+    let _log = init_logging(log);
     let build = BuildInfo::current(service);
     tracing::info!(version = %build.version, executable_sha256 = %build.executable_sha256, "{service} starting");
     // Before any secret is loaded: a core dump would hold shares and keys.
@@ -84,13 +85,17 @@ where
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr through the log writer thread ([`crate::log_writer`]); the
+/// guard keeps it until the process ends.
+fn init_logging(format: LogFormat) -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = log_writer::spawn(std::io::stderr());
     match format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init(),
-        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(writer).init(),
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(writer).init(),
     }
+    guard
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use xks_audit::{AuditWriter, Entry, Head, WriterConfig};
@@ -58,10 +59,10 @@ impl Audit {
                         }
                     }
                     let entries: Vec<Entry> = batch.iter().map(|j| j.entry.clone()).collect();
+                    let start = Instant::now();
                     let ok = match writer.append(&entries) {
                         Ok(_) => {
-                            metrics.audit_batches.fetch_add(1, Ordering::Relaxed);
-                            metrics.audit_records.fetch_add(entries.len() as u64, Ordering::Relaxed);
+                            metrics.audit_commit(entries.len(), u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
                             if let Ok(mut g) = hd.lock() {
                                 *g = writer.head().clone();
                             }

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub audit_records: AtomicU64,
     /// fsync batches.
     pub audit_batches: AtomicU64,
+    /// Time to make one group of audit records durable (write and fdatasync).
+    audit_commit: Histogram<12>,
     /// Batches of partial requests received (`POST /v1/partials`).
     pub partial_batches: AtomicU64,
     /// The listener's connections.
@@ -95,6 +97,7 @@ impl Metrics {
             anomalies: AtomicU64::new(0),
             audit_records: AtomicU64::new(0),
             audit_batches: AtomicU64::new(0),
+            audit_commit: Histogram::new(BUCKETS_US),
             partial_batches: AtomicU64::new(0),
             connections,
             handshake_failures: AtomicU64::new(0),
@@ -112,6 +115,13 @@ impl Metrics {
             c.fetch_add(1, Ordering::Relaxed);
         }
         self.latency.observe(micros);
+    }
+
+    /// Counts a group of `records` audit records made durable in `micros`.
+    pub fn audit_commit(&self, records: usize, micros: u64) {
+        self.audit_batches.fetch_add(1, Ordering::Relaxed);
+        self.audit_records.fetch_add(records as u64, Ordering::Relaxed);
+        self.audit_commit.observe(micros);
     }
 
     /// Requests so far with this outcome.
@@ -143,6 +153,13 @@ impl Metrics {
         counter(&mut s, "share_anomalies_total", "Rate thresholds crossed.", r(&self.anomalies));
         counter(&mut s, "share_audit_records_total", "Audit records written by this process.", r(&self.audit_records));
         counter(&mut s, "share_audit_fsync_batches_total", "Group-commit batches (one fsync each).", r(&self.audit_batches));
+        header(
+            &mut s,
+            "share_audit_commit_duration_seconds",
+            Kind::Histogram,
+            "Time to make one group of audit records durable (write and fdatasync); every answer waits for it.",
+        );
+        self.audit_commit.render(&mut s, "share_audit_commit_duration_seconds", "");
         gauge(&mut s, "share_connections", "Open connections.", self.connections.open());
         let c = self.connections.counters();
         let connection_counters = [

@@ -11,7 +11,9 @@
 //! front, SigV4, JSON, log line and metrics, answered from the proxy's cached
 //! deep-health snapshot. Errors are reported by kind, so an early
 //! `429 ThrottlingException` (which KMS retries) is told apart from a late
-//! failure.
+//! failure. Each row also counts the share service's audit commits that took
+//! longer than 100 ms (every request in flight waits through one), and a run
+//! with errors keeps its directory (logs, audit log) for a look afterwards.
 //!
 //! ```sh
 //! cargo build --release -p xks-proxy -p share-service -p xksctl --bins --examples
@@ -26,7 +28,7 @@ use std::process::{Child, Command, Stdio};
 
 use xks_config::key_stores::{KeyStoreConfig, KeyStoresFile};
 use xks_testkit::layout::{credential, for_load, key};
-use xks_testkit::{Front, Layout};
+use xks_testkit::{Front, Layout, PartnerClient};
 
 const AKID: &str = "BENCHAKIDAAAAAAAAAAAAAAA22";
 const SECRET: &str = "benchSecret0123456789abcdefghijklmnopqrstuvwxyzAB";
@@ -171,6 +173,19 @@ fn errors(report: &serde_json::Value) -> String {
     if kinds.is_empty() { total.to_string() } else { format!("{total} ({})", kinds.join("; ")) }
 }
 
+/// The share service's audit commits (write and fdatasync of one group) that
+/// took longer than 100 ms so far: every request in flight waits through one.
+fn slow_audit_commits(layout: &Layout, share: SocketAddr) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut client = PartnerClient::new(share, layout.ca_pem(), Some(&layout.proxy_client));
+    let (_, text) = runtime.block_on(client.request("GET", "/metrics", None, Vec::new())).unwrap();
+    let bucket = |le: &str| {
+        let prefix = format!("share_audit_commit_duration_seconds_bucket{{le=\"{le}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+    };
+    bucket("+Inf") - bucket("0.1")
+}
+
 /// Sum of `xks_requests_total` from the proxy's metrics endpoint.
 fn proxy_requests(metrics: &str) -> f64 {
     let mut s = TcpStream::connect(metrics).unwrap();
@@ -189,9 +204,10 @@ fn main() {
     println!("machine: {} CPUs, load average before: {}", std::thread::available_parallelism().unwrap(), loadavg());
     println!();
     println!(
-        "| front | operation | concurrency | requests/s | p50 ms | p99 ms | p999 ms | errors | CPU µs/request: proxy | share service | load generator | load avg (1 min) after |"
+        "| front | operation | concurrency | requests/s | p50 ms | p99 ms | p999 ms | errors | CPU µs/request: proxy | share service | load generator | audit commits > 100 ms | load avg (1 min) after |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut any_errors = false;
     for front in &o.fronts {
         let tls = front == "tls";
         let config = proxy_config(&layout, if tls { Front::Tls } else { Front::Plain }, share_addr);
@@ -200,6 +216,7 @@ fn main() {
         let endpoint = format!("{}://{}", if tls { "https" } else { "http" }, addrs[0]);
         for op in &o.operations {
             for &c in &o.concurrency {
+                let slow_before = slow_audit_commits(&layout, share_addr);
                 let before = (cpu_seconds(proxy.0.id()), cpu_seconds(share.0.id()), children_cpu_seconds(), proxy_requests(&addrs[1]));
                 let mut cmd = Command::new(bin("xksctl"));
                 cmd.args([
@@ -232,13 +249,15 @@ fn main() {
                 }
                 let out = cmd.output().unwrap();
                 let after = (cpu_seconds(proxy.0.id()), cpu_seconds(share.0.id()), children_cpu_seconds(), proxy_requests(&addrs[1]));
+                let slow = slow_audit_commits(&layout, share_addr) - slow_before;
                 let report: serde_json::Value = serde_json::from_slice(&out.stdout)
                     .unwrap_or_else(|_| panic!("xksctl bench failed: {}", String::from_utf8_lossy(&out.stderr)));
+                any_errors |= report["errors"].as_u64() != Some(0);
                 let n = after.3 - before.3;
                 let per = |a: f64, b: f64| (a - b) / n * 1e6;
                 let l = &report["latencyMs"];
                 println!(
-                    "| {front} | {op} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {} |",
+                    "| {front} | {op} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {slow} | {} |",
                     report["tps"].as_f64().unwrap(),
                     l["p50"].as_f64().unwrap(),
                     l["p99"].as_f64().unwrap(),
@@ -258,5 +277,10 @@ fn main() {
     let report = xks_audit::verify_files(&files, None).unwrap();
     println!();
     println!("share service audit log: {} records, intact: {}", report.records, report.is_intact());
-    let _ = std::fs::remove_dir_all(&dir);
+    if any_errors {
+        // The logs and the audit log tell where the failed requests were stuck.
+        println!("errors: logs and audit log kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

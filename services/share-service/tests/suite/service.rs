@@ -478,4 +478,14 @@ async fn a_batch_answers_each_request_as_if_it_came_alone() {
     assert_eq!(report.per_key_path["ks1/b"], 3, "ok (batch), ok (single), locked");
     let text = m.render(false, 0, 0, 0, true);
     assert!(text.contains("share_partial_batches_total 3"), "two readable batches and the full one");
+    // Every group commit is timed: the histogram counts as many as the fsync counter.
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let commits = value("share_audit_fsync_batches_total");
+    assert!(commits > 0);
+    assert_eq!(value("share_audit_commit_duration_seconds_count"), commits);
+    assert_eq!(value("share_audit_commit_duration_seconds_bucket{le=\"+Inf\"}"), commits);
 }
