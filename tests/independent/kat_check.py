@@ -230,6 +230,7 @@ def main():
         commitments = [deserialize_element(bytes.fromhex(c)) for c in ks["commitments"]]
         ck.eq(f"{name} C_0 == X", commitments[0], group_key)
         ck.eq(f"{name} len(commitments) == t", len(commitments), t)
+        ck.eq(f"{name} 2 <= t <= n <= 255", 2 <= t <= len(ks["verificationShares"]) <= 255, True)  # §3
         key_set_id = sha256(LABEL_KEY_SET_ID, i2osp(gen, 4), serialize_element(group_key)).hex()  # §3
         ck.eq(f"{name} keySetId", key_set_id, ks["keySetId"])
         ys = {}

@@ -18,26 +18,6 @@ use xks_threshold::{
 
 const SEED: [u8; 32] = *b"xks-threshold format v1 KAT seed";
 
-struct Replay(Vec<u8>);
-impl RngCore for Replay {
-    fn next_u32(&mut self) -> u32 {
-        unreachable!()
-    }
-    fn next_u64(&mut self) -> u64 {
-        unreachable!()
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        let rest = self.0.split_off(dest.len());
-        dest.copy_from_slice(&self.0);
-        self.0 = rest;
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl rand_core::CryptoRng for Replay {}
-
 fn set(ids: &[u32]) -> CombiningSet {
     CombiningSet::new(ids.iter().map(|i| HolderId::new(*i).unwrap())).unwrap()
 }
@@ -64,7 +44,7 @@ fn key_path_case(rng: &mut ChaCha20Rng, key_set: &KeySet, holders: &[HolderKey],
         let mut s = ProjectivePoint::IDENTITY;
         for h in holders.iter().filter(|h| cs.contains(h.holder())) {
             let r = random_nonzero_scalar(rng);
-            let p = h.evaluate(&point, &cs, true, &mut Replay(encode_scalar(&r).to_vec())).unwrap();
+            let p = h.evaluate_with_proof_nonce(&point, &cs, &r).unwrap();
             let w = p.point_bytes().unwrap();
             s += decode_point(&w).unwrap();
             partials.push(json!({

@@ -16,7 +16,7 @@ use crate::{Error, HolderId, Result};
 /// (holder ids `1..=holders`), any `threshold` of which derive every key.
 ///
 /// # Errors
-/// [`Error::InvalidThreshold`] unless `1 <= threshold <= holders <= 255`;
+/// [`Error::InvalidThreshold`] unless `2 <= threshold <= holders <= 255`;
 /// [`Error::UnsupportedVersion`] for generation 0 (generations start at 1).
 pub fn generate<R: RngCore + CryptoRng>(threshold: u16, holders: u16, generation: u32, rng: &mut R) -> Result<(KeySet, Vec<Share>)> {
     check_threshold(usize::from(threshold), usize::from(holders))?;

@@ -167,9 +167,6 @@ fn identifier(h: HolderId) -> Result<Identifier> {
 
 fn check_params(p: &DkgParameters) -> Result<()> {
     check_threshold(usize::from(p.threshold), usize::from(p.holders))?;
-    if p.threshold < 2 {
-        return Err(Error::InvalidThreshold { t: u32::from(p.threshold), n: u32::from(p.holders) });
-    }
     if p.generation == 0 {
         return Err(Error::UnsupportedVersion { what: "generation", version: 0 });
     }

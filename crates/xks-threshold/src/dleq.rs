@@ -6,14 +6,22 @@
 //! the logarithm. Our partials use `A = G`, `B = λ_i·Y_i`, `C = [V]`, `D = [W_i]`
 //! under [`crate::suite::DLEQ_CONTEXT`]; the RFC's own vectors run through the
 //! same code with the RFC's context strings.
+//!
+//! The prover's nonce is hedged (docs/crypto.md §6.1): it hashes fresh random
+//! bytes together with the secret `k` and the statement, so a random
+//! generator that fails (repeats itself, returns zeros) can never give two
+//! different statements the same nonce, which would reveal `k`. Verification
+//! is unchanged. Only the known-answer tests, through the
+//! `hazmat-test-vectors` feature, choose a nonce themselves.
 
+use p256::elliptic_curve::Field;
 use p256::{AffinePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::encoding::{decode_scalar, encode_point, encode_scalar};
-use crate::group::{hash_to_scalar, lincomb, mul, random_nonzero_scalar, sum};
+use crate::group::{hash_to_scalar, lincomb, mul, sum};
 use crate::{Error, Result};
 
 /// Length of a serialized proof: `SerializeScalar(c) || SerializeScalar(s)`.
@@ -118,7 +126,8 @@ fn challenge(context: &[u8], b: &AffinePoint, m: &AffinePoint, z: &AffinePoint, 
     hash_to_scalar(&[&t], &hash_to_scalar_dst(context))
 }
 
-/// RFC 9497 §2.2.1 `GenerateProof(k, A, B, C, D)`.
+/// RFC 9497 §2.2.1 `GenerateProof(k, A, B, C, D)`, with the nonce hedged
+/// (module docs; docs/crypto.md §6.1) instead of the RFC's `RandomScalar()`.
 ///
 /// # Errors
 /// [`Error::Protocol`] for mismatched or empty lists, [`Error::IdentityPoint`]
@@ -133,10 +142,60 @@ pub fn generate_proof<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Proof> {
     let (m, z) = compute_composites_fast(context, k, b, c, d)?;
-    let r = zeroize::Zeroizing::new(random_nonzero_scalar(rng));
-    let t2 = mul(a, &r);
-    let t3 = mul(&m, &r);
-    let c = challenge(context, b, &m, &z, &t2, &t3)?;
+    let r = hedged_nonce(context, k, b, &m, &z, rng)?;
+    prove(context, k, a, b, &m, &z, &r)
+}
+
+/// `GenerateProof` with the nonce `r` given: the RFC's and our known-answer
+/// vectors fix it. Not in any service build (a test checks the binaries'
+/// dependency graph); a caller choosing `r` twice for one `k` reveals `k`.
+///
+/// # Errors
+/// As [`generate_proof`].
+#[cfg(feature = "hazmat-test-vectors")]
+pub fn generate_proof_with_nonce(
+    context: &[u8],
+    k: &Scalar,
+    a: &AffinePoint,
+    b: &AffinePoint,
+    c: &[AffinePoint],
+    d: &[AffinePoint],
+    r: &Scalar,
+) -> Result<Proof> {
+    let (m, z) = compute_composites_fast(context, k, b, c, d)?;
+    prove(context, k, a, b, &m, &z, r)
+}
+
+/// The hedged nonce (docs/crypto.md §6.1): `HashToScalar(rand(32) ||
+/// SerializeScalar(k) || SerializeElement(B) || SerializeElement(M) ||
+/// SerializeElement(Z), DST = "HedgedNonce-" || contextString)`. The parts
+/// have fixed lengths, so their concatenation is unambiguous.
+fn hedged_nonce<R: RngCore + CryptoRng>(
+    context: &[u8],
+    k: &Scalar,
+    b: &AffinePoint,
+    m: &AffinePoint,
+    z: &AffinePoint,
+    rng: &mut R,
+) -> Result<zeroize::Zeroizing<Scalar>> {
+    let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(fresh.as_mut_slice());
+    let secret = zeroize::Zeroizing::new(encode_scalar(k));
+    let (b, m, z) = (encode_point(b)?, encode_point(m)?, encode_point(z)?);
+    let dst = [b"HedgedNonce-".as_slice(), context].concat();
+    let r = zeroize::Zeroizing::new(hash_to_scalar(&[fresh.as_slice(), secret.as_slice(), &b, &m, &z], &dst)?);
+    if bool::from(r.is_zero()) {
+        // Probability 2^-256: refuse rather than prove with r = 0.
+        return Err(Error::Protocol("DLEQ: hedged nonce is zero".into()));
+    }
+    Ok(r)
+}
+
+/// The rest of `GenerateProof` once the nonce is chosen.
+fn prove(context: &[u8], k: &Scalar, a: &AffinePoint, b: &AffinePoint, m: &AffinePoint, z: &AffinePoint, r: &Scalar) -> Result<Proof> {
+    let t2 = mul(a, r);
+    let t3 = mul(m, r);
+    let c = challenge(context, b, m, z, &t2, &t3)?;
     let s = *r - c * k;
     Ok(Proof { c, s })
 }

@@ -30,8 +30,9 @@ pub enum Error {
     /// A holder is not part of the key set.
     #[error("holder {0} is not part of the key set")]
     UnknownHolder(HolderId),
-    /// Threshold parameters do not satisfy 1 <= t <= n <= 255.
-    #[error("invalid threshold: t={t}, n={n} (need 1 <= t <= n <= 255)")]
+    /// Threshold parameters do not satisfy 2 <= t <= n <= 255 (with t = 1
+    /// every share is the master secret).
+    #[error("invalid threshold: t={t}, n={n} (need 2 <= t <= n <= 255)")]
     InvalidThreshold {
         /// requested threshold
         t: u32,

@@ -47,7 +47,7 @@ pub fn hash_to_scalar(msgs: &[&[u8]], dst: &[u8]) -> Result<Scalar> {
 
 /// A uniformly random non-zero scalar: 32 bytes from `rng` read big-endian,
 /// drawn again while the value is zero or not below the group order
-/// (RFC 9497 `RandomScalar`). Tests replay the RFC's proof nonces through it.
+/// (RFC 9497 `RandomScalar`).
 pub fn random_nonzero_scalar<R: RngCore + CryptoRng>(rng: &mut R) -> Scalar {
     let mut bytes = p256::FieldBytes::default();
     loop {

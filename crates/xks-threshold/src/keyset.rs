@@ -65,7 +65,7 @@ pub struct VerificationShare {
 /// and auditors all hold it; it contains nothing secret.
 ///
 /// Invariants (checked by every constructor, including deserialization):
-/// `1 <= t <= n <= 255`, holder ids unique, `commitments.len() == t`,
+/// `2 <= t <= n <= 255`, holder ids unique, `commitments.len() == t`,
 /// `commitments[0] == group_key`, and `Y_i == Σ_k C_k·i^k` for every holder.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "KeySetWire", into = "KeySetWire")]
@@ -127,9 +127,11 @@ impl From<KeySet> for KeySetWire {
     }
 }
 
-/// Checks `1 <= t <= n <= 255`.
+/// Checks `2 <= t <= n <= 255`. A threshold of 1 is refused: every share
+/// would equal the master secret, so any one holder (the proxy included)
+/// could derive every key alone.
 pub(crate) fn check_threshold(t: usize, n: usize) -> Result<()> {
-    if t == 0 || t > n || n > usize::from(HolderId::MAX) {
+    if t < 2 || t > n || n > usize::from(HolderId::MAX) {
         return Err(Error::InvalidThreshold { t: u32::try_from(t).unwrap_or(u32::MAX), n: u32::try_from(n).unwrap_or(u32::MAX) });
     }
     Ok(())

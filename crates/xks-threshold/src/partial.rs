@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use p256::AffinePoint;
+use p256::{AffinePoint, Scalar};
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -211,17 +211,39 @@ impl HolderKey {
         with_proof: bool,
         rng: &mut R,
     ) -> Result<Partial> {
+        let prove = |k: &Scalar, b: &AffinePoint, v: &AffinePoint, w: &AffinePoint| {
+            dleq::generate_proof(DLEQ_CONTEXT, k, &AffinePoint::GENERATOR, b, &[*v], &[*w], rng)
+        };
+        self.evaluate_with(key_point, set, with_proof.then_some(prove))
+    }
+
+    /// [`HolderKey::evaluate`] with a proof whose nonce is `nonce`
+    /// ([`dleq::generate_proof_with_nonce`]): the known-answer vectors only.
+    ///
+    /// # Errors
+    /// As [`HolderKey::evaluate`].
+    #[cfg(feature = "hazmat-test-vectors")]
+    pub fn evaluate_with_proof_nonce(&self, key_point: &KeyPoint, set: &CombiningSet, nonce: &Scalar) -> Result<Partial> {
+        let prove = |k: &Scalar, b: &AffinePoint, v: &AffinePoint, w: &AffinePoint| {
+            dleq::generate_proof_with_nonce(DLEQ_CONTEXT, k, &AffinePoint::GENERATOR, b, &[*v], &[*w], nonce)
+        };
+        self.evaluate_with(key_point, set, Some(prove))
+    }
+
+    /// `W_i = (λ_i·s_i)·V`, and its proof by `prove(k, k·G, V, W_i)` if given.
+    fn evaluate_with<P>(&self, key_point: &KeyPoint, set: &CombiningSet, prove: Option<P>) -> Result<Partial>
+    where
+        P: FnOnce(&Scalar, &AffinePoint, &AffinePoint, &AffinePoint) -> Result<Proof>,
+    {
         check_set(self.key_set(), set)?;
         let holder = self.holder();
         let lambda = set.lagrange_at_zero(holder)?; // refuses a holder outside the set
         let k = Zeroizing::new(lambda * self.share().secret());
         let v = key_point.point();
         let point = mul(v, &k);
-        let proof = if with_proof {
-            let b = mul_base(&k);
-            Some(dleq::generate_proof(DLEQ_CONTEXT, &k, &AffinePoint::GENERATOR, &b, &[*v], &[point], rng)?)
-        } else {
-            None
+        let proof = match prove {
+            Some(prove) => Some(prove(&k, &mul_base(&k), v, &point)?),
+            None => None,
         };
         let share = self.share();
         Ok(Partial { holder, generation: share.generation(), epoch: share.epoch(), set: set.clone(), point, proof })

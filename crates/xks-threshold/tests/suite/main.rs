@@ -1,8 +1,9 @@
 //! The threshold core's integration tests, one binary: known answers, the
-//! RFCs' vectors, malformed input, properties.
+//! RFCs' vectors, malformed input, properties, hedged proof nonces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 mod common;
+mod hedging;
 mod kat;
 mod malformed;
 mod properties;

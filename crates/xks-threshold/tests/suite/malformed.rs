@@ -51,7 +51,7 @@ fn holder_ids_and_thresholds_are_validated() {
     assert!(CombiningSet::new([]).is_err());
     assert!(serde_json::from_str::<CombiningSet>("[2,2]").is_err());
     let mut r = ChaCha20Rng::seed_from_u64(1);
-    for (t, n) in [(0u16, 3u16), (4, 3), (0, 0), (2, 256)] {
+    for (t, n) in [(0u16, 3u16), (1, 3), (1, 1), (4, 3), (0, 0), (2, 256)] {
         assert!(matches!(dealer::generate(t, n, 1, &mut r), Err(Error::InvalidThreshold { .. })), "t={t} n={n}");
     }
     assert!(dealer::generate(2, 3, 0, &mut r).is_err(), "generation 0");
@@ -82,6 +82,12 @@ fn key_set_json_is_validated() {
     assert!(edit(&|v| v["extra"] = 1.into()).is_err(), "unknown fields are rejected");
     assert!(edit(&|v| v["threshold"] = 4.into()).is_err(), "t > n");
     assert!(edit(&|v| v["threshold"] = 0.into()).is_err(), "t = 0");
+    // t = 1: every share would be the master secret. Refused before anything else is checked.
+    let t1 = edit(&|v| {
+        v["threshold"] = 1.into();
+        v["commitments"] = serde_json::json!([v["commitments"][0].clone()]);
+    });
+    assert!(matches!(&t1, Err(Error::Malformed { detail, .. }) if detail.contains("invalid threshold: t=1")), "t = 1: {t1:?}");
     assert!(edit(&|v| v["verificationShares"][1]["key"] = v["verificationShares"][0]["key"].clone()).is_err(), "Y_2 != commitments(2)");
     assert!(edit(&|v| v["verificationShares"][1]["holder"] = 1.into()).is_err(), "duplicate holder");
     assert!(edit(&|v| v["keySetId"] = "00".repeat(32).into()).is_err(), "wrong key set id");

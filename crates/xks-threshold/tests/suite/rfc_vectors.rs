@@ -2,13 +2,13 @@
 //! RFC 9380 hash-to-curve (`P256_XMD:SHA-256_SSWU_RO_`, `expand_message_xmd`) and
 //! RFC 9497 §2.2 DLEQ proofs (P256-SHA256, VOPRF and POPRF modes).
 
-use crate::common::{Replay, unhex};
+use crate::common::unhex;
 use p256::elliptic_curve::hash2curve::{ExpandMsg, ExpandMsgXmd, Expander};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use serde_json::Value;
 use sha2::Sha256;
-use xks_threshold::dleq::{Proof, generate_proof, verify_proof};
-use xks_threshold::encoding::{decode_nonzero_scalar, decode_point, encode_point};
+use xks_threshold::dleq::{Proof, generate_proof_with_nonce, verify_proof};
+use xks_threshold::encoding::{decode_nonzero_scalar, decode_point, decode_scalar, encode_point};
 use xks_threshold::group::{hash_to_curve, hash_to_scalar, mul, mul_base};
 use xks_threshold::{AffinePoint, ProjectivePoint, Scalar};
 
@@ -72,7 +72,8 @@ fn p256_suites(mode: u64) -> Vec<Value> {
 /// Checks GenerateProof (with the RFC's nonce) and VerifyProof on one statement,
 /// and that any change to the proof or statement is rejected.
 fn check_proof(ctx: &[u8], k: &Scalar, b: &AffinePoint, c: &[AffinePoint], d: &[AffinePoint], v: &Value) {
-    let proof = generate_proof(ctx, k, &AffinePoint::GENERATOR, b, c, d, &mut Replay::new(unhex(s(&v["Proof"]["r"])))).unwrap();
+    let r = decode_scalar(&unhex(s(&v["Proof"]["r"]))).unwrap();
+    let proof = generate_proof_with_nonce(ctx, k, &AffinePoint::GENERATOR, b, c, d, &r).unwrap();
     assert_eq!(hex::encode(proof.to_bytes()), s(&v["Proof"]["proof"]));
     let parsed = Proof::from_bytes(&unhex(s(&v["Proof"]["proof"]))).unwrap();
     verify_proof(ctx, &AffinePoint::GENERATOR, b, c, d, &parsed).unwrap();
