@@ -31,8 +31,9 @@ pub struct RefreshContribution {
     version: u32,
     key_set_id: KeySetId,
     from_epoch: u32,
-    /// 16 random bytes that make every contribution distinct (even for t = 1,
-    /// where there are no commitments).
+    /// 16 random bytes that make every contribution distinct, whatever its
+    /// commitments (the property tests once found t = 1 contributions, which
+    /// have none, all hashing to one id; t = 1 is now refused altogether).
     #[serde(with = "serde_hex::bytes")]
     nonce: Vec<u8>,
     #[serde(with = "serde_hex::points")]
