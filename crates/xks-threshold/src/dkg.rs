@@ -1,8 +1,9 @@
 //! Distributed key generation as file-exchange rounds: no machine ever holds
 //! the master secret.
 //!
-//! The protocol is FROST's Pedersen DKG with proofs of knowledge (RFC 9591
-//! Appendix C / Komlo–Goldberg), run by the `frost-p256` crate; this module
+//! The protocol is Pedersen's DKG with proofs of knowledge, the KeyGen of the
+//! FROST paper (Komlo–Goldberg, Figure 1; RFC 9591 specifies no DKG), run by
+//! the `frost-p256` crate; this module
 //! wraps its packages in our versioned file formats and turns the result into
 //! a [`KeySet`] and [`Share`] that work exactly like a dealer's.
 //!
