@@ -1,7 +1,8 @@
 //! The `main` of both services, written once: logging to stderr (text or
-//! JSON, through the log writer thread), the start-up line with the build identity, no core dumps before any
-//! secret is loaded, the async runtime, and the exit status. What a service
-//! does between start and stop is its `serve` future.
+//! JSON, through the log writer thread), the start-up line with the build
+//! identity, no core dumps before any secret is loaded, the async runtime,
+//! and the exit status. What a service does between start and stop is its
+//! `serve` future.
 
 use std::future::Future;
 use std::process::ExitCode;
