@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Independent re-derivation of the format-v1 known-answer vectors.
+"""Independent re-derivation of the known-answer vectors of envelope formats v1 and v2.
 
 Written from docs/crypto.md alone (section numbers below refer to it), in another
 language than the product, with no elliptic-curve library: P-256 arithmetic,
 RFC 9380 hash-to-curve, RFC 9497 proofs, HKDF and the XKS envelope rules are
 re-implemented here. Only AES-GCM comes from the `cryptography` package.
 
-Usage: python3 tests/independent/kat_check.py [tests/vectors/kat/xks-threshold-v1.json]
-Prints one line per checked value group and a final "N passed, 0 failed" line;
+Usage: python3 tests/independent/kat_check.py [FILE...]
+(default: tests/vectors/kat/xks-threshold-v1.json, -v2.json and -negative.json).
+Prints one line per checked case and a final "N passed, 0 failed" line;
 exits non-zero on the first mismatch.
 """
 import hashlib
@@ -16,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 # --- P-256 (SEC 2 / FIPS 186) ------------------------------------------------
@@ -81,6 +83,70 @@ def deserialize_element(b):
     return (x, y)
 
 
+class Refused(Exception):
+    """An input docs/crypto.md says must be refused, with the reason of §11."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_point(b):  # §1: SerializeElement of a non-identity point, nothing else
+    if len(b) != 33 or b[0] not in (2, 3):
+        raise Refused("point")
+    x = int.from_bytes(b[1:], "big")
+    if x >= P:
+        raise Refused("point")
+    y = sqrt((x * x * x + A * x + B) % P)
+    if y is None:
+        raise Refused("point")
+    return (x, y if (y & 1) == (b[0] & 1) else P - y)
+
+
+def parse_scalar(b, nonzero=False):  # §1
+    if len(b) != 32 or int.from_bytes(b, "big") >= N:
+        raise Refused("scalar")
+    if nonzero and int.from_bytes(b, "big") == 0:
+        raise Refused("zero-scalar")
+    return int.from_bytes(b, "big")
+
+
+KEY_PATH_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/=@+-")
+
+
+def parse_key_path(text):  # §4
+    p = text.encode("utf-8")
+    if not 1 <= len(p) <= 255 or any(c not in KEY_PATH_BYTES for c in p):
+        raise Refused("key-path")
+    return p
+
+
+def parse_metadata(md):  # §8, §8.1: (version, generation, salt)
+    if len(md) == 5 and md[0] == 1:
+        return 1, int.from_bytes(md[1:5], "big"), None
+    if len(md) == 20 and md[0] == 2:
+        return 2, int.from_bytes(md[1:5], "big"), md[5:]
+    raise Refused("metadata")
+
+
+def open_envelope(s_point, key_set_id, generation, p, ct, md, iv, tag, aad):  # §8.2
+    version, gen, _ = parse_metadata(md)
+    if len(iv) != 12:
+        raise Refused("iv-length")
+    if len(tag) != 16:
+        raise Refused("tag-length")
+    if gen != generation:
+        raise Refused("generation")
+    if version == 1:
+        key = v1_key(s_point, p)
+    else:
+        key = hkdf_sha256(HKDF_SALT_V2, serialize_element(s_point), v2_info(md, key_set_id, p), 32)
+    try:
+        return AESGCM(key).decrypt(iv, ct + tag, i2osp(len(aad), 2) + aad + i2osp(len(md), 1) + md)
+    except InvalidTag:
+        raise Refused("authentication") from None
+
+
 def i2osp(v, n):
     return v.to_bytes(n, "big")
 
@@ -137,8 +203,11 @@ DST_H2C = b"XKS-THRESHOLD-V1-CS01-with-P256_XMD:SHA-256_SSWU_RO_"
 DLEQ_CONTEXT = b"XKS-THRESHOLD-V1-DLEQ-P256-SHA256"
 HKDF_SALT = b"XKS-THRESHOLD-V1-HKDF-SALT"
 HKDF_INFO = b"XKS-THRESHOLD-V1-AES-256-GCM-KEY"
+HKDF_SALT_V2 = b"XKS-THRESHOLD-V2-HKDF-SALT"
+HKDF_INFO_V2 = b"XKS-THRESHOLD-V2-ENVELOPE-KEY"
 LABEL_KEY_SET_ID = b"XKS-THRESHOLD-V1-KEY-SET-ID"
 LABEL_PC = b"XKS-THRESHOLD-V1-PARTIAL-COMMITMENT"
+LABEL_REFRESH = b"XKS-THRESHOLD-V1-REFRESH-CONTRIBUTION"
 
 
 def hash_to_scalar(msg, context):  # §6.1
@@ -149,17 +218,54 @@ def pre(x):
     return i2osp(len(x), 2) + x
 
 
-def dleq_prove(k, b_pt, c_pt, d_pt, r, context=DLEQ_CONTEXT):  # §6.1, batch of one
-    bm = serialize_element(b_pt)
+def composite(b_pt, c_pt, d_pt, context):  # §6.1: d_0, batch of one
     seed_dst = b"Seed-" + context
-    seed = sha256(pre(bm), pre(seed_dst))
-    d0 = hash_to_scalar(pre(seed) + i2osp(0, 2) + pre(serialize_element(c_pt)) + pre(serialize_element(d_pt)) + b"Composite", context)
+    seed = sha256(pre(serialize_element(b_pt)), pre(seed_dst))
+    return hash_to_scalar(pre(seed) + i2osp(0, 2) + pre(serialize_element(c_pt)) + pre(serialize_element(d_pt)) + b"Composite", context)
+
+
+def challenge(points, context):
+    return hash_to_scalar(b"".join(pre(serialize_element(x)) for x in points) + b"Challenge", context)
+
+
+def dleq_prove(k, b_pt, c_pt, d_pt, r, context=DLEQ_CONTEXT):  # §6.1
+    d0 = composite(b_pt, c_pt, d_pt, context)
     m = mul(d0, c_pt)
     z = mul(k, m)
     t2, t3 = mul(r, G), mul(r, m)
-    c = hash_to_scalar(b"".join(pre(serialize_element(x)) for x in (b_pt, m, z, t2, t3)) + b"Challenge", context)
+    c = challenge((b_pt, m, z, t2, t3), context)
     s = (r - c * k) % N
     return i2osp(c, 32) + i2osp(s, 32)
+
+
+def dleq_verify(b_pt, c_pt, d_pt, c, s, context=DLEQ_CONTEXT):  # §6.1 verify
+    d0 = composite(b_pt, c_pt, d_pt, context)
+    m, z = mul(d0, c_pt), mul(d0, d_pt)
+    t2 = add(mul(s, G), mul(c, b_pt))
+    t3 = add(mul(s, m), mul(c, z))
+    if INF in (t2, t3) or challenge((b_pt, m, z, t2, t3), context) != c:
+        raise Refused("proof")
+
+
+def poly_mul(a, b):
+    out = [0] * (len(a) + len(b) - 1)
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            out[i + j] = (out[i + j] + x * y) % N
+    return out
+
+
+def coefficients(points):  # §10: the polynomial through t shares, a_0 first
+    coeffs = [0] * len(points)
+    for i, s_i in points:
+        basis, den = [1], 1
+        for j, _ in points:
+            if j != i:
+                basis = poly_mul(basis, [-j % N, 1])
+                den = den * (i - j) % N
+        scale = s_i * pow(den, -1, N) % N
+        coeffs = [(c + scale * b) % N for c, b in zip(coeffs, basis)]
+    return coeffs
 
 
 def lagrange_at_zero(i, ids):  # §5
@@ -215,78 +321,187 @@ def self_test(ck, rfc_dir):
     print("ok  self-test on RFC 9380 and RFC 9497 vectors")
 
 
-def main():
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "vectors/kat/xks-threshold-v1.json")
+def check_key_set(ck, name, ks, shares_json):
+    """§3 and §10: the key set follows from the shares; returns (keySetId, Y by holder, shares)."""
+    gen, epoch, t = ks["generation"], ks["epoch"], ks["threshold"]
+    ck.eq(f"{name} 2 <= t <= n <= 255", 2 <= t <= len(ks["verificationShares"]) <= 255, True)
+    shares = {sh["holder"]: int.from_bytes(bytes.fromhex(sh["share"]), "big") for sh in shares_json}
+    ck.eq(f"{name} holders", sorted(shares), [vs["holder"] for vs in ks["verificationShares"]])
+    coeffs = coefficients(sorted(shares.items())[:t])
+    for k, a_k in enumerate(coeffs):
+        ck.eq(f"{name} C_{k} = a_{k}·G", serialize_element(mul(a_k, G)).hex(), ks["commitments"][k])
+    ck.eq(f"{name} len(commitments) == t", len(ks["commitments"]), t)
+    ck.eq(f"{name} groupKey = a_0·G", serialize_element(mul(coeffs[0], G)).hex(), ks["groupKey"])
+    key_set_id = sha256(LABEL_KEY_SET_ID, i2osp(gen, 4), bytes.fromhex(ks["groupKey"])).hex()
+    ck.eq(f"{name} keySetId", key_set_id, ks["keySetId"])
+    ys = {}
+    for vs in ks["verificationShares"]:
+        i = vs["holder"]
+        ys[i] = mul(shares[i], G)
+        ck.eq(f"{name} Y_{i} = s_{i}·G", serialize_element(ys[i]).hex(), vs["key"])
+        # Every share lies on the polynomial, so t of them determine the others.
+        ck.eq(f"{name} s_{i} = f({i})", sum(a * pow(i, k, N) for k, a in enumerate(coeffs)) % N, shares[i])
+    for sh in shares_json:
+        ck.eq(f"{name} share header", (sh["keySetId"], sh["generation"], sh["epoch"]), (key_set_id, gen, epoch))
+    return key_set_id, ys, shares
+
+
+def check_combinations(ck, name, key_set_id, epoch, ys, shares, kp):
+    """§4-§6.3 for one key path; returns the combined point S."""
+    p = kp["keyPath"].encode("ascii")
+    v = hash_to_curve(p, DST_H2C)
+    ck.eq(f"{name} V({kp['keyPath'][:20]})", serialize_element(v).hex(), kp["keyPathPoint"])
+    combined = None
+    for combo in kp["combinations"]:
+        ids = combo["set"]
+        total = INF
+        last_w = None
+        for part in combo["partials"]:
+            i = part["holder"]
+            lam = lagrange_at_zero(i, ids)
+            ck.eq(f"{name} lambda_{i}", i2osp(lam, 32).hex(), part["lambda"])
+            k = lam * shares[i] % N
+            w = mul(k, v)
+            ck.eq(f"{name} W_{i}", serialize_element(w).hex(), part["partial"])
+            proof = dleq_prove(k, mul(lam, ys[i]), v, w, int(part["proofNonce"], 16))
+            ck.eq(f"{name} proof_{i}", proof.hex(), part["proof"])
+            total = add(total, w)
+            last_w = (i, w)
+        ck.eq(f"{name} S", serialize_element(total).hex(), combo["combined"])
+        combined = combined or total
+        ck.eq(f"{name} every set gives one S", total, combined)
+        if "aesKey" in combo:  # format v1 only: one key per key path
+            ck.eq(f"{name} v1 K via {ids}", v1_key(total, p).hex(), combo["aesKey"])
+        i, w = last_w
+        pc = sha256(LABEL_PC, bytes.fromhex(key_set_id), i2osp(epoch, 4), i2osp(i, 2), i2osp(len(ids), 1),
+                    b"".join(i2osp(j, 2) for j in ids), i2osp(len(p), 1), p, serialize_element(w))  # §6.3
+        ck.eq(f"{name} partial commitment", pc.hex(), combo["lastPartialCommitment"])
+    return combined
+
+
+def v1_key(s_point, p):  # §7
+    return hkdf_sha256(HKDF_SALT, serialize_element(s_point), HKDF_INFO + i2osp(len(p), 2) + p, 32)
+
+
+def v2_info(md, key_set_id, p):  # §7.1
+    assert len(md) == 20 and 1 <= len(p) <= 255
+    return HKDF_INFO_V2 + md + bytes.fromhex(key_set_id) + i2osp(len(p), 1) + p
+
+
+def check_envelope(ck, name, version, gen, key_set_id, s_point, p, env):
+    """§8 (v1) or §8.1 (v2): metadata, key, GCM AAD, ciphertext, tag, CDIV."""
+    pt, aad, iv = (bytes.fromhex(env[f]) for f in ("plaintext", "aad", "iv"))
+    ck.eq(f"{name} 12-byte IV", len(iv), 12)
+    if version == 1:
+        md = b"\x01" + i2osp(gen, 4)
+        key = v1_key(s_point, p)
+    else:
+        salt = bytes.fromhex(env["salt"])
+        ck.eq(f"{name} 15-byte salt", len(salt), 15)
+        md = b"\x02" + i2osp(gen, 4) + salt
+        info = v2_info(md, key_set_id, p)
+        ck.eq(f"{name} v2 HKDF info", info.hex(), env["hkdfInfo"])
+        key = hkdf_sha256(HKDF_SALT_V2, serialize_element(s_point), info, 32)
+        ck.eq(f"{name} v2 envelope key", key.hex(), env["envelopeKey"])
+    ck.eq(f"{name} metadata", md.hex(), env["ciphertextMetadata"])
+    gcm_aad = i2osp(len(aad), 2) + aad + i2osp(len(md), 1) + md
+    ck.eq(f"{name} gcm aad", gcm_aad.hex(), env["gcmAad"])
+    out = AESGCM(key).encrypt(iv, pt, gcm_aad)
+    ct, tag = out[:-16], out[-16:]
+    ck.eq(f"{name} ciphertext", ct.hex(), env["ciphertext"])
+    ck.eq(f"{name} tag", tag.hex(), env["authenticationTag"])
+    ck.eq(f"{name} cdiv", sha256(aad, md, iv, ct, tag).hex(), env["cdiv"])
+
+
+def check_file(ck, path):
     doc = json.loads(path.read_text())
+    version = doc["format"]
+    ck.eq(f"{path.name} format", version in (1, 2), True)
+    c = doc["constants"]
+    ck.eq(f"{path.name} constants", (c["hashToCurveDst"], c["dleqContextString"], c["keySetIdLabel"],
+                                     c["partialCommitmentLabel"], c["refreshContributionLabel"], c["envelopeVersion"]),
+          (DST_H2C.decode(), DLEQ_CONTEXT.decode(), LABEL_KEY_SET_ID.decode(), LABEL_PC.decode(), LABEL_REFRESH.decode(), version))
+    salt, info = (HKDF_SALT, HKDF_INFO) if version == 1 else (HKDF_SALT_V2, HKDF_INFO_V2)
+    ck.eq(f"{path.name} HKDF constants", (c["hkdfSalt"], c["hkdfInfoPrefix"]), (salt.decode(), info.decode()))
     cases = doc["cases"]
     assert cases, "no cases"
-    ck = Checker()
-    self_test(ck, path.resolve().parents[1] / "rfc")
+    envelopes = 0
     for case in cases:
         ks = case["keySet"]
-        name = case["name"]
-        gen, epoch, t = ks["generation"], ks["epoch"], ks["threshold"]
-        group_key = deserialize_element(bytes.fromhex(ks["groupKey"]))
-        commitments = [deserialize_element(bytes.fromhex(c)) for c in ks["commitments"]]
-        ck.eq(f"{name} C_0 == X", commitments[0], group_key)
-        ck.eq(f"{name} len(commitments) == t", len(commitments), t)
-        ck.eq(f"{name} 2 <= t <= n <= 255", 2 <= t <= len(ks["verificationShares"]) <= 255, True)  # §3
-        key_set_id = sha256(LABEL_KEY_SET_ID, i2osp(gen, 4), serialize_element(group_key)).hex()  # §3
-        ck.eq(f"{name} keySetId", key_set_id, ks["keySetId"])
-        ys = {}
-        for vs in ks["verificationShares"]:
-            i = vs["holder"]
-            expected = INF
-            for k, c in enumerate(commitments):
-                expected = add(expected, mul(pow(i, k, N), c))
-            ck.eq(f"{name} Y_{i} from commitments", serialize_element(expected).hex(), vs["key"])
-            ys[i] = expected
-        shares = {}
-        for sh in case["shares"]:
-            s = int.from_bytes(bytes.fromhex(sh["share"]), "big")
-            ck.eq(f"{name} share {sh['holder']} matches Y", mul(s, G), ys[sh["holder"]])
-            ck.eq(f"{name} share header", (sh["keySetId"], sh["generation"], sh["epoch"]), (key_set_id, gen, epoch))
-            shares[sh["holder"]] = s
+        name = f"v{version} {case['name']}"
+        key_set_id, ys, shares = check_key_set(ck, name, ks, case["shares"])
         for kp in case["keyPaths"]:
-            p = kp["keyPath"].encode("ascii")
-            v = hash_to_curve(p, DST_H2C)
-            ck.eq(f"{name} V({kp['keyPath'][:20]})", serialize_element(v).hex(), kp["keyPathPoint"])
-            first_key = None
-            for combo in kp["combinations"]:
-                ids = combo["set"]
-                total = INF
-                last_w = None
-                for part in combo["partials"]:
-                    i = part["holder"]
-                    lam = lagrange_at_zero(i, ids)
-                    ck.eq(f"{name} lambda_{i}", i2osp(lam, 32).hex(), part["lambda"])
-                    k = lam * shares[i] % N
-                    w = mul(k, v)
-                    ck.eq(f"{name} W_{i}", serialize_element(w).hex(), part["partial"])
-                    proof = dleq_prove(k, mul(lam, ys[i]), v, w, int(part["proofNonce"], 16))
-                    ck.eq(f"{name} proof_{i}", proof.hex(), part["proof"])
-                    total = add(total, w)
-                    last_w = (i, w)
-                ck.eq(f"{name} S", serialize_element(total).hex(), combo["combined"])
-                key = hkdf_sha256(HKDF_SALT, serialize_element(total), HKDF_INFO + i2osp(len(p), 2) + p, 32)  # §7
-                ck.eq(f"{name} K via {ids}", key.hex(), combo["aesKey"])
-                i, w = last_w
-                pc = sha256(LABEL_PC, bytes.fromhex(key_set_id), i2osp(epoch, 4), i2osp(i, 2), i2osp(len(ids), 1),
-                            b"".join(i2osp(j, 2) for j in ids), i2osp(len(p), 1), p, serialize_element(w))  # §6.3
-                ck.eq(f"{name} partial commitment", pc.hex(), combo["lastPartialCommitment"])
-                first_key = first_key or key
-            env = kp["envelope"]
-            pt, aad, iv = (bytes.fromhex(env[f]) for f in ("plaintext", "aad", "iv"))
-            md = b"\x01" + i2osp(gen, 4)  # §8
-            ck.eq(f"{name} metadata", md.hex(), env["ciphertextMetadata"])
-            gcm_aad = i2osp(len(aad), 2) + aad + i2osp(len(md), 1) + md
-            ck.eq(f"{name} gcm aad", gcm_aad.hex(), env["gcmAad"])
-            out = AESGCM(first_key).encrypt(iv, pt, gcm_aad)
-            ct, tag = out[:-16], out[-16:]
-            ck.eq(f"{name} ciphertext", ct.hex(), env["ciphertext"])
-            ck.eq(f"{name} tag", tag.hex(), env["authenticationTag"])
-            ck.eq(f"{name} cdiv", sha256(aad, md, iv, ct, tag).hex(), env["cdiv"])
+            s_point = check_combinations(ck, name, key_set_id, ks["epoch"], ys, shares, kp)
+            envs = [kp["envelope"]] if version == 1 else kp["envelopes"]
+            for env in envs:
+                check_envelope(ck, name, version, ks["generation"], key_set_id, s_point, kp["keyPath"].encode("ascii"), env)
+                envelopes += 1
         print(f"ok  {name}")
+    print(f"ok  {path.name}: {len(cases)} cases, {envelopes} envelopes")
+
+
+def check_negative(ck, path):
+    """§11: every vector is refused, for its reason; the unchanged context is accepted."""
+    doc = json.loads(path.read_text())
+    ctx = doc["context"]
+    base = json.loads((path.parent / ctx["vectorFile"]).read_text())
+    case = next(c for c in base["cases"] if c["name"] == ctx["case"])
+    ks = case["keySet"]
+    key_set_id, ys, shares = check_key_set(ck, "negative context", ks, case["shares"])
+    p = parse_key_path(ctx["keyPath"])
+    v = hash_to_curve(p, DST_H2C)
+    s_point = add(mul(lagrange_at_zero(1, [1, 2]) * shares[1], v), mul(lagrange_at_zero(2, [1, 2]) * shares[2], v))
+    env = next(k for k in case["keyPaths"] if k["keyPath"] == ctx["keyPath"])["envelopes"][ctx["envelope"]]
+    ck.eq("negative context opens", open_envelope(s_point, key_set_id, ks["generation"], p,
+                                                  *(bytes.fromhex(env[f]) for f in ("ciphertext", "ciphertextMetadata", "iv", "authenticationTag", "aad"))),
+          bytes.fromhex(env["plaintext"]))
+
+    def run(kind, inp):
+        if kind == "decrypt":
+            fields = (bytes.fromhex(inp[f]) for f in ("ciphertext", "ciphertextMetadata", "iv", "authenticationTag", "aad"))
+            open_envelope(s_point, key_set_id, ks["generation"], p, *fields)
+        elif kind == "partial":
+            i, ids = inp["holder"], inp["set"]
+            w = parse_point(bytes.fromhex(inp["partial"]))
+            proof = bytes.fromhex(inp["proof"])
+            if len(proof) != 64:
+                raise Refused("scalar")
+            c, s = parse_scalar(proof[:32]), parse_scalar(proof[32:])
+            dleq_verify(mul(lagrange_at_zero(i, ids), ys[i]), v, w, c, s)
+        elif kind == "point":
+            parse_point(bytes.fromhex(inp["bytes"]))
+        elif kind == "share":
+            parse_scalar(bytes.fromhex(inp["share"]), nonzero=True)
+        elif kind == "keyPath":
+            parse_key_path(inp["keyPath"])
+        elif kind == "keySet":
+            t, n = inp["keySet"]["threshold"], len(inp["keySet"]["verificationShares"])
+            if not 2 <= t <= n <= 255:  # §3, checked before anything else
+                raise Refused("threshold")
+        else:
+            raise AssertionError(f"unknown kind {kind}")
+
+    for vec in doc["vectors"]:
+        ck.eq(f"negative: {vec['reason']} is documented", vec["reason"] in doc["reasons"], True)
+        try:
+            run(vec["kind"], vec["input"])
+            got = "accepted"
+        except Refused as e:
+            got = e.reason
+        ck.eq(f"negative {vec['kind']}: {vec['name']}", got, vec["reason"])
+    print(f"ok  {path.name}: {len(doc['vectors'])} inputs refused, each for its reason")
+
+
+def main():
+    kat_dir = Path(__file__).resolve().parents[1] / "vectors/kat"
+    paths = [Path(a) for a in sys.argv[1:]] or [kat_dir / f"xks-threshold-{n}.json" for n in ("v1", "v2", "negative")]
+    ck = Checker()
+    self_test(ck, kat_dir.parent / "rfc")
+    for path in paths:
+        if "vectors" in json.loads(path.read_text()):
+            check_negative(ck, path)
+        else:
+            check_file(ck, path)
     print(f"{ck.passed} passed, 0 failed")
 
 

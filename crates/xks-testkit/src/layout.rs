@@ -63,9 +63,18 @@ impl Layout {
     /// # Panics
     /// When a certificate, the key set or a file cannot be made.
     pub fn new(name: &str, seed: u64) -> Self {
+        let (key_set, shares) = dealer::generate(2, 3, 1, &mut ChaCha20Rng::seed_from_u64(seed)).expect("a key set");
+        Self::with_key_set(name, key_set, shares)
+    }
+
+    /// As [`Layout::new`], with a given 2-of-3 key set and its three shares
+    /// (those of a known-answer vector file, say).
+    ///
+    /// # Panics
+    /// When a certificate or a file cannot be made.
+    pub fn with_key_set(name: &str, key_set: KeySet, shares: Vec<Share>) -> Self {
         let dir = crate::tempdir(name);
         let ca = Ca::new("test CA", Validity::days(2)).expect("a CA");
-        let (key_set, shares) = dealer::generate(2, 3, 1, &mut ChaCha20Rng::seed_from_u64(seed)).expect("a key set");
         let proxy_client = ca.issue_client("xks-proxy", &PROXY_CLIENT_NAMES, Validity::days(2)).expect("a client certificate");
         write(&dir.join("ca.crt"), &ca.certificate().cert_pem);
         Self { dir, ca, key_set, shares, proxy_client }

@@ -32,10 +32,14 @@ pub fn encode_point(p: &AffinePoint) -> Result<[u8; POINT_LEN]> {
 
 /// RFC 9497 `DeserializeElement`: SEC1 compressed, on the curve, not the identity.
 ///
+/// Only the tags `0x02` and `0x03` are ours: the SEC1 parser underneath also
+/// reads 33-byte "compact" points (tag `0x05`) and a tagged identity, which
+/// would give one point several encodings (docs/crypto.md §11).
+///
 /// # Errors
 /// [`Error::InvalidPoint`] or [`Error::IdentityPoint`].
 pub fn decode_point(bytes: &[u8]) -> Result<AffinePoint> {
-    if bytes.len() != POINT_LEN {
+    if bytes.len() != POINT_LEN || !matches!(bytes.first(), Some(0x02 | 0x03)) {
         return Err(Error::InvalidPoint);
     }
     let mut repr = <AffinePoint as GroupEncoding>::Repr::default();

@@ -1,80 +1,97 @@
-//! From the combined point `S = x·V` to the AES-256 key: HKDF-SHA256 (RFC 5869).
+//! From the combined point `S = x·V` to AES-256 keys: HKDF-SHA256 (RFC 5869).
+//!
+//! Format v1 derives one key per key path and generation; format v2 one key
+//! per envelope, bound to the envelope's metadata (version, generation, salt),
+//! the key-set id and the key path (docs/crypto.md §7 and §7.1).
 
 use core::fmt;
 
 use hkdf::Hkdf;
 use p256::AffinePoint;
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::encoding::encode_point;
+use crate::envelope::Metadata;
 use crate::keypath::KeyPath;
-use crate::suite::{HKDF_INFO_AES_KEY, HKDF_SALT};
+use crate::keyset::{KeySet, KeySetId};
+use crate::suite::{HKDF_INFO_AES_KEY, HKDF_INFO_ENVELOPE_KEY_V2, HKDF_SALT, HKDF_SALT_V2};
+use crate::{Error, Result};
 
-/// Length of the AES-256 key.
+/// Length of an AES-256 key.
 pub const KEY_LEN: usize = 32;
 
-/// `K = HKDF-SHA256(salt, IKM = SerializeElement(S), info = label || u16be(len(p)) || p, L = 32)`.
-fn derive(s: &AffinePoint, key_path: &KeyPath) -> Zeroizing<[u8; KEY_LEN]> {
-    // Callers refuse the identity before this point; an all-zero IKM could only arise from a bug.
-    let ikm = Zeroizing::new(encode_point(s).unwrap_or([0u8; 33]));
-    let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), ikm.as_slice());
-    let path = key_path.as_bytes();
-    let len = u16::try_from(path.len()).unwrap_or(u16::MAX).to_be_bytes();
-    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
-    // 32 bytes is far below HKDF-SHA256's limit of 8160, so expand cannot fail.
-    let _ = hk.expand_multi_info(&[HKDF_INFO_AES_KEY, &len, path], okm.as_mut_slice());
-    okm
-}
-
-/// The key bytes and the generation they belong to. Zeroized on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
-struct AesKey {
-    #[zeroize(skip)]
+/// The secret of one key path under one key set, for one request: the
+/// combined point `S`, from which every envelope key of that key path is
+/// derived. Built only from verified partials; zeroized on drop.
+pub struct DataKey {
+    combined: Zeroizing<[u8; 33]>,
+    key_set_id: KeySetId,
     generation: u32,
-    key: [u8; KEY_LEN],
+    key_path: KeyPath,
 }
-
-impl AesKey {
-    fn derive(generation: u32, s: &AffinePoint, key_path: &KeyPath) -> Self {
-        Self { generation, key: *derive(s, key_path) }
-    }
-}
-
-/// An AES-256 key derived from verified partials: encrypts and decrypts.
-/// Lives for one request; zeroized on drop.
-pub struct DataKey(AesKey);
-
-macro_rules! key_accessors {
-    ($t:ident) => {
-        impl $t {
-            pub(crate) fn derive(generation: u32, s: &AffinePoint, key_path: &KeyPath) -> Self {
-                Self(AesKey::derive(generation, s, key_path))
-            }
-
-            /// Generation of the key set it was derived under.
-            pub fn generation(&self) -> u32 {
-                self.0.generation
-            }
-
-            pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
-                &self.0.key
-            }
-        }
-
-        impl fmt::Debug for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($t), "(generation={}, <redacted>)"), self.0.generation)
-            }
-        }
-    };
-}
-key_accessors!(DataKey);
 
 impl DataKey {
-    /// The raw key, for known-answer tests and the vector generator only.
-    #[cfg(feature = "hazmat-test-vectors")]
-    pub fn expose_for_test_vectors(&self) -> &[u8; KEY_LEN] {
-        &self.0.key
+    /// # Errors
+    /// [`Error::IdentityPoint`] if `S` is the identity (callers refuse it first).
+    pub(crate) fn new(key_set: &KeySet, s: &AffinePoint, key_path: &KeyPath) -> Result<Self> {
+        Ok(Self {
+            combined: Zeroizing::new(encode_point(s)?),
+            key_set_id: key_set.id(),
+            generation: key_set.generation(),
+            key_path: key_path.clone(),
+        })
     }
+
+    /// Generation of the key set it was derived under.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The AES-256 key of one envelope, by the metadata's version.
+    ///
+    /// # Errors
+    /// [`Error::GenerationMismatch`] if the metadata names another generation.
+    pub(crate) fn envelope_key(&self, metadata: &Metadata) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        if metadata.generation() != self.generation {
+            return Err(Error::GenerationMismatch { expected: metadata.generation(), got: self.generation });
+        }
+        let path = self.key_path.as_bytes();
+        Ok(match metadata {
+            Metadata::V1 { .. } => {
+                let len = u16::try_from(path.len()).map_err(|_| Error::InvalidKeyPath("longer than 255 bytes"))?.to_be_bytes();
+                hkdf(HKDF_SALT, self.combined.as_slice(), &[HKDF_INFO_AES_KEY, &len, path])
+            }
+            Metadata::V2 { .. } => {
+                let len = [u8::try_from(path.len()).map_err(|_| Error::InvalidKeyPath("longer than 255 bytes"))?];
+                let md = metadata.to_bytes();
+                hkdf(HKDF_SALT_V2, self.combined.as_slice(), &[HKDF_INFO_ENVELOPE_KEY_V2, &md, &self.key_set_id.0, &len, path])
+            }
+        })
+    }
+
+    /// The key of an envelope with this metadata, for known-answer tests and
+    /// the vector generator only.
+    ///
+    /// # Errors
+    /// As the envelope key derivation.
+    #[cfg(feature = "hazmat-test-vectors")]
+    pub fn expose_for_test_vectors(&self, metadata: &Metadata) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+        self.envelope_key(metadata)
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey(generation={}, key_path={}, <redacted>)", self.generation, self.key_path.as_str())
+    }
+}
+
+/// `HKDF-SHA256(salt, IKM, info = concatenation of the parts, L = 32)`.
+fn hkdf(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; KEY_LEN]> {
+    let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
+    let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+    // 32 bytes is far below HKDF-SHA256's limit of 8160, so expand cannot fail.
+    let _ = hk.expand_multi_info(info, okm.as_mut_slice());
+    okm
 }

@@ -9,9 +9,10 @@
 //! 2. [`HolderKey::evaluate`]: a holder's weighted partial `W_i = (λ_i·s_i)·V` with an
 //!    RFC 9497 DLEQ proof against `λ_i·Y_i`.
 //! 3. [`Combiner::verify`] (or [`Combiner::check_commitment`]) then [`Combiner::combine`]:
-//!    `S = Σ W_i = x·V`, `K = HKDF-SHA256(S, p)` — the secret `x` never exists.
-//! 4. [`DataKey::encrypt`] / [`DataKey::decrypt`]: AES-256-GCM with the spec's
-//!    AAD rule, [`Metadata`] and [`cdiv`].
+//!    `S = Σ W_i = x·V` — the secret `x` never exists.
+//! 4. [`DataKey::encrypt`] / [`DataKey::decrypt`]: AES-256-GCM under a key
+//!    derived by HKDF-SHA256 from `S`, fresh for every envelope (format v2;
+//!    v1 ciphertext still opens), with the spec's AAD rule, [`Metadata`] and [`cdiv`].
 //!
 //! Lifecycle: [`dealer`], [`dkg`], [`refresh`], [`repair`], [`rotation`].
 #![forbid(unsafe_code)]
@@ -35,7 +36,7 @@ pub mod rotation;
 mod share;
 pub mod suite;
 
-pub use envelope::{Envelope, Metadata, cdiv, gcm_aad};
+pub use envelope::{Envelope, Metadata, Sealed, cdiv, gcm_aad};
 pub use error::{Error, Result};
 pub use holder::HolderId;
 pub use kdf::{DataKey, KEY_LEN};

@@ -379,7 +379,8 @@ impl Combiner {
         }
     }
 
-    /// Combines verified partials into the data key: `S = Σ W_i`, `K = HKDF(S, p)`.
+    /// Combines verified partials into the key path's secret `S = Σ W_i`, from
+    /// which each envelope's AES key is derived.
     ///
     /// # Errors
     /// [`Error::WrongHolderCount`] unless each member of the set contributes exactly
@@ -392,7 +393,7 @@ impl Combiner {
         }
         let parts: Vec<&Partial> = partials.iter().map(|p| &p.partial).collect();
         let s = self.sum(&parts)?;
-        Ok(crate::DataKey::derive(self.key_set.generation(), &s, key_point.path()))
+        crate::DataKey::new(&self.key_set, &s, key_point.path())
     }
 
     /// `Σ W_i` after checking that the partials cover the set exactly once.

@@ -21,7 +21,7 @@ use crate::group::mul_base;
 use crate::keyset::{KeySet, KeySetId, VerificationShare};
 use crate::polynomial::{Polynomial, evaluate_commitments};
 use crate::share::{HolderKey, Share};
-use crate::suite::FORMAT_VERSION;
+use crate::suite::{FORMAT_VERSION, LABEL_REFRESH_CONTRIBUTION};
 use crate::{Error, HolderId, Result};
 
 /// Public part of one refresh contribution: commitments to `δ_1 … δ_{t-1}`.
@@ -76,7 +76,7 @@ impl RefreshContribution {
     /// Never for a contribution built or parsed by this crate.
     pub fn id(&self) -> Result<[u8; 32]> {
         let mut h = Sha256::new();
-        h.update(b"XKS-THRESHOLD-V1-REFRESH-CONTRIBUTION");
+        h.update(LABEL_REFRESH_CONTRIBUTION);
         h.update(self.key_set_id.0);
         h.update(self.from_epoch.to_be_bytes());
         h.update([u8::try_from(self.nonce.len()).unwrap_or(u8::MAX)]);

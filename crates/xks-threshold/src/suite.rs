@@ -1,4 +1,5 @@
-//! Ciphersuite identifiers and every domain-separation string of format v1.
+//! Ciphersuite identifiers and every domain-separation string of formats v1
+//! and v2 (v2 changes only the envelope: its metadata and key derivation).
 //!
 //! These constants are part of the frozen format: changing any byte makes
 //! existing ciphertext undecryptable. `docs/crypto.md` lists each one with its
@@ -33,8 +34,21 @@ pub const LABEL_KEY_SET_DIGEST: &[u8] = b"XKS-THRESHOLD-V1-KEY-SET-DIGEST";
 /// Label of the non-invertible commitment to a verified partial.
 pub const LABEL_PARTIAL_COMMITMENT: &[u8] = b"XKS-THRESHOLD-V1-PARTIAL-COMMITMENT";
 
+/// Label of a refresh contribution's identifier hash (docs/crypto.md §9.2).
+pub const LABEL_REFRESH_CONTRIBUTION: &[u8] = b"XKS-THRESHOLD-V1-REFRESH-CONTRIBUTION";
+
 /// Version of the JSON formats (key set, share, partial, protocol packages).
 pub const FORMAT_VERSION: u32 = 1;
 
-/// First byte of ciphertextMetadata in envelope format v1.
-pub const ENVELOPE_VERSION: u8 = 1;
+/// First byte of ciphertextMetadata in envelope format v1 (decrypt only).
+pub const ENVELOPE_VERSION_1: u8 = 1;
+
+/// First byte of ciphertextMetadata in envelope format v2, the one Encrypt writes.
+pub const ENVELOPE_VERSION_2: u8 = 2;
+
+/// HKDF-SHA256 salt of the envelope format v2 key derivation.
+pub const HKDF_SALT_V2: &[u8] = b"XKS-THRESHOLD-V2-HKDF-SALT";
+
+/// HKDF-SHA256 info prefix of an envelope format v2 key; the metadata, the
+/// key-set id and the length-prefixed key path follow.
+pub const HKDF_INFO_ENVELOPE_KEY_V2: &[u8] = b"XKS-THRESHOLD-V2-ENVELOPE-KEY";

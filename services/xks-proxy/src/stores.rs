@@ -157,6 +157,9 @@ impl KeyStores {
         }
         let mut stores: Vec<Arc<KeyStore>> = Vec::new();
         let mut all_ids: Vec<AccessKeyId> = Vec::new();
+        // docs/crypto.md §4: the key path determines the key, so the mapping
+        // from external key ids to key paths is one-to-one across all stores.
+        let mut all_paths: HashMap<KeyPath, ExternalKeyId> = HashMap::new();
         for s in wire.key_store {
             let ctx = |m: String| StoreError::Invalid(format!("key store {:?}: {m}", s.name));
             let prefix = s.path_prefix;
@@ -186,6 +189,13 @@ impl KeyStores {
                     return Err(ctx(format!("key {}: key path {:?} is reserved for the health check", k.id, k.key_path)));
                 }
                 let path = KeyPath::new(k.key_path.clone()).map_err(|e| ctx(format!("key {}: {e}", k.id)))?;
+                if let Some(other) = all_paths.insert(path.clone(), k.id.clone()) {
+                    return Err(ctx(format!(
+                        "key {}: key path {:?} is already the path of key {other}; the key path determines the AES key, and \
+                         each external key must have its own (AWS KMS: each KMS key in an external key store uses a different external key)",
+                        k.id, k.key_path
+                    )));
+                }
                 let point = path.to_point().map_err(|e| ctx(format!("key {}: {e}", k.id)))?;
                 let mut usage = k.usage;
                 usage.dedup();

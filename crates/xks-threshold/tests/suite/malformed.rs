@@ -16,7 +16,7 @@ fn fixture() -> (KeySet, Vec<Share>) {
 #[test]
 fn bad_point_encodings_are_refused() {
     assert_eq!(decode_point(&[0u8]).unwrap_err(), Error::InvalidPoint, "SEC1 identity encoding");
-    assert_eq!(decode_point(&[0u8; 33]).unwrap_err(), Error::IdentityPoint, "p256 reads 33 zero bytes as the identity");
+    assert_eq!(decode_point(&[0u8; 33]).unwrap_err(), Error::InvalidPoint, "p256 reads 33 zero bytes as the identity; we do not");
     assert_eq!(decode_point(&[]).unwrap_err(), Error::InvalidPoint);
     // Uncompressed encodings are not our wire format.
     let mut unc = vec![4u8];
@@ -29,6 +29,12 @@ fn bad_point_encodings_are_refused() {
     let mut xp = vec![3u8];
     xp.extend(hex::decode("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff").unwrap());
     assert!(decode_point(&xp).is_err());
+    // SEC1's 33-byte "compact" form (tag 0x05) of a point that exists: the
+    // parser underneath reads it; ours must not (one point, one encoding).
+    let g = xks_threshold::encoding::encode_point(&xks_threshold::AffinePoint::GENERATOR).unwrap();
+    let compact = [&[5u8][..], &g[1..]].concat();
+    assert_eq!(decode_point(&compact).unwrap_err(), Error::InvalidPoint);
+    assert!(decode_point(&g).is_ok());
 }
 
 #[test]
@@ -130,10 +136,16 @@ fn share_json_is_validated_and_errors_never_echo_secrets() {
 
 #[test]
 fn metadata_of_unknown_versions_is_refused() {
-    assert_eq!(Metadata::parse(&[2, 0, 0, 0, 1]).unwrap_err(), Error::InvalidMetadata);
+    assert_eq!(Metadata::parse(&[2, 0, 0, 0, 1]).unwrap_err(), Error::InvalidMetadata, "v2 is 20 bytes");
+    assert_eq!(Metadata::parse(&[3; 20]).unwrap_err(), Error::InvalidMetadata);
+    assert_eq!(Metadata::parse(&[0, 0, 0, 0, 1]).unwrap_err(), Error::InvalidMetadata);
+    assert_eq!(Metadata::parse(&[]).unwrap_err(), Error::InvalidMetadata);
     assert_eq!(Metadata::parse(&[1, 0, 0, 0]).unwrap_err(), Error::InvalidMetadata);
     assert_eq!(Metadata::parse(b"key_version=1").unwrap_err(), Error::InvalidMetadata);
     assert_eq!(Metadata::parse(&[1, 0, 0, 0, 7]).unwrap().generation(), 7);
+    let mut v2 = [9u8; 20];
+    v2[..5].copy_from_slice(&[2, 0, 0, 1, 0]);
+    assert_eq!(Metadata::parse(&v2).unwrap(), Metadata::V2 { generation: 256, salt: [9; 15] });
 }
 
 proptest! {

@@ -249,21 +249,27 @@ fn envelope_detects_any_tampering() {
     assert_eq!(ok(&e.ciphertext, &e.metadata, &e.iv, &e.tag, b"project=nilf").unwrap_err(), Error::Decryption);
     assert_eq!(ok(&e.ciphertext, &e.metadata, &e.iv, &e.tag, b"").unwrap_err(), Error::Decryption);
     // Metadata: version byte, or any change that keeps the generation, is caught.
+    assert_eq!(e.metadata.len(), 20, "Encrypt writes v2 metadata");
     assert_eq!(ok(&e.ciphertext, &flip(&e.metadata, 0), &e.iv, &e.tag, &aad).unwrap_err(), Error::InvalidMetadata);
     assert_eq!(ok(&e.ciphertext, &[], &e.iv, &e.tag, &aad).unwrap_err(), Error::InvalidMetadata);
+    assert_eq!(ok(&e.ciphertext, &e.metadata[..5], &e.iv, &e.tag, &aad).unwrap_err(), Error::InvalidMetadata);
     assert!(ok(&e.ciphertext, &flip(&e.metadata, 4), &e.iv, &e.tag, &aad).is_err());
+    // Every salt byte is bound: another salt is another key.
+    for i in 5..20 {
+        assert_eq!(ok(&e.ciphertext, &flip(&e.metadata, i), &e.iv, &e.tag, &aad).unwrap_err(), Error::Decryption);
+    }
     // Wrong lengths are typed errors, not panics.
     assert!(matches!(ok(&e.ciphertext, &e.metadata, &e.iv[..11], &e.tag, &aad), Err(Error::BadLength { .. })));
     assert!(matches!(ok(&e.ciphertext, &e.metadata, &e.iv, &e.tag[..15], &aad), Err(Error::BadLength { .. })));
-    // A 16-byte IV is accepted by the spec; ours never produce one, so it cannot authenticate.
-    assert_eq!(ok(&e.ciphertext, &e.metadata, &[0u8; 16], &e.tag, &aad).unwrap_err(), Error::Decryption);
+    // A 16-byte IV is allowed by the spec; we never produce one, so it is refused unread.
+    assert!(matches!(ok(&e.ciphertext, &e.metadata, &[0u8; 16], &e.tag, &aad), Err(Error::BadLength { .. })));
 }
 
 /// XKS spec, Encrypt, ciphertextMetadata NOTE: moving the metadata into the AAD
 /// (no metadata, AAD = metadata) must not decrypt; the length prefixes ensure it.
 #[test]
 fn xks_spec_aad_rule_separates_aad_and_metadata() {
-    let md = Metadata::new(1).to_bytes();
+    let md = Metadata::V1 { generation: 1 }.to_bytes();
     assert_ne!(xks_threshold::gcm_aad(&[], &md).unwrap(), xks_threshold::gcm_aad(&md, &[]).unwrap());
     assert_eq!(xks_threshold::gcm_aad(b"ab", b"c").unwrap(), vec![0, 2, b'a', b'b', 1, b'c']);
     assert_eq!(xks_threshold::gcm_aad(&[], &[]).unwrap(), vec![0, 0, 0]);

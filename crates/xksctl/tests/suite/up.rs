@@ -161,7 +161,9 @@ fn up_serves_the_whole_system_prints_working_curl_and_reuses_its_state() {
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(state.join("kms-config.json")).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "kms-config.json holds the secret: owner only");
     let sealed = run_printed_curl(&out);
-    assert_eq!(sealed["ciphertextMetadata"], "AQAAAAE=", "version 1, generation 1: {sealed}");
+    let metadata =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sealed["ciphertextMetadata"].as_str().unwrap()).unwrap();
+    assert_eq!((metadata.len(), &metadata[..5]), (20, &[2u8, 0, 0, 0, 1][..]), "envelope format v2, generation 1: {sealed}");
     let opened = curl_decrypt(&state, &sealed);
     assert_eq!(opened["plaintext"], "SGVsbG8gV29ybGQh", "{opened}");
     run_printed_load_test(&out);

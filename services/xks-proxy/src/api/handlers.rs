@@ -7,7 +7,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
-use xks_threshold::Metadata;
+use xks_threshold::Sealed;
 
 use xks_wire::partner::RequestId;
 use xks_wire::xks::request;
@@ -190,26 +190,29 @@ pub async fn encrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body:
     Err(XksError::new(ErrorName::InternalException, "the verifying decrypt of the new ciphertext failed"))
 }
 
-/// Decrypt: the generation comes from ciphertextMetadata; any tampering of
-/// ciphertext, IV, tag, AAD or metadata fails the GCM tag.
+/// Decrypt (envelope format v1 or v2): the generation comes from
+/// ciphertextMetadata; fields that cannot be our ciphertext are refused
+/// before the partner is asked; any tampering of ciphertext, IV, tag, AAD or
+/// metadata fails the GCM tag.
 pub async fn decrypt(app: &App, ctx: &mut Ctx, store: &KeyStore, id: &str, body: &[u8]) -> Result<String, XksError> {
     let req = accept(ctx, store, body, request::parse_decrypt(body, &app.0.limits.sizes()), |r| &r.metadata)?;
     authorize(ctx, store, Operation::Decrypt, id, &req.metadata)?;
     let key = find_key(store, id)?;
     usable(key, Usage::Decrypt)?;
     let invalid = || XksError::of(ErrorName::InvalidCiphertextException);
-    let md = Metadata::parse(&req.ciphertext_metadata).map_err(|_| invalid())?;
-    if app.0.pool.keyring().generation(md.generation()).is_none() {
+    let sealed = Sealed::parse(&req.ciphertext, &req.ciphertext_metadata, &req.iv, &req.tag).map_err(|_| invalid())?;
+    let generation = sealed.metadata().generation();
+    if app.0.pool.keyring().generation(generation).is_none() {
         return Err(XksError::new(
             ErrorName::InvalidCiphertextException,
             "the ciphertextMetadata names a key generation this proxy does not hold",
         ));
     }
     let derived =
-        app.0.pool.derive(md.generation(), &key.point, &RequestId::for_kms_request(req.metadata.request_id())).await.map_err(pool_error)?;
+        app.0.pool.derive(generation, &key.point, &RequestId::for_kms_request(req.metadata.request_id())).await.map_err(pool_error)?;
     ctx.partner = Some(derived.partner.clone());
     ctx.hedged = derived.hedged;
-    let plaintext = derived.key.decrypt(&req.ciphertext, &req.ciphertext_metadata, &req.iv, &req.tag, &req.aad).map_err(|_| invalid())?;
+    let plaintext = derived.key.open(&sealed, &req.aad).map_err(|_| invalid())?;
     let encoded = zeroize::Zeroizing::new(STANDARD.encode(plaintext.as_slice()));
     Ok(format!("{{\"plaintext\":\"{}\"}}", encoded.as_str()))
 }

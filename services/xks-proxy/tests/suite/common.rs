@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use xks_config::key_stores::{KeyConfig, KeyStatus, KeyStoreConfig, KeyStoresFile, Usage};
 use xks_config::proxy;
+pub use xks_threshold::{KeySet, Share};
 
 pub const AKID: &str = "AKIAI2SFODNN7EXAMPLE";
 pub const SECRET: &str = "FYtE5EFA5FT0mCc3DrGUe2sti527BitkQ0Zr9MO9fvE";
@@ -40,11 +41,13 @@ pub struct Options {
     pub store: fn(&mut KeyStoreConfig),
     /// More keys in the first key store.
     pub keys: Vec<KeyConfig>,
+    /// The key set and its three shares; by default one dealt from a fixed seed.
+    pub key_set: Option<(KeySet, Vec<Share>)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { front: Front::Plain, partners: vec![2, 3], proxy: |_| {}, store: |_| {}, keys: Vec::new() }
+        Self { front: Front::Plain, partners: vec![2, 3], proxy: |_| {}, store: |_| {}, keys: Vec::new(), key_set: None }
     }
 }
 
@@ -72,7 +75,10 @@ impl std::ops::DerefMut for Deployment {
 impl Deployment {
     pub async fn start(name: &str, opts: Options) -> Self {
         init_logs();
-        let layout = Layout::new(name, 11);
+        let layout = match opts.key_set.clone() {
+            Some((key_set, shares)) => Layout::with_key_set(name, key_set, shares),
+            None => Layout::new(name, 11),
+        };
         let dir = layout.dir.clone();
         let cluster = Cluster::start_shares(layout, &opts.partners, |share| {
             share.tls.allowed_clients = vec!["dns:xks-proxy".into()];
@@ -109,7 +115,7 @@ impl Deployment {
             key(KEY, "tenant-a/key-1"),
             KeyConfig { status: KeyStatus::Disabled, ..key("disabled-key", "tenant-a/disabled") },
             KeyConfig { usage: vec![Usage::Encrypt], ..key("encrypt-only", "tenant-a/encrypt-only") },
-            KeyConfig { usage: vec![Usage::Decrypt], ..key("decrypt-only", "tenant-a/encrypt-only") },
+            KeyConfig { usage: vec![Usage::Decrypt], ..key("decrypt-only", "tenant-a/decrypt-only") },
             KeyConfig { usage: vec![], ..key("impotent", "tenant-a/impotent") },
         ];
         ks1.key.extend_from_slice(keys);
