@@ -86,6 +86,29 @@ pub fn gauge(out: &mut String, name: &str, help: &str, value: impl TryInto<i64>)
     let _ = writeln!(out, "{name} {}", value.try_into().unwrap_or(i64::MAX));
 }
 
+/// Appends a gauge with one label: one line per `(label value, value)`.
+/// Label values must come from a fixed set (configuration, constants).
+pub fn labelled_gauge(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, i64)]) {
+    header(out, name, Kind::Gauge, help);
+    for (value_label, value) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value_label}\"}} {value}");
+    }
+}
+
+/// The end of validity of each certificate a service loaded at start, as
+/// Unix seconds, by role (`front`, `partner_client`, `server`): the
+/// `<prefix>_certificate_not_after_timestamp_seconds` gauge the alerting
+/// rules of docs/monitoring.md watch.
+pub fn certificates(out: &mut String, prefix: &str, certificates: &[(&'static str, i64)]) {
+    labelled_gauge(
+        out,
+        &format!("{prefix}_certificate_not_after_timestamp_seconds"),
+        "End of validity (Unix seconds) of each certificate loaded at start, by role.",
+        "certificate",
+        certificates,
+    );
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -115,5 +138,8 @@ mod tests {
         counter(&mut out, "a_total", "As.", 3);
         gauge(&mut out, "b", "Bs.", 7usize);
         assert_eq!(out, "# HELP a_total As.\n# TYPE a_total counter\na_total 3\n# HELP b Bs.\n# TYPE b gauge\nb 7\n");
+        let mut out = String::new();
+        labelled_gauge(&mut out, "c", "Cs.", "role", &[("x", -1), ("y", 2)]);
+        assert_eq!(out, "# HELP c Cs.\n# TYPE c gauge\nc{role=\"x\"} -1\nc{role=\"y\"} 2\n");
     }
 }

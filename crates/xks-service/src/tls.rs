@@ -237,6 +237,18 @@ pub const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 /// TLS 1.3 and 1.2 (the proxy's front, which AWS KMS calls).
 pub const TLS13_AND_12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
+/// The end of validity of the first (leaf) certificate in the PEM file `cert`,
+/// as Unix seconds (for the certificate gauges of docs/monitoring.md).
+///
+/// # Errors
+/// [`TlsError`] for an unreadable file, no certificate, or one that is not X.509.
+pub fn leaf_not_after(cert: &Path) -> Result<i64, TlsError> {
+    let chain = load_certs(cert)?;
+    let leaf = chain.first().ok_or_else(|| file_err(cert, "no certificate"))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|_| file_err(cert, "not an X.509 certificate"))?;
+    Ok(parsed.validity().not_after.timestamp())
+}
+
 /// A server configuration: the certificate chain in `cert`, the (possibly
 /// sealed) key in `key`, the protocol `versions`, `client_auth`, ALPN `h2`
 /// and `http/1.1`.

@@ -85,11 +85,14 @@ pub struct Metrics {
     connections: Arc<Connections>,
     /// Failed TLS handshakes (including refused client certificates).
     pub handshake_failures: AtomicU64,
+    /// End of validity of the certificates loaded at start, by role.
+    certificates: Vec<(&'static str, i64)>,
 }
 
 impl Metrics {
-    /// Zeroed counters for the listener's `connections`.
-    pub fn new(connections: Arc<Connections>) -> Self {
+    /// Zeroed counters for the listener's `connections`, with the end of
+    /// validity of each certificate loaded at start (`server`).
+    pub fn new(connections: Arc<Connections>, certificates: Vec<(&'static str, i64)>) -> Self {
         Self {
             requests: Default::default(),
             latency: Histogram::new(BUCKETS_US),
@@ -99,6 +102,7 @@ impl Metrics {
             partial_batches: AtomicU64::new(0),
             connections,
             handshake_failures: AtomicU64::new(0),
+            certificates,
         }
     }
 
@@ -176,6 +180,7 @@ impl Metrics {
         for (name, help, value) in connection_counters {
             counter(&mut s, name, help, r(value));
         }
+        xks_service::metrics::certificates(&mut s, "share", &self.certificates);
         s
     }
 }

@@ -89,7 +89,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         unauthenticated_timeout: Duration::from_millis(cfg.tls.handshake_timeout_ms),
         idle_timeout: Duration::from_millis(l.idle_timeout_ms),
     });
-    let metrics = Arc::new(Metrics::new(connections.clone()));
+    let metrics = Arc::new(Metrics::new(connections.clone(), vec![("server", tls::leaf_not_after(&cfg.tls.cert)?)]));
     let (audit, note) = Audit::start(
         WriterConfig { dir: cfg.audit.dir.clone(), max_file_bytes: cfg.audit.max_file_bytes },
         cfg.audit.max_batch,

@@ -11,6 +11,8 @@ use xks_service::metrics::{self, Kind, counter, gauge, header};
 
 use xks_wire::xks::{ErrorName, Operation};
 
+use crate::stores::KeyStores;
+
 /// The operation label of a request: one of the XKS operations, or `None`
 /// for anything that did not reach one (bad path, method) → `other`.
 type OperationLabel = Option<Operation>;
@@ -145,11 +147,14 @@ pub struct Metrics {
     /// TLS handshake failures on the front.
     pub handshake_failures: AtomicU64,
     partners: Vec<(String, PartnerMetrics)>,
+    /// End of validity of the certificates loaded at start, by role.
+    certificates: Vec<(&'static str, i64)>,
 }
 
 impl Metrics {
-    /// Metrics for the configured partner ids.
-    pub fn new(partner_ids: &[String], connections: Arc<Connections>) -> Self {
+    /// Metrics for the configured partner ids, with the end of validity of
+    /// each certificate loaded at start (`front`, `partner_client`).
+    pub fn new(partner_ids: &[String], connections: Arc<Connections>, certificates: Vec<(&'static str, i64)>) -> Self {
         Self {
             requests: (0..OPERATIONS.len() * (ErrorName::ALL.len() + 1)).map(|_| AtomicU64::new(0)).collect(),
             latency: std::array::from_fn(|_| Histogram::new(BUCKETS_US)),
@@ -159,6 +164,7 @@ impl Metrics {
             connections,
             handshake_failures: AtomicU64::new(0),
             partners: partner_ids.iter().map(|id| (id.clone(), PartnerMetrics::default())).collect(),
+            certificates,
         }
     }
 
@@ -188,12 +194,21 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, key_stores: usize, in_flight: usize) -> String {
+    pub fn render(&self, stores: &KeyStores, in_flight: usize) -> String {
         let mut out = String::with_capacity(16_384);
         self.render_requests(&mut out);
         self.render_partners(&mut out);
         self.render_counters(&mut out);
-        gauge(&mut out, "xks_key_stores", "Configured key stores.", key_stores);
+        metrics::certificates(&mut out, "xks", &self.certificates);
+        let modified: Vec<(&str, i64)> = stores.iter().filter_map(|s| Some((s.name.as_str(), s.credentials_modified?))).collect();
+        metrics::labelled_gauge(
+            &mut out,
+            "xks_credentials_file_modified_timestamp_seconds",
+            "Modification time (Unix seconds) of each key store's credentials file, as last loaded.",
+            "key_store",
+            &modified,
+        );
+        gauge(&mut out, "xks_key_stores", "Configured key stores.", stores.iter().count());
         gauge(&mut out, "xks_connections", "Open connections on the XKS listener.", self.connections.open());
         gauge(&mut out, "xks_in_flight", "Requests being processed.", in_flight);
         out

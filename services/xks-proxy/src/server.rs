@@ -133,7 +133,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     }
     let partner_ids: Vec<String> = cfg.partners.iter().map(|p| p.id.clone()).collect();
     let connections = Connections::new(bounds(&cfg.limits));
-    let metrics = Arc::new(Metrics::new(&partner_ids, connections.clone()));
+    let metrics = Arc::new(Metrics::new(&partner_ids, connections.clone(), certificates(&cfg)?));
     let tls = tls::client_config(&cfg.partner_tls.ca, &cfg.partner_tls.client_cert, &cfg.partner_tls.client_key, ids.as_deref())
         .map_err(|source| StartError::Tls { what: "partner_tls", source })?;
     let pool = Arc::new(
@@ -181,6 +181,18 @@ fn load_keyring(cfg: &Config, ids: Option<&xks_sops::Identities>) -> Result<Arc<
     let generations: Vec<u32> = keyring.generations().map(|g| g.key_set().generation()).collect();
     tracing::info!(holder = keyring.holder().get(), ?generations, "own shares loaded and verified against their key sets");
     Ok(Arc::new(keyring))
+}
+
+/// The end of validity of the partner client certificate and, with a TLS
+/// front, the front's (for the certificate gauges, docs/monitoring.md).
+fn certificates(cfg: &Config) -> Result<Vec<(&'static str, i64)>, StartError> {
+    let not_after =
+        |what: &'static str, path: &std::path::Path| tls::leaf_not_after(path).map_err(|source| StartError::Tls { what, source });
+    let mut out = vec![("partner_client", not_after("partner_tls", &cfg.partner_tls.client_cert)?)];
+    if let (Some(cert), FrontMode::Tls) = (&cfg.front.cert, &cfg.front.mode) {
+        out.push(("front", not_after("front TLS", cert)?));
+    }
+    Ok(out)
 }
 
 /// The connection bounds of `[limits]`.
@@ -266,7 +278,7 @@ async fn metrics_loop(listener: TcpListener, app: App, mut shutdown: watch::Rece
                         "/metrics" => {
                             let s = &app.0;
                             let in_flight = s.limits.max_in_flight.saturating_sub(s.in_flight.available_permits());
-                            (StatusCode::OK, "text/plain; version=0.0.4", s.metrics.render(s.stores.get().iter().count(), in_flight))
+                            (StatusCode::OK, "text/plain; version=0.0.4", s.metrics.render(&s.stores.get(), in_flight))
                         }
                         "/ping" => (StatusCode::OK, "application/json", "{\"status\":\"ok\"}".to_owned()),
                         _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_owned()),

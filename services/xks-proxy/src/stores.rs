@@ -97,6 +97,9 @@ pub struct KeyStore {
     pub quota: Option<Quota>,
     /// Optional secondary authorization.
     pub policy: Option<Policy>,
+    /// When the credentials file was last changed (Unix seconds), as loaded:
+    /// the age the credential-rotation alert watches (docs/monitoring.md).
+    pub credentials_modified: Option<i64>,
 }
 
 impl KeyStore {
@@ -171,6 +174,7 @@ impl KeyStores {
             }
             let cred_path = base.join(&s.credentials_file);
             let cred_text = xks_sops::read_file(&cred_path, ids).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let credentials_modified = modified_unix_seconds(&cred_path);
             let creds = credentials::parse(&cred_text).map_err(|e| ctx(format!("{}: {e}", cred_path.display())))?;
             let mut credentials = HashMap::new();
             for c in creds {
@@ -221,10 +225,18 @@ impl KeyStores {
                 keys,
                 quota,
                 policy,
+                credentials_modified,
             }));
         }
         Ok(Self { stores })
     }
+}
+
+/// A file's modification time in Unix seconds, if the file system keeps one.
+fn modified_unix_seconds(path: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_secs()).ok()
 }
 
 fn read(path: &Path) -> Result<Zeroizing<String>, StoreError> {

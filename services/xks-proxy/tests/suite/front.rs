@@ -88,7 +88,7 @@ async fn an_unauthenticated_flood_cannot_starve_signed_requests() {
         }
     }
     assert_eq!(open, 0, "flood connections still open after the unauthenticated timeout");
-    let evicted = metric(&d.proxy().app.0.metrics.render(1, 0), "xks_connections_evicted_total");
+    let evicted = metric(&d.proxy().app.0.metrics.render(&d.proxy().app.0.stores.get(), 0), "xks_connections_evicted_total");
     assert!(evicted >= 700, "the oldest unauthenticated connections made room: {evicted}");
     // Below every bound, connections that never authenticate are closed at the timeout.
     let t0 = Instant::now();
@@ -98,7 +98,7 @@ async fn an_unauthenticated_flood_cannot_starve_signed_requests() {
     }
     let took = t0.elapsed();
     assert!(took >= Duration::from_millis(1400) && took < Duration::from_millis(3500), "closed after {took:?}");
-    assert!(metric(&d.proxy().app.0.metrics.render(1, 0), "xks_connections_timed_out_total") >= 20);
+    assert!(metric(&d.proxy().app.0.metrics.render(&d.proxy().app.0.stores.get(), 0), "xks_connections_timed_out_total") >= 20);
 }
 
 /// An authenticated connection with nothing to do is closed after

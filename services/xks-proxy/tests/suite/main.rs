@@ -6,5 +6,6 @@ mod common;
 mod default_config;
 mod front;
 mod interop;
+mod monitoring;
 mod partners;
 mod spec;

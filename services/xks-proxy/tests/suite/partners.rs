@@ -183,7 +183,7 @@ async fn health_checks_meeting_a_lock_never_route_around_it() {
     assert_eq!(d.proxy().app.0.metrics.partner("share-3").unwrap().count(AttemptOutcome::Ok), share3_before, "share-3 was not chosen");
     let share2 = d.proxy().app.0.pool.partners()[0].clone();
     assert!(!share2.breaker.is_open(), "a refusal is not a breaker failure");
-    assert!(d.proxy().app.0.metrics.render(1, 0).contains("xks_partner_refusing{partner=\"share-2\"} 1"));
+    assert!(d.proxy().app.0.metrics.render(&d.proxy().app.0.stores.get(), 0).contains("xks_partner_refusing{partner=\"share-2\"} 1"));
     d.admin(2, "unlock").await;
     let (s, r) = c.decrypt(KEY, &enc, None).await;
     assert_eq!((s, b64(&r["plaintext"])), (200, b"sealed before the lock".to_vec()), "{r}");
