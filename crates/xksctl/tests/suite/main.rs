@@ -18,5 +18,6 @@ mod credentials;
 mod env;
 mod lifecycle;
 mod pki;
+mod reconcile;
 mod secrets;
 mod up;
