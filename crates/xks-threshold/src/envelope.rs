@@ -206,8 +206,9 @@ impl DataKey {
     }
 
     fn seal(&self, metadata: &Metadata, iv: [u8; IV_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Envelope> {
-        let key = self.envelope_key(metadata)?;
-        let metadata = metadata.to_bytes();
+        let bytes = metadata.to_bytes();
+        let key = self.envelope_key(metadata, &bytes)?;
+        let metadata = bytes;
         let full_aad = gcm_aad(aad, &metadata)?;
         let mut buf = plaintext.to_vec();
         let cipher = Aes256Gcm12::new(key.as_ref().into());
@@ -233,7 +234,7 @@ impl DataKey {
     /// [`Error::GenerationMismatch`] if this key is of another generation than
     /// the metadata names; [`Error::Decryption`] when authentication fails.
     pub fn open(&self, sealed: &Sealed<'_>, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let key = self.envelope_key(&sealed.metadata)?;
+        let key = self.envelope_key(&sealed.metadata, sealed.metadata_bytes)?;
         let full_aad = gcm_aad(aad, sealed.metadata_bytes)?;
         let mut buf = Zeroizing::new(sealed.ciphertext.to_vec());
         Aes256Gcm12::new(key.as_ref().into())

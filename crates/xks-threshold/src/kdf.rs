@@ -48,11 +48,13 @@ impl DataKey {
         self.generation
     }
 
-    /// The AES-256 key of one envelope, by the metadata's version.
+    /// The AES-256 key of one envelope, by the metadata's version;
+    /// `metadata_bytes` is its encoding (what the envelope carries), which v2
+    /// binds into the key.
     ///
     /// # Errors
     /// [`Error::GenerationMismatch`] if the metadata names another generation.
-    pub(crate) fn envelope_key(&self, metadata: &Metadata) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+    pub(crate) fn envelope_key(&self, metadata: &Metadata, metadata_bytes: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>> {
         if metadata.generation() != self.generation {
             return Err(Error::GenerationMismatch { expected: metadata.generation(), got: self.generation });
         }
@@ -64,8 +66,7 @@ impl DataKey {
             }
             Metadata::V2 { .. } => {
                 let len = [u8::try_from(path.len()).map_err(|_| Error::InvalidKeyPath("longer than 255 bytes"))?];
-                let md = metadata.to_bytes();
-                hkdf(HKDF_SALT_V2, self.combined.as_slice(), &[HKDF_INFO_ENVELOPE_KEY_V2, &md, &self.key_set_id.0, &len, path])
+                hkdf(HKDF_SALT_V2, self.combined.as_slice(), &[HKDF_INFO_ENVELOPE_KEY_V2, metadata_bytes, &self.key_set_id.0, &len, path])
             }
         })
     }
@@ -77,7 +78,7 @@ impl DataKey {
     /// As the envelope key derivation.
     #[cfg(feature = "hazmat-test-vectors")]
     pub fn expose_for_test_vectors(&self, metadata: &Metadata) -> Result<Zeroizing<[u8; KEY_LEN]>> {
-        self.envelope_key(metadata)
+        self.envelope_key(metadata, &metadata.to_bytes())
     }
 }
 

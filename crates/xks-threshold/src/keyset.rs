@@ -76,6 +76,8 @@ pub struct KeySet {
     group_key: AffinePoint,
     commitments: Vec<AffinePoint>,
     shares: Vec<VerificationShare>,
+    /// [`KeySet::id`], computed once: every combine binds it into the envelope key.
+    id: KeySetId,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -175,7 +177,8 @@ impl KeySet {
                 return Err(Error::InconsistentKeySet("a verification share does not match the commitments"));
             }
         }
-        Ok(Self { generation, epoch, threshold, group_key, commitments, shares })
+        let id = key_set_id(generation, &group_key);
+        Ok(Self { generation, epoch, threshold, group_key, commitments, shares, id })
     }
 
     /// Parses and validates the JSON form.
@@ -196,7 +199,7 @@ impl KeySet {
 
     /// The key set identifier (stable across refresh epochs).
     pub fn id(&self) -> KeySetId {
-        key_set_id(self.generation, &self.group_key)
+        self.id
     }
 
     /// A digest of the whole key set (docs/crypto.md §3): generation, epoch,
