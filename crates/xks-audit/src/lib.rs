@@ -15,11 +15,20 @@
 //! the first record of a log has 64 zeros. `seq` counts from 1 without gaps,
 //! across rotated files. The log never contains a share, a partial, a proof or
 //! anything derived from them.
+//!
+//! Signed checkpoints ([`Checkpoint`]) pin the head beyond the host: a log cut
+//! short or rewritten no longer reproduces a checkpoint signed before.
 
+mod checkpoint;
 mod record;
 mod verify;
 mod writer;
 
+pub use checkpoint::{
+    CHECKPOINT_DOMAIN, CHECKPOINTS_FILE, Checkpoint, CheckpointError, CheckpointKey, CheckpointSigner, Reason, read_checkpoints,
+};
 pub use record::{GENESIS, Record, RecordKind, chain_hash};
-pub use verify::{Broken, Report, verify_files, verify_lines};
+pub use verify::{
+    Broken, CheckpointFinding, CheckpointFindingKind, CheckpointReport, Report, verify_files, verify_files_with_checkpoints, verify_lines,
+};
 pub use writer::{AuditWriter, Entry, Head, WriterConfig, WriterError, log_files};

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 use crate::record::{GENESIS, Record, chain_hash};
 
 /// The first place where the chain is broken.
@@ -37,12 +38,162 @@ pub struct Report {
     pub head: String,
     /// The first break, if any.
     pub broken: Option<Broken>,
+    /// The log checked against signed checkpoints, when some were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<CheckpointReport>,
 }
 
 impl Report {
-    /// True when the whole input verified.
+    /// True when the whole input verified (and every checkpoint given agrees with it).
     pub fn is_intact(&self) -> bool {
-        self.broken.is_none()
+        self.broken.is_none() && self.checkpoints.as_ref().is_none_or(|c| c.findings.is_empty())
+    }
+}
+
+/// What signed checkpoints say about the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointReport {
+    /// The pinned key's id.
+    pub key_id: String,
+    /// Checkpoints given.
+    pub given: u64,
+    /// Checkpoints whose signature verified under the pinned key.
+    pub signed: u64,
+    /// Of those, the ones whose head the log reproduces at their sequence.
+    pub matched: u64,
+    /// The highest sequence a valid checkpoint attests, and when it was signed.
+    pub latest: Option<(u64, String)>,
+    /// Everything that does not agree, in sequence order.
+    pub findings: Vec<CheckpointFinding>,
+}
+
+/// What a checkpoint shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointFindingKind {
+    /// The log ends before a sequence a valid checkpoint attests: records cut from the end.
+    Truncated,
+    /// The log's record at a checkpoint's sequence hashes to another head:
+    /// history rewritten at or before that record (a fork).
+    Rewritten,
+    /// The chain breaks before the checkpoint's sequence, so it could not be compared.
+    Unreached,
+    /// Two validly signed checkpoints give different heads for one sequence:
+    /// the signing key itself signed two histories.
+    Conflicting,
+    /// Signed by a key other than the pinned one.
+    ForeignKey,
+    /// Names the pinned key, but the signature does not verify: altered or forged.
+    BadSignature,
+    /// Not a well-formed checkpoint.
+    Malformed,
+}
+
+/// One disagreement between a checkpoint and the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointFinding {
+    /// What it is.
+    pub kind: CheckpointFindingKind,
+    /// The checkpoint's sequence number.
+    pub seq: u64,
+    /// When the checkpoint says it was signed.
+    pub time: String,
+    /// In words.
+    pub detail: String,
+}
+
+/// The valid checkpoints by sequence, compared with the log as it is read.
+struct Anchors {
+    by_seq: BTreeMap<u64, Vec<Checkpoint>>,
+    report: CheckpointReport,
+}
+
+impl Anchors {
+    /// Verifies every signature and sorts the valid checkpoints by sequence;
+    /// invalid ones and conflicting pairs become findings at once.
+    fn new(checkpoints: &[Checkpoint], key: &CheckpointKey) -> Self {
+        let mut report = CheckpointReport { key_id: key.id().to_owned(), given: checkpoints.len() as u64, ..CheckpointReport::default() };
+        let mut by_seq: BTreeMap<u64, Vec<Checkpoint>> = BTreeMap::new();
+        for c in checkpoints {
+            if let Err(e) = key.verify(c) {
+                let kind = match e {
+                    CheckpointError::ForeignKey { .. } => CheckpointFindingKind::ForeignKey,
+                    CheckpointError::BadSignature => CheckpointFindingKind::BadSignature,
+                    _ => CheckpointFindingKind::Malformed,
+                };
+                report.findings.push(CheckpointFinding { kind, seq: c.seq, time: c.time.clone(), detail: e.to_string() });
+                continue;
+            }
+            report.signed += 1;
+            let same = by_seq.entry(c.seq).or_default();
+            if let Some(other) = same.iter().find(|o| o.head != c.head) {
+                report.findings.push(CheckpointFinding {
+                    kind: CheckpointFindingKind::Conflicting,
+                    seq: c.seq,
+                    time: c.time.clone(),
+                    detail: format!(
+                        "signed head {} at {} and head {} at {} for the same sequence: the key signed two histories",
+                        other.head, other.time, c.head, c.time
+                    ),
+                });
+            }
+            same.push(c.clone());
+            if report.latest.as_ref().is_none_or(|(seq, _)| c.seq > *seq) {
+                report.latest = Some((c.seq, c.time.clone()));
+            }
+        }
+        Self { by_seq, report }
+    }
+
+    /// The log has `hash` at `seq`: every checkpoint of that sequence must say so.
+    fn at(&mut self, seq: u64, hash: &str) {
+        let Some(checkpoints) = self.by_seq.remove(&seq) else { return };
+        for c in checkpoints {
+            if c.head == hash {
+                self.report.matched += 1;
+            } else {
+                self.report.findings.push(CheckpointFinding {
+                    kind: CheckpointFindingKind::Rewritten,
+                    seq,
+                    time: c.time.clone(),
+                    detail: format!(
+                        "the log's record {seq} hashes to {hash}, but the checkpoint signed at {} ({}) attests {}: history rewritten at or before record {seq}",
+                        c.time,
+                        c.reason.as_str(),
+                        c.head
+                    ),
+                });
+            }
+        }
+    }
+
+    /// The log ended (at `last_seq`, intact or `broken`): checkpoints beyond were not reached.
+    fn finish(mut self, last_seq: u64, broken: bool) -> CheckpointReport {
+        for (seq, checkpoints) in std::mem::take(&mut self.by_seq) {
+            for c in checkpoints {
+                let (kind, detail) = if broken {
+                    (
+                        CheckpointFindingKind::Unreached,
+                        format!("the chain breaks before record {seq}, which the checkpoint signed at {} attests", c.time),
+                    )
+                } else {
+                    (
+                        CheckpointFindingKind::Truncated,
+                        format!(
+                            "the log ends at record {last_seq}, but the checkpoint signed at {} ({}) attests record {seq}: {} records missing at the end",
+                            c.time,
+                            c.reason.as_str(),
+                            seq - last_seq
+                        ),
+                    )
+                };
+                self.report.findings.push(CheckpointFinding { kind, seq, time: c.time, detail });
+            }
+        }
+        self.report.findings.sort_by_key(|f| f.seq);
+        self.report
     }
 }
 
@@ -50,11 +201,30 @@ struct Chain {
     report: Report,
     prev: String,
     next_seq: u64,
+    anchors: Option<Anchors>,
+    /// The chain broke while reading (not at the expected-head check after it).
+    ended_early: bool,
 }
 
 impl Chain {
     fn new(first_seq: u64, prev: String) -> Self {
-        Self { report: Report { head: prev.clone(), ..Report::default() }, prev, next_seq: first_seq }
+        Self { report: Report { head: prev.clone(), ..Report::default() }, prev, next_seq: first_seq, anchors: None, ended_early: false }
+    }
+
+    fn with_checkpoints(mut self, checkpoints: &[Checkpoint], key: &CheckpointKey) -> Self {
+        let mut anchors = Anchors::new(checkpoints, key);
+        // An empty log's head: checkpoints of sequence 0 attest the genesis.
+        anchors.at(self.next_seq - 1, &self.prev);
+        self.anchors = Some(anchors);
+        self
+    }
+
+    fn finish(mut self) -> Report {
+        if let Some(anchors) = self.anchors.take() {
+            let last = self.next_seq - 1;
+            self.report.checkpoints = Some(anchors.finish(last, self.ended_early));
+        }
+        self.report
     }
 
     fn fail(&mut self, file: &str, line: usize, reason: impl Into<String>) {
@@ -63,6 +233,12 @@ impl Chain {
 
     /// Feeds one file's content; returns false once broken.
     fn feed(&mut self, file: &str, content: &[u8]) -> bool {
+        let intact = self.feed_lines(file, content);
+        self.ended_early |= !intact;
+        intact
+    }
+
+    fn feed_lines(&mut self, file: &str, content: &[u8]) -> bool {
         if content.is_empty() {
             return true;
         }
@@ -115,6 +291,9 @@ impl Chain {
             }
         }
         self.prev = chain_hash(line);
+        if let Some(anchors) = &mut self.anchors {
+            anchors.at(rec.seq, &self.prev);
+        }
         self.next_seq += 1;
         let r = &mut self.report;
         r.records += 1;
@@ -136,7 +315,7 @@ pub fn verify_lines(parts: &[(&str, &[u8])]) -> Report {
             break;
         }
     }
-    chain.report
+    chain.finish()
 }
 
 /// Verifies audit files in order (as listed by [`crate::log_files`]), from genesis.
@@ -146,11 +325,32 @@ pub fn verify_lines(parts: &[(&str, &[u8])]) -> Report {
 /// # Errors
 /// I/O errors reading the files.
 pub fn verify_files(files: &[PathBuf], expected_head: Option<&str>) -> std::io::Result<Report> {
-    let mut chain = Chain::new(1, GENESIS.to_owned());
+    verify_chain(Chain::new(1, GENESIS.to_owned()), files, expected_head)
+}
+
+/// [`verify_files`], and the log compared with signed checkpoints (the
+/// service's own `checkpoints.jsonl`, a witness archive): each signature is
+/// checked under `key`, and the log must reproduce every valid checkpoint's
+/// head at its sequence. The report's `checkpoints` part names a log cut
+/// short, a rewritten (forked) history, a checkpoint signed by another key or
+/// altered, and two signed heads for one sequence.
+///
+/// # Errors
+/// I/O errors reading the files.
+pub fn verify_files_with_checkpoints(
+    files: &[PathBuf],
+    expected_head: Option<&str>,
+    checkpoints: &[Checkpoint],
+    key: &CheckpointKey,
+) -> std::io::Result<Report> {
+    verify_chain(Chain::new(1, GENESIS.to_owned()).with_checkpoints(checkpoints, key), files, expected_head)
+}
+
+fn verify_chain(mut chain: Chain, files: &[PathBuf], expected_head: Option<&str>) -> std::io::Result<Report> {
     for f in files {
         let content = std::fs::read(f)?;
         if !chain.feed(&display(f), &content) {
-            return Ok(chain.report);
+            return Ok(chain.finish());
         }
     }
     if let Some(head) = expected_head
@@ -163,7 +363,7 @@ pub fn verify_files(files: &[PathBuf], expected_head: Option<&str>) -> std::io::
             format!("chain ends at {} but the expected head is {head} (records missing at the end)", chain.report.head),
         );
     }
-    Ok(chain.report)
+    Ok(chain.finish())
 }
 
 fn display(p: &Path) -> String {

@@ -101,6 +101,8 @@ pub struct AuditWriter {
     len: u64,
     head: Head,
     poisoned: bool,
+    /// The last record of a file closed by rotation, until taken.
+    closed: Option<Head>,
 }
 
 fn file_name(index: u32) -> String {
@@ -162,7 +164,7 @@ impl AuditWriter {
         let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
         let len = file.seek(SeekFrom::End(0))?;
         sync_dir(&cfg.dir)?;
-        Ok((Self { cfg, file, index, len, head, poisoned: false }, note))
+        Ok((Self { cfg, file, index, len, head, poisoned: false, closed: None }, note))
     }
 
     /// The last durable record.
@@ -175,8 +177,15 @@ impl AuditWriter {
         self.poisoned
     }
 
+    /// The head at which the last rotation closed a file, once: the share
+    /// service signs a checkpoint for it.
+    pub fn take_closed(&mut self) -> Option<Head> {
+        self.closed.take()
+    }
+
     fn rotate(&mut self) -> io::Result<()> {
         self.file.sync_all()?;
+        self.closed = Some(self.head.clone());
         self.index += 1;
         let path = self.cfg.dir.join(file_name(self.index));
         self.file = OpenOptions::new().create_new(true).append(true).open(path)?;

@@ -32,6 +32,9 @@ pub struct Config {
     /// Deep health check.
     #[serde(default)]
     pub health: HealthConfig,
+    /// The witness of the partners' signed audit checkpoints.
+    #[serde(default)]
+    pub witness: WitnessConfig,
     /// Request verification and resource bounds.
     #[serde(default)]
     pub limits: Limits,
@@ -134,6 +137,11 @@ pub struct PartnerConfig {
     /// Free text for GetHealthStatus `ekmFleetDetails.model` (e.g. provider and region).
     #[serde(default)]
     pub model: Option<String>,
+    /// The partner's audit checkpoint verifying key (Ed25519 `PUBLIC KEY` PEM);
+    /// with it, the proxy fetches, verifies and keeps the partner's signed
+    /// checkpoints ([`WitnessConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_key: Option<PathBuf>,
 }
 
 /// `[pool]`.
@@ -188,6 +196,25 @@ pub struct HealthConfig {
 impl Default for HealthConfig {
     fn default() -> Self {
         Self { interval_seconds: 20, key_path: "xks-proxy/health-check".into(), degraded_latency_ms: 100 }
+    }
+}
+
+/// `[witness]`: the partners' signed audit checkpoints, fetched, verified
+/// and kept (docs/oversight.md, "Checkpoints").
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WitnessConfig {
+    /// How often each partner's latest checkpoint is fetched.
+    pub interval_seconds: u64,
+    /// The archive: one `<partner id>.checkpoints.jsonl` per partner,
+    /// appended and fsynced. Without it, checkpoints are only logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for WitnessConfig {
+    fn default() -> Self {
+        Self { interval_seconds: 60, dir: None }
     }
 }
 
@@ -281,6 +308,7 @@ impl Config {
             partners,
             pool: PoolConfig::default(),
             health: HealthConfig::default(),
+            witness: WitnessConfig::default(),
             limits: Limits::default(),
             key_stores: "key-stores.toml".into(),
             metrics_listen: None,
@@ -312,6 +340,9 @@ impl Config {
         fix(&mut self.partner_tls.client_key);
         fix(&mut self.key_stores);
         if let Some(p) = self.secrets.age_identity_file.as_mut() {
+            fix(p);
+        }
+        for p in self.partners.iter_mut().filter_map(|p| p.checkpoint_key.as_mut()).chain(self.witness.dir.as_mut()) {
             fix(p);
         }
     }
@@ -357,6 +388,9 @@ impl Config {
         }
         if p.commitment_cache == 0 {
             return bad("pool.commitment_cache must be at least 1");
+        }
+        if !(1..=3600).contains(&self.witness.interval_seconds) {
+            return bad("witness.interval_seconds must be between 1 and 3600");
         }
         if self.health.interval_seconds == 0 || self.health.interval_seconds > 55 {
             return bad("health.interval_seconds must be between 1 and 55 (cached results must stay under a minute old)");

@@ -71,6 +71,10 @@ pub struct AuditConfig {
     /// Checkpoint period.
     #[serde(default = "d_checkpoint")]
     pub checkpoint_seconds: u64,
+    /// The checkpoint signing key (Ed25519 PKCS#8 PEM, sealed or plain);
+    /// without it checkpoints are only logged, unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_key: Option<PathBuf>,
 }
 
 impl TlsConfig {
@@ -83,7 +87,7 @@ impl TlsConfig {
 impl AuditConfig {
     /// The log in `dir`, with the default rotation, batch and checkpoint.
     pub fn in_dir(dir: PathBuf) -> Self {
-        Self { dir, max_file_bytes: d_file_bytes(), max_batch: d_batch(), checkpoint_seconds: d_checkpoint() }
+        Self { dir, max_file_bytes: d_file_bytes(), max_batch: d_batch(), checkpoint_seconds: d_checkpoint(), checkpoint_key: None }
     }
 }
 
@@ -242,6 +246,9 @@ impl Config {
         self.shares.key_sets.iter_mut().for_each(abs);
         self.shares.share_files.iter_mut().for_each(abs);
         abs(&mut self.audit.dir);
+        if let Some(p) = self.audit.checkpoint_key.as_mut() {
+            abs(p);
+        }
         abs(&mut self.admin.socket);
         abs(&mut self.admin.state_file);
         if let Some(p) = self.secrets.age_identity_file.as_mut() {

@@ -5,8 +5,8 @@
 //! time, not at run time.
 //!
 //! ```text
-//! <dir>/ca.crt
-//! <dir>/share-<h>/  server.crt server.key keyset.json share.json share-service.toml
+//! <dir>/ca.crt  checkpoint-2.pub checkpoint-3.pub (the share services' checkpoint keys)
+//! <dir>/share-<h>/  server.crt server.key checkpoint.key keyset.json share.json share-service.toml
 //!                   audit/ admin.sock controls.json
 //! <dir>/proxy/      client.crt client.key keyset.json share.json [front.crt front.key]
 //!                   xks-proxy.toml key-stores.toml <credentials files>
@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng as _;
 use serde::Serialize;
+use xks_audit::{CheckpointKey, CheckpointSigner};
 use xks_config::key_stores::{KeyConfig, KeyStatus, KeyStoresFile, Usage};
 use xks_config::{SharesConfig, proxy, share};
 use xks_pki::{Ca, CertifiedKey, Validity};
@@ -77,7 +78,22 @@ impl Layout {
         let ca = Ca::new("test CA", Validity::days(2)).expect("a CA");
         let proxy_client = ca.issue_client("xks-proxy", &PROXY_CLIENT_NAMES, Validity::days(2)).expect("a client certificate");
         write(&dir.join("ca.crt"), &ca.certificate().cert_pem);
+        // Each share service's checkpoint signing key, once: restarts keep it,
+        // as a deployment's sealed key file does.
+        for holder in SHARE_HOLDERS {
+            let (private, public) = CheckpointSigner::generate().expect("a checkpoint key");
+            write(&dir.join(format!("share-{holder}")).join("checkpoint.key"), private.as_bytes());
+            write(&dir.join(checkpoint_public_key_file(holder)), public.to_pem().as_bytes());
+        }
         Self { dir, ca, key_set, shares, proxy_client }
+    }
+
+    /// Share service `holder`'s checkpoint verifying key.
+    ///
+    /// # Panics
+    /// For a holder other than 2 or 3.
+    pub fn checkpoint_key(&self, holder: u32) -> CheckpointKey {
+        CheckpointKey::read(&self.dir.join(checkpoint_public_key_file(holder))).expect("holder 2 or 3")
     }
 
     /// The CA certificate (PEM).
@@ -118,11 +134,12 @@ impl Layout {
         write(&dir.join("server.crt"), &server.cert_pem);
         write(&dir.join("server.key"), server.key_pem.as_bytes());
         let shares = self.write_holder_keys(&dir, holder);
+        let audit = share::AuditConfig { checkpoint_key: Some("checkpoint.key".into()), ..share::AuditConfig::in_dir("audit".into()) };
         share::Config::new(
             listen,
             share::TlsConfig::pinned("server.crt".into(), "server.key".into(), "../ca.crt".into(), vec![PROXY_IDENTITY.to_owned()]),
             shares,
-            share::AuditConfig::in_dir("audit".into()),
+            audit,
             share::AdminConfig { socket: "admin.sock".into(), state_file: "controls.json".into() },
         )
     }
@@ -150,8 +167,17 @@ impl Layout {
         let shares = self.write_holder_keys(&dir, 1);
         let partner_tls =
             proxy::PartnerTlsConfig { ca: "../ca.crt".into(), client_cert: "client.crt".into(), client_key: "client.key".into() };
-        let partners = partners.iter().map(|&(holder, address)| partner(holder, address)).collect();
-        proxy::Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), front, shares, partner_tls, partners)
+        // Each partner's checkpoint key, which the layout made: the proxy witnesses them.
+        let partners = partners
+            .iter()
+            .map(|&(holder, address)| proxy::PartnerConfig {
+                checkpoint_key: Some(format!("../{}", checkpoint_public_key_file(holder)).into()),
+                ..partner(holder, address)
+            })
+            .collect();
+        let mut config = proxy::Config::new(SocketAddr::from(([127, 0, 0, 1], 0)), front, shares, partner_tls, partners);
+        config.witness.dir = Some("witness".into());
+        config
     }
 
     /// Writes share service `holder`'s configuration file and returns its path.
@@ -185,6 +211,14 @@ impl Layout {
     }
 }
 
+/// The holders that run a share service.
+const SHARE_HOLDERS: [u32; 2] = [2, 3];
+
+/// The layout's file of share service `holder`'s checkpoint verifying key.
+fn checkpoint_public_key_file(holder: u32) -> String {
+    format!("checkpoint-{holder}.pub")
+}
+
 /// A share service set up for a load benchmark: no connection, concurrency
 /// or rate bound in the way, and the anomaly rules run (their cost is
 /// measured) but only alert, as the load goes beyond KMS's quota on purpose.
@@ -202,6 +236,7 @@ pub fn partner(holder: u32, address: SocketAddr) -> proxy::PartnerConfig {
         address: address.to_string(),
         server_name: Some("localhost".to_owned()),
         model: None,
+        checkpoint_key: None,
     }
 }
 

@@ -12,11 +12,14 @@
 //!   keys/keyset-g1-e0.json, share-{1,2,3}-g1-e0.sops.json    2-of-3 dealer ceremony, shares sealed
 //!   pki/ca.crt, ca.key.sops                                  the deployment's CA
 //!   share-{2,3}/tls/server.crt, server.key.sops              share services (mTLS server)
+//!   share-{2,3}/checkpoint.key.sops, keys/checkpoint-{2,3}.pub   audit checkpoint signing keys (sealed)
+//!                                                            and their public keys (the proxy's witness)
 //!   share-{2,3}/share-service.toml, audit/, controls.json    written per run / kept by the service
 //!   proxy/tls/front.crt, front.key.sops                      the proxy's HTTPS listener
 //!   proxy/tls/client.crt, client.key.sops                    the proxy's mTLS client certificate
 //!   proxy/credentials.sops, key-stores.toml                  SigV4 credentials (sealed), external keys
 //!   proxy/xks-proxy.toml                                     written per run
+//!   proxy/witness/                                           the partners' checkpoints the proxy keeps
 //!   kms-config.json                                          written when the system is ready (0600)
 //!   kms-client/client.crt, client.key                        with `up --kms-mtls` only: a stand-in for
 //!                                                            KMS's own client certificate (key 0600, not
@@ -254,11 +257,20 @@ impl State {
         creds.into_iter().last().ok_or_else(|| format!("{} holds no credential", path.display()))
     }
 
+    /// Share service `holder`'s checkpoint verifying key, relative to the
+    /// proxy's directory (none in a state made before checkpoints were signed).
+    fn checkpoint_public_key(&self, holder: u32) -> Option<PathBuf> {
+        let name = checkpoint_public_key_name(holder);
+        self.dir.join("keys").join(&name).exists().then(|| Path::new("../keys").join(name))
+    }
+
     /// Writes share service `holder`'s configuration listening on `listen`.
     ///
     /// # Errors
     /// The file cannot be written.
     pub fn write_share_config(&self, holder: u32, listen: &str) -> Result<PathBuf, String> {
+        // States made before checkpoints were signed have no key: their audit stays unsigned.
+        let checkpoint_key = self.share_dir(holder).join(CHECKPOINT_KEY).exists().then(|| CHECKPOINT_KEY.into());
         let cfg = share::Config {
             secrets: SecretsConfig { age_identity_file: Some(format!("../identities/holder-{holder}.agekey").into()) },
             ..share::Config::new(
@@ -275,7 +287,7 @@ impl State {
                     share_files: vec![format!("../keys/share-{holder}-g1-e0.sops.json").into()],
                     holder: Some(holder),
                 },
-                share::AuditConfig::in_dir("audit".into()),
+                share::AuditConfig { checkpoint_key, ..share::AuditConfig::in_dir("audit".into()) },
                 share::AdminConfig { socket: "admin.sock".into(), state_file: "controls.json".into() },
             )
         };
@@ -318,9 +330,11 @@ impl State {
                 address: address.clone(),
                 server_name: Some(server_name.clone()),
                 model: None,
+                checkpoint_key: self.checkpoint_public_key(*holder),
             })
             .collect();
         let mut cfg = proxy::Config::new(socket_addr(listen)?, front, shares, partner_tls, partners);
+        cfg.witness.dir = Some("witness".into());
         // Deep health every 5 s (GetHealthStatus answers from the last check).
         cfg.health.interval_seconds = 5;
         cfg.secrets = SecretsConfig { age_identity_file: Some("../identities/holder-1.agekey".into()) };
@@ -437,6 +451,14 @@ impl KmsConfig {
     }
 }
 
+/// A share service's sealed checkpoint signing key, in its directory.
+const CHECKPOINT_KEY: &str = "checkpoint.key.sops";
+
+/// Share service `holder`'s checkpoint verifying key, in `keys/`.
+fn checkpoint_public_key_name(holder: u32) -> String {
+    format!("checkpoint-{holder}.pub")
+}
+
 /// Makes a whole deployment in `dir` (which must not exist yet).
 fn create(dir: &Path) -> Result<(), String> {
     // One age identity per holder, and one for the CA operator.
@@ -491,6 +513,12 @@ fn create(dir: &Path) -> Result<(), String> {
     for holder in PARTNERS {
         let host = share_host(holder);
         issue(true, &host, &host, holder as usize - 1, &dir.join(&host).join("tls"), "server")?;
+        // The audit checkpoint signing key, sealed to the holder; its public key beside the key set.
+        let (private, public) = xks_audit::CheckpointSigner::generate().map_err(|e| e.to_string())?;
+        let sealed = xks_sops::seal(&private, xks_sops::Format::Binary, &to(holder as usize - 1)?, &xks_sops::SealOptions::default())
+            .map_err(|e| e.to_string())?;
+        put(&dir.join(&host), &[(dir.join(&host).join(CHECKPOINT_KEY), sealed)])?;
+        put(&keys, &[(keys.join(checkpoint_public_key_name(holder)), public.to_pem())])?;
     }
     let proxy = dir.join("proxy");
     issue(true, PROXY_HOST, PROXY_HOST, 0, &proxy.join("tls"), "front")?;

@@ -12,6 +12,7 @@
 //!       ca.crt                      the deployment's private CA (mTLS between proxy and shares)
 //!       share-2.crt, share-3.crt    the share services' server certificates
 //!       proxy-client.crt            the proxy's mTLS client certificate
+//!       checkpoint-2.pub, checkpoint-3.pub   the share services' checkpoint verifying keys (the proxy's witness)
 //!     holder-1/                     the XKS proxy's files (terraform/envs/<env>/proxy)
 //!       runtime.agekey.sops         holder 1's runtime age identity, sealed to its offline recipients only
 //!       share-1-g1-e0.sops.json     the share                    } sealed to holder 1's runtime
@@ -21,6 +22,7 @@
 //!     holder-2/, holder-3/          a share service's files for /etc/share-service
 //!       runtime.agekey.sops         sealed to the holder's offline recipients only
 //!       share-N-g1-e0.sops.json, server.key.sops   sealed to the holder (runtime + offline)
+//!       checkpoint.key.sops         the audit checkpoint signing key, sealed to the holder
 //!       share-service.toml          configuration (public)
 //!     pki/ca.key.sops               the CA key, sealed to the CA operator
 //!     aws/credential.sops.json      the SigV4 credential for the AWS root, sealed to its operator
@@ -34,6 +36,7 @@
 use std::path::{Path, PathBuf};
 
 use rand_core::OsRng;
+use xks_audit::CheckpointSigner;
 use xks_config::{SecretsConfig, SharesConfig, key_stores, proxy, share};
 use xks_pki::{Ca, Validity};
 use xks_sops::{Format, Identities, Recipient, Rule, SealOptions};
@@ -112,6 +115,20 @@ pub enum Command {
         days: i64,
         #[command(flatten)]
         identity: sealing::IdentityArg,
+    },
+    /// A new audit checkpoint signing key for share service N: sealed to the holder's runtime and
+    /// offline recipients as holder-N/checkpoint.key.sops, its public key as public/checkpoint-N.pub,
+    /// and both configurations pointed at them (the share service's audit.checkpoint_key, the
+    /// proxy's partner checkpoint_key). Run by holder N; then holder N and holder 1 re-apply their
+    /// roots (docs/oversight.md, "Checkpoints").
+    ///
+    /// Example: xksctl env checkpoint-key secrets/prod --holder 2
+    CheckpointKey {
+        /// The environment's directory.
+        dir: PathBuf,
+        /// The share service's holder (2 or 3).
+        #[arg(long)]
+        holder: u32,
     },
     /// The key store's SigV4 credential: rotate adds a second one, retire drops the old one
     /// (docs/deploy/runbooks.md: rotation without downtime).
@@ -196,14 +213,16 @@ struct ShareHost {
 }
 
 impl ShareHost {
-    /// The proxy's `[[partners]]` entry for this share service.
-    fn partner(&self) -> proxy::PartnerConfig {
+    /// The proxy's `[[partners]]` entry for this share service, naming its
+    /// checkpoint verifying key when the environment has one.
+    fn partner(&self, checkpoint_key: bool) -> proxy::PartnerConfig {
         proxy::PartnerConfig {
             id: format!("share-{}", self.holder),
             holder: self.holder,
             address: format!("{}:{}", self.host, self.port),
             server_name: Some(self.host.clone()),
             model: None,
+            checkpoint_key: checkpoint_key.then(|| checkpoint_public_key(self.holder).into()),
         }
     }
 }
@@ -255,6 +274,13 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             crate::say(&format!("{} renewed (sha256 {fingerprint}), valid {days} days; its holder rolls it out", cert.display()));
             Ok(())
         }
+        Command::CheckpointKey { dir, holder } => {
+            let id = new_checkpoint_key(dir, *holder)?;
+            crate::say(&format!(
+                "holder-{holder}/checkpoint.key.sops and public/checkpoint-{holder}.pub (key id {id}); holder {holder} and holder 1 re-apply their roots"
+            ));
+            Ok(())
+        }
         Command::Credential(CredentialCommand::Rotate { dir, identity }) => {
             let (new, old) = rotate_credential(dir, identity)?;
             crate::say(&format!(
@@ -270,6 +296,41 @@ pub fn run(cmd: &Command) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// A share service's sealed checkpoint signing key, in holder-N/.
+const CHECKPOINT_KEY: &str = "checkpoint.key.sops";
+
+/// Share service `holder`'s checkpoint verifying key, in public/.
+fn checkpoint_public_key(holder: u32) -> String {
+    format!("checkpoint-{holder}.pub")
+}
+
+/// `env checkpoint-key`: a new signing key for share service `holder`, sealed
+/// to the holder, and both configurations pointed at it. Returns the key id.
+fn new_checkpoint_key(dir: &Path, holder: u32) -> Result<String, String> {
+    if !SHARE_HOLDERS.contains(&holder) {
+        return Err(format!("--holder {holder}: share services are holders 2 and 3"));
+    }
+    let to = holder_recipients(&read_deployment(dir)?, holder)?;
+    let (private, public) = CheckpointSigner::generate().map_err(|e| e.to_string())?;
+    files::replace(&dir.join(format!("holder-{holder}/{CHECKPOINT_KEY}")), seal_binary(&private, &to)?.as_bytes())?;
+    files::replace(&dir.join("public").join(checkpoint_public_key(holder)), public.to_pem().as_bytes())?;
+    edit_config(&dir.join(format!("holder-{holder}/share-service.toml")), |table| {
+        let audit = table.get_mut("audit").and_then(toml::Value::as_table_mut).ok_or("no [audit] section")?;
+        audit.insert("checkpoint_key".into(), CHECKPOINT_KEY.into());
+        Ok(())
+    })?;
+    edit_config(&dir.join(PROXY_CONFIG), |table| {
+        let partners = table.get_mut("partners").and_then(toml::Value::as_array_mut).ok_or("no [[partners]]")?;
+        for p in partners.iter_mut().filter_map(toml::Value::as_table_mut) {
+            if p.get("holder").and_then(toml::Value::as_integer) == Some(i64::from(holder)) {
+                p.insert("checkpoint_key".into(), checkpoint_public_key(holder).into());
+            }
+        }
+        Ok(())
+    })?;
+    Ok(public.id().to_owned())
 }
 
 /// Holder 1's files the runbooks change, and the public summary.
@@ -320,7 +381,7 @@ fn set_partners(dir: &Path, order: &[u32]) -> Result<(), String> {
             .iter()
             .find(|s| s.holder == *h)
             .ok_or_else(|| format!("share {h} is not in this environment's public/deployment.json"))?;
-        partners.push(s.partner());
+        partners.push(s.partner(dir.join("public").join(checkpoint_public_key(s.holder)).is_file()));
     }
     let partners = toml::Value::try_from(&partners).map_err(|e| e.to_string())?;
     edit_config(&dir.join(PROXY_CONFIG), |table| {
@@ -684,6 +745,12 @@ fn environment_files(plan: &Plan) -> Result<(Vec<Output>, RuntimeRecipients), St
         put(format!("public/share-{holder}.crt"), Zeroizing::new(cert.cert_pem.clone()));
         put(format!("holder-{holder}/server.key.sops"), Zeroizing::new(pki::seal_key(&cert, &holder_recipients(holder))?));
     }
+    // Each share service's audit checkpoint signing key, sealed to its holder; the public key for the witness.
+    for holder in SHARE_HOLDERS {
+        let (private, public) = CheckpointSigner::generate().map_err(|e| e.to_string())?;
+        put(format!("holder-{holder}/{CHECKPOINT_KEY}"), seal_binary(&private, &holder_recipients(holder))?);
+        put(format!("public/{}", checkpoint_public_key(holder)), Zeroizing::new(public.to_pem()));
+    }
     let client = ca.issue_client(PROXY_CLIENT_NAME, &[PROXY_CLIENT_NAME], Validity::days(CERT_DAYS)).map_err(|e| e.to_string())?;
     put("public/proxy-client.crt".into(), Zeroizing::new(client.cert_pem.clone()));
     put("holder-1/client.key.sops".into(), Zeroizing::new(pki::seal_key(&client, &holder_recipients(PROXY_HOLDER))?));
@@ -725,7 +792,7 @@ fn proxy_config(plan: &Plan, key_set: &str, share: &str) -> Result<String, Strin
     let shares = SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(PROXY_HOLDER) };
     let partner_tls =
         proxy::PartnerTlsConfig { ca: "ca.crt".into(), client_cert: "proxy-client.crt".into(), client_key: "client.key.sops".into() };
-    let partners = plan.shares.iter().map(ShareHost::partner).collect();
+    let partners = plan.shares.iter().map(|s| s.partner(true)).collect();
     let front = proxy::FrontConfig::plain(vec![plan.proxy_host.clone()]);
     let mut cfg = proxy::Config::new(std::net::SocketAddr::from(([0, 0, 0, 0], plan.proxy_port)), front, shares, partner_tls, partners);
     cfg.health.interval_seconds = 5;
@@ -772,7 +839,10 @@ fn share_config(plan: &Plan, holder: u32, key_set: &str, share: &str) -> Result<
                 vec![format!("dns:{PROXY_CLIENT_NAME}")],
             ),
             SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(holder) },
-            share::AuditConfig::in_dir(format!("{SHARE_STATE}/audit").into()),
+            share::AuditConfig {
+                checkpoint_key: Some(CHECKPOINT_KEY.into()),
+                ..share::AuditConfig::in_dir(format!("{SHARE_STATE}/audit").into())
+            },
             share::AdminConfig {
                 socket: format!("{SHARE_RUN}/admin.sock").into(),
                 state_file: format!("{SHARE_STATE}/controls.json").into(),

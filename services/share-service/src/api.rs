@@ -1,5 +1,6 @@
 //! The HTTP API behind mTLS: `POST /v1/partial`, `POST /v1/partials` (a
-//! batch), `GET /v1/health`, `POST /v1/self-test`, `GET /metrics`. Every error is a JSON body
+//! batch), `GET /v1/health`, `POST /v1/self-test`, `GET /v1/audit/checkpoint`
+//! (the latest signed audit checkpoint), `GET /metrics`. Every error is a JSON body
 //! `{"error": <code>, "message": <text>}`; no framework default reaches a client.
 
 use std::sync::Arc;
@@ -95,6 +96,7 @@ pub fn router(app: App) -> Router {
         .route(partner::HEALTH_PATH, get(health))
         .route(partner::SELF_TEST_PATH, post(self_test))
         .route(partner::METRICS_PATH, get(metrics))
+        .route(partner::CHECKPOINT_PATH, get(checkpoint))
         .fallback(not_found)
         .with_state(app)
 }
@@ -400,6 +402,24 @@ async fn health(State(app): State<App>) -> Response {
     });
     let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// The latest signed checkpoint of the audit chain head: public (a sequence
+/// number, a hash, a time, names and a signature), served to the proxy's witness.
+async fn checkpoint(State(app): State<App>) -> Response {
+    match app.0.audit.latest_checkpoint().map(|c| c.to_json()) {
+        Some(Ok(json)) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "checkpoint not encodable");
+            ApiError::internal().into_response()
+        }
+        None => ApiError::new(
+            ErrorCode::NotFound,
+            "no signed checkpoint: audit.checkpoint_key is not set, or none is signed yet",
+            Outcome::Invalid,
+        )
+        .into_response(),
+    }
 }
 
 /// Evaluates and verifies a proven partial on the self-test key path for every

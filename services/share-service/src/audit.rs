@@ -1,19 +1,36 @@
 //! The service side of the audit log: a dedicated thread owns the writer and
 //! commits whatever has queued up while the previous fsync ran (group commit).
 //! A request's partial is released only after its record's batch is durable.
+//!
+//! The same thread signs checkpoints of the chain head ([`xks_audit::Checkpoint`]):
+//! at start, every `audit.checkpoint_seconds` when the head moved, when a
+//! rotation closes a file, and at shutdown. Each is appended (fsync) to
+//! `checkpoints.jsonl` in the audit directory, logged, and served as the
+//! latest on `GET /v1/audit/checkpoint` for the proxy to witness.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use xks_audit::{AuditWriter, Entry, Head, WriterConfig};
+use xks_audit::{AuditWriter, CHECKPOINTS_FILE, Checkpoint, CheckpointSigner, Entry, Head, Reason, WriterConfig};
 
 use crate::metrics::Metrics;
 
 struct Job {
     entry: Entry,
     done: oneshot::Sender<bool>,
+}
+
+/// What the writer thread is asked to do.
+enum Work {
+    /// Append a record (with whatever else is queued).
+    Record(Job),
+    /// Sign a checkpoint of the current head now (start, shutdown).
+    Checkpoint(Reason, oneshot::Sender<()>),
 }
 
 /// Why a record could not be made durable.
@@ -27,12 +44,88 @@ pub enum AuditUnavailable {
     Busy,
 }
 
+/// How checkpoints are made.
+pub struct CheckpointPolicy {
+    /// The signing key; without it checkpoints are only logged, unsigned.
+    pub signer: Option<CheckpointSigner>,
+    /// The period (`audit.checkpoint_seconds`; 0: only at start, rotation and shutdown).
+    pub every: Option<Duration>,
+}
+
 /// Cheap, cloneable handle.
 #[derive(Clone, Debug)]
 pub struct Audit {
-    tx: mpsc::SyncSender<Job>,
+    tx: mpsc::SyncSender<Work>,
     healthy: Arc<AtomicBool>,
     head: Arc<Mutex<Head>>,
+    latest: Arc<Mutex<Option<Checkpoint>>>,
+}
+
+/// The writer thread's checkpoint side.
+struct Checkpoints {
+    policy: CheckpointPolicy,
+    file: Option<File>,
+    path: PathBuf,
+    last_seq: Option<u64>,
+    due: Option<Instant>,
+    latest: Arc<Mutex<Option<Checkpoint>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Checkpoints {
+    /// Signs, stores and publishes a checkpoint of `head`; or, unsigned, logs it.
+    fn make(&mut self, head: &Head, reason: Reason) {
+        self.last_seq = Some(head.seq);
+        let Some(signer) = &self.policy.signer else {
+            tracing::info!(seq = head.seq, head = %head.hash, reason = reason.as_str(), "audit checkpoint (unsigned: audit.checkpoint_key is not set)");
+            return;
+        };
+        let stored = signer
+            .sign(head, reason)
+            .map_err(|e| e.to_string())
+            .and_then(|c| Ok((c.to_json().map_err(|e| e.to_string())?, c)))
+            .and_then(|(line, c)| self.append(&line).map(|()| c).map_err(|e| format!("{}: {e}", self.path.display())));
+        match stored {
+            Ok(c) => {
+                tracing::info!(seq = c.seq, head = %c.head, reason = reason.as_str(), key_id = %c.key_id, "audit checkpoint signed");
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                self.metrics.checkpoint(c.seq, i64::try_from(now).unwrap_or(i64::MAX));
+                if let Ok(mut g) = self.latest.lock() {
+                    *g = Some(c);
+                }
+            }
+            Err(e) => {
+                self.metrics.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, seq = head.seq, "audit checkpoint not signed or not stored");
+            }
+        }
+    }
+
+    fn append(&mut self, line: &str) -> std::io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
+        }
+        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("checkpoint file not open"))?;
+        file.write_all(format!("{line}\n").as_bytes())?;
+        file.sync_data()
+    }
+
+    /// How long the writer thread may wait for work before the next periodic checkpoint.
+    fn wait(&self) -> Option<Duration> {
+        self.due.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// The periodic checkpoint, if due and the head moved.
+    fn tick(&mut self, head: &Head) {
+        let (Some(due), Some(every)) = (self.due, self.policy.every) else { return };
+        if Instant::now() < due {
+            return;
+        }
+        self.due = Some(Instant::now() + every);
+        if self.last_seq != Some(head.seq) {
+            self.make(head, Reason::Interval);
+        }
+    }
 }
 
 impl Audit {
@@ -41,47 +134,47 @@ impl Audit {
     ///
     /// # Errors
     /// The log cannot be opened.
-    pub fn start(cfg: WriterConfig, max_batch: usize, metrics: Arc<Metrics>) -> Result<(Self, Option<String>), xks_audit::WriterError> {
-        let (mut writer, note) = AuditWriter::open(cfg)?;
-        let (tx, rx) = mpsc::sync_channel::<Job>(max_batch * 4);
+    pub fn start(
+        cfg: WriterConfig,
+        max_batch: usize,
+        policy: CheckpointPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, Option<String>), xks_audit::WriterError> {
+        let path = cfg.dir.join(CHECKPOINTS_FILE);
+        let (writer, note) = AuditWriter::open(cfg)?;
+        let (tx, rx) = mpsc::sync_channel::<Work>(max_batch * 4);
         let healthy = Arc::new(AtomicBool::new(true));
         let head = Arc::new(Mutex::new(writer.head().clone()));
-        let (h, hd) = (healthy.clone(), head.clone());
-        std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < max_batch {
-                        match rx.try_recv() {
-                            Ok(j) => batch.push(j),
-                            Err(_) => break,
-                        }
-                    }
-                    let entries: Vec<Entry> = batch.iter().map(|j| j.entry.clone()).collect();
-                    let start = Instant::now();
-                    let ok = match writer.append(&entries) {
-                        Ok(_) => {
-                            metrics.audit_commit(entries.len(), u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
-                            if let Ok(mut g) = hd.lock() {
-                                *g = writer.head().clone();
-                            }
-                            true
-                        }
-                        Err(e) => {
-                            if h.swap(false, Ordering::SeqCst) {
-                                tracing::error!(error = %e, "audit log write failed: the service now refuses every request (fail closed)");
-                            }
-                            false
-                        }
-                    };
-                    for j in batch {
-                        let _ = j.done.send(ok);
-                    }
-                }
-            })
-            .map_err(xks_audit::WriterError::Io)?;
-        Ok((Self { tx, healthy, head }, note))
+        let latest = Arc::new(Mutex::new(None));
+        let checkpoints = Checkpoints {
+            due: policy.every.map(|e| Instant::now() + e),
+            policy,
+            file: None,
+            path,
+            last_seq: None,
+            latest: latest.clone(),
+            metrics: metrics.clone(),
+        };
+        let thread = WriterThread { writer, rx, max_batch, healthy: healthy.clone(), head: head.clone(), metrics, checkpoints };
+        std::thread::Builder::new().name("audit-writer".into()).spawn(move || thread.run()).map_err(xks_audit::WriterError::Io)?;
+        Ok((Self { tx, healthy, head, latest }, note))
+    }
+
+    /// The latest signed checkpoint (none before the first, or when signing is off).
+    pub fn latest_checkpoint(&self) -> Option<Checkpoint> {
+        self.latest.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Signs a checkpoint of the current head and waits until it is stored
+    /// (start and shutdown). Returns at once if the writer thread is gone.
+    pub async fn checkpoint(&self, reason: Reason) {
+        let (done, wait) = oneshot::channel();
+        match self.tx.try_send(Work::Checkpoint(reason, done)) {
+            Ok(()) => {
+                let _ = wait.await;
+            }
+            Err(_) => tracing::warn!(reason = reason.as_str(), "audit checkpoint not queued (writer busy or stopped)"),
+        }
     }
 
     /// Whether the log still accepts records.
@@ -102,7 +195,7 @@ impl Audit {
             return;
         }
         let (done, _) = oneshot::channel();
-        if let Err(e) = self.tx.try_send(Job { entry, done }) {
+        if let Err(e) = self.tx.try_send(Work::Record(Job { entry, done })) {
             let why = match e {
                 mpsc::TrySendError::Full(_) => "queue full",
                 mpsc::TrySendError::Disconnected(_) => "writer stopped",
@@ -120,13 +213,95 @@ impl Audit {
             return Err(AuditUnavailable::Failed);
         }
         let (done, wait) = oneshot::channel();
-        self.tx.try_send(Job { entry, done }).map_err(|e| match e {
+        self.tx.try_send(Work::Record(Job { entry, done })).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => AuditUnavailable::Busy,
             mpsc::TrySendError::Disconnected(_) => AuditUnavailable::Failed,
         })?;
         match wait.await {
             Ok(true) => Ok(()),
             _ => Err(AuditUnavailable::Failed),
+        }
+    }
+}
+
+/// The writer thread: group commit, and the checkpoints between batches.
+struct WriterThread {
+    writer: AuditWriter,
+    rx: mpsc::Receiver<Work>,
+    max_batch: usize,
+    healthy: Arc<AtomicBool>,
+    head: Arc<Mutex<Head>>,
+    metrics: Arc<Metrics>,
+    checkpoints: Checkpoints,
+}
+
+impl WriterThread {
+    fn run(mut self) {
+        loop {
+            let next = match self.checkpoints.wait() {
+                Some(wait) => match self.rx.recv_timeout(wait) {
+                    Ok(work) => Some(work),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                },
+                None => match self.rx.recv() {
+                    Ok(work) => Some(work),
+                    Err(_) => return,
+                },
+            };
+            match next {
+                Some(Work::Record(first)) => self.commit(first),
+                Some(Work::Checkpoint(reason, done)) => {
+                    let head = self.writer.head().clone();
+                    self.checkpoints.make(&head, reason);
+                    let _ = done.send(());
+                }
+                None => {}
+            }
+            let head = self.writer.head().clone();
+            self.checkpoints.tick(&head);
+        }
+    }
+
+    /// Appends `first` and whatever else is queued (up to the batch bound) in
+    /// one fsync; answers each waiting request; checkpoints a closed file.
+    fn commit(&mut self, first: Job) {
+        let mut batch = vec![first];
+        let mut deferred = Vec::new();
+        while batch.len() < self.max_batch {
+            match self.rx.try_recv() {
+                Ok(Work::Record(j)) => batch.push(j),
+                Ok(Work::Checkpoint(reason, done)) => deferred.push((reason, done)),
+                Err(_) => break,
+            }
+        }
+        let entries: Vec<Entry> = batch.iter().map(|j| j.entry.clone()).collect();
+        let start = Instant::now();
+        let ok = match self.writer.append(&entries) {
+            Ok(_) => {
+                self.metrics.audit_commit(entries.len(), u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+                if let Ok(mut g) = self.head.lock() {
+                    *g = self.writer.head().clone();
+                }
+                true
+            }
+            Err(e) => {
+                if self.healthy.swap(false, Ordering::SeqCst) {
+                    tracing::error!(error = %e, "audit log write failed: the service now refuses every request (fail closed)");
+                }
+                false
+            }
+        };
+        for j in batch {
+            let _ = j.done.send(ok);
+        }
+        if let Some(closed) = self.writer.take_closed() {
+            self.checkpoints.make(&closed, Reason::Rotation);
+        }
+        for (reason, done) in deferred {
+            let head = self.writer.head().clone();
+            self.checkpoints.make(&head, reason);
+            let _ = done.send(());
         }
     }
 }

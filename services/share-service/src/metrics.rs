@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use xks_service::listener::Connections;
 use xks_service::metrics::{Histogram, Kind, counter, gauge, header};
@@ -87,6 +87,12 @@ pub struct Metrics {
     pub handshake_failures: AtomicU64,
     /// End of validity of the certificates loaded at start, by role.
     certificates: Vec<(&'static str, i64)>,
+    /// Sequence number of the last signed checkpoint.
+    checkpoint_seq: AtomicU64,
+    /// When it was signed (Unix seconds; 0: none yet).
+    checkpoint_time: AtomicI64,
+    /// Checkpoints that could not be signed or stored.
+    pub checkpoint_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -103,6 +109,9 @@ impl Metrics {
             connections,
             handshake_failures: AtomicU64::new(0),
             certificates,
+            checkpoint_seq: AtomicU64::new(0),
+            checkpoint_time: AtomicI64::new(0),
+            checkpoint_failures: AtomicU64::new(0),
         }
     }
 
@@ -123,6 +132,12 @@ impl Metrics {
     pub fn audit_commit(&self, records: usize, micros: u64) {
         self.audit_records.fetch_add(records as u64, Ordering::Relaxed);
         self.audit_commit.observe(micros);
+    }
+
+    /// A checkpoint of `seq` was signed and stored at `unix_seconds`.
+    pub fn checkpoint(&self, seq: u64, unix_seconds: i64) {
+        self.checkpoint_seq.store(seq, Ordering::Relaxed);
+        self.checkpoint_time.store(unix_seconds, Ordering::Relaxed);
     }
 
     /// Requests so far with this outcome.
@@ -151,6 +166,19 @@ impl Metrics {
         gauge(&mut s, "share_locked_key_paths", "Key paths currently locked on their own (anomaly).", locked_key_paths);
         gauge(&mut s, "share_audit_healthy", "0 once the audit log failed: requests are refused.", audit_healthy);
         gauge(&mut s, "share_audit_head_seq", "Sequence number of the last durable audit record.", audit_seq);
+        gauge(&mut s, "share_audit_checkpoint_seq", "Sequence number of the last signed audit checkpoint.", r(&self.checkpoint_seq));
+        gauge(
+            &mut s,
+            "share_audit_checkpoint_timestamp_seconds",
+            "When the last audit checkpoint was signed (Unix time; 0: none since start, or signing is off).",
+            self.checkpoint_time.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut s,
+            "share_audit_checkpoint_failures_total",
+            "Audit checkpoints that could not be signed or stored.",
+            r(&self.checkpoint_failures),
+        );
         counter(&mut s, "share_anomalies_total", "Rate thresholds crossed.", r(&self.anomalies));
         counter(&mut s, "share_audit_records_total", "Audit records written by this process.", r(&self.audit_records));
         counter(&mut s, "share_audit_fsync_batches_total", "Group-commit batches (one fsync each).", self.audit_commit.count());

@@ -16,12 +16,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
-use xks_audit::{Entry, RecordKind, WriterConfig};
+use xks_audit::{CheckpointSigner, Entry, Reason, RecordKind, WriterConfig};
 use xks_service::listener::{self, Bounds, Connections};
 
 use crate::anomaly::Detector;
 use crate::api::{App, AppInner, router};
-use crate::audit::Audit;
+use crate::audit::{Audit, CheckpointPolicy};
 use crate::controls::Controls;
 use crate::keys::ShareStore;
 use crate::metrics::Metrics;
@@ -45,6 +45,14 @@ pub enum StartError {
     /// Audit log.
     #[error("audit log: {0}")]
     Audit(#[from] xks_audit::WriterError),
+    /// The checkpoint signing key.
+    #[error("audit.checkpoint_key {path}: {reason}")]
+    CheckpointKey {
+        /// The file.
+        path: String,
+        /// Why (never key material).
+        reason: String,
+    },
     /// Sockets, state file.
     #[error(transparent)]
     Io(#[from] IoFailure),
@@ -63,10 +71,12 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, lets in-flight requests finish (up to 10 s), returns.
+    /// Stops accepting, lets in-flight requests finish (up to 10 s), signs
+    /// the shutdown checkpoint of the audit log, returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        self.app.0.audit.checkpoint(Reason::Shutdown).await;
     }
 }
 
@@ -90,9 +100,14 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         idle_timeout: Duration::from_millis(l.idle_timeout_ms),
     });
     let metrics = Arc::new(Metrics::new(connections.clone(), vec![("server", tls::leaf_not_after(&cfg.tls.cert)?)]));
+    let policy = CheckpointPolicy {
+        signer: checkpoint_signer(&cfg, &store, build, ids.as_ref())?,
+        every: (cfg.audit.checkpoint_seconds > 0).then(|| Duration::from_secs(cfg.audit.checkpoint_seconds)),
+    };
     let (audit, note) = Audit::start(
         WriterConfig { dir: cfg.audit.dir.clone(), max_file_bytes: cfg.audit.max_file_bytes },
         cfg.audit.max_batch,
+        policy,
         metrics.clone(),
     )?;
     if let Some(n) = &note {
@@ -101,6 +116,7 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     let mut start_entry = Entry::new(RecordKind::Start, "share-service", note.unwrap_or_else(|| "ok".into()));
     start_entry.request_id = Some(format!("{} sha256:{}", build.version, build.executable_sha256));
     audit.record(start_entry).await.map_err(|e| io("audit log")(std::io::Error::other(e)))?;
+    audit.checkpoint(Reason::Start).await;
     let head = audit.head();
     tracing::info!(seq = head.seq, head = %head.hash, dir = %cfg.audit.dir.display(), "audit log ready");
 
@@ -126,7 +142,6 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     let (shutdown, shutdown_rx) = watch::channel(false);
     let admin_socket = crate::admin::spawn(&cfg.admin.socket, app.clone(), shutdown_rx.clone())
         .map_err(io(format!("admin socket {}", cfg.admin.socket.display())))?;
-    spawn_checkpoints(audit, cfg.audit.checkpoint_seconds, shutdown_rx.clone());
     tracing::info!(%addr, admin_socket = %admin_socket.display(), "listening (mTLS)");
 
     let handshake_timeout = Duration::from_millis(cfg.tls.handshake_timeout_ms);
@@ -177,26 +192,26 @@ async fn accept_loop(
     .await;
 }
 
-/// Logs the audit chain head periodically: an anchor outside the log itself,
-/// against which `audit verify --head` detects a truncated tail.
-fn spawn_checkpoints(audit: Audit, seconds: u64, mut shutdown: watch::Receiver<bool>) {
-    if seconds == 0 {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut last = 0;
-        let mut tick = tokio::time::interval(Duration::from_secs(seconds));
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tick.tick() => {
-                    let h = audit.head();
-                    if h.seq != last {
-                        last = h.seq;
-                        tracing::info!(seq = h.seq, head = %h.hash, "audit checkpoint");
-                    }
-                }
-            }
-        }
-    });
+/// The checkpoint signer of `audit.checkpoint_key` (sealed or plain), which
+/// signs as `holder-<id> <server certificate name>` with this build's digest;
+/// none (and a warning) when the key is not configured.
+fn checkpoint_signer(
+    cfg: &Config,
+    store: &ShareStore,
+    build: &BuildInfo,
+    ids: Option<&xks_sops::Identities>,
+) -> Result<Option<CheckpointSigner>, StartError> {
+    let Some(path) = &cfg.audit.checkpoint_key else {
+        tracing::warn!("audit.checkpoint_key is not set: audit checkpoints are logged but not signed, and no witness can hold them");
+        return Ok(None);
+    };
+    let fail = |reason: String| StartError::CheckpointKey { path: path.display().to_string(), reason };
+    let pem = xks_sops::read_file(path, ids).map_err(|e| fail(e.to_string()))?;
+    let server = tls::load_certs(&cfg.tls.cert)?;
+    let name = server.first().map_or_else(|| "unknown".to_owned(), |c| ClientIdentity::from_der(c.as_ref()).name);
+    let service = format!("holder-{} {name}", store.holder().get());
+    let digest = format!("{} sha256:{}", build.version, build.executable_sha256);
+    let signer = CheckpointSigner::from_pem(&pem, &service, &digest).map_err(|e| fail(e.to_string()))?;
+    tracing::info!(key_id = %signer.public_key().id(), %service, "audit checkpoints signed");
+    Ok(Some(signer))
 }

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod partners;
 pub mod server;
 pub mod stores;
+pub mod witness;
 
 pub use server::{Running, StartError, start};
 pub use xks_config::proxy::Config;

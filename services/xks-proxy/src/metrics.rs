@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use xks_service::listener::Connections;
 use xks_service::metrics::{self, Kind, counter, gauge, header};
@@ -86,6 +86,47 @@ impl AttemptOutcome {
     }
 }
 
+/// Why a partner's checkpoint was not witnessed (the `failure` label of
+/// `xks_partner_witness_failures_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WitnessFailure {
+    /// No answer (connection, TLS, timeout).
+    Unreachable,
+    /// An error status (no checkpoint signed, signing off).
+    Unavailable,
+    /// Not a checkpoint, or not validly signed by the pinned key.
+    Invalid,
+    /// Validly signed, but contradicts the one held: the partner's log went back or forked.
+    Inconsistent,
+    /// The archive could not be written.
+    Archive,
+}
+
+const WITNESS_FAILURES: [WitnessFailure; 5] = [
+    WitnessFailure::Unreachable,
+    WitnessFailure::Unavailable,
+    WitnessFailure::Invalid,
+    WitnessFailure::Inconsistent,
+    WitnessFailure::Archive,
+];
+
+impl WitnessFailure {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::Unavailable => "unavailable",
+            Self::Invalid => "invalid",
+            Self::Inconsistent => "inconsistent",
+            Self::Archive => "archive",
+        }
+    }
+
+    fn index(self) -> usize {
+        WITNESS_FAILURES.iter().position(|f| *f == self).unwrap_or(0)
+    }
+}
+
 /// One of a partner's gauges.
 type PartnerGauge = fn(&PartnerMetrics) -> &AtomicU64;
 
@@ -101,6 +142,11 @@ pub struct PartnerMetrics {
     pub breaker_open: AtomicU64,
     /// 1 while a refusal of the partner's (lock, deny) is in force.
     pub refusing: AtomicU64,
+    /// Sequence number of the partner's last witnessed checkpoint.
+    pub checkpoint_seq: AtomicU64,
+    /// When the partner signed it (Unix seconds; 0: none witnessed).
+    pub checkpoint_time: AtomicI64,
+    witness_failures: [AtomicU64; 5],
 }
 
 impl Default for PartnerMetrics {
@@ -111,6 +157,9 @@ impl Default for PartnerMetrics {
             health: AtomicU64::new(0),
             breaker_open: AtomicU64::new(0),
             refusing: AtomicU64::new(0),
+            checkpoint_seq: AtomicU64::new(0),
+            checkpoint_time: AtomicI64::new(0),
+            witness_failures: Default::default(),
         }
     }
 }
@@ -125,6 +174,18 @@ impl PartnerMetrics {
             self.latency.observe(micros);
         }
     }
+    /// Counts a checkpoint not witnessed.
+    pub fn witness_failure(&self, f: WitnessFailure) {
+        if let Some(c) = self.witness_failures.get(f.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Witness failures of this kind so far.
+    pub fn witness_failures(&self, f: WitnessFailure) -> u64 {
+        self.witness_failures.get(f.index()).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
     /// Attempts with this outcome so far.
     pub fn count(&self, o: AttemptOutcome) -> u64 {
         self.attempts.get(o.index()).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
@@ -255,6 +316,36 @@ impl Metrics {
             header(out, name, Kind::Gauge, help);
             for (id, m) in &self.partners {
                 let _ = writeln!(out, "{name}{{partner=\"{id}\"}} {}", value(m).load(Ordering::Relaxed));
+            }
+        }
+        self.render_witness(out);
+    }
+
+    /// The partners' witnessed audit checkpoints.
+    fn render_witness(&self, out: &mut String) {
+        header(out, "xks_partner_checkpoint_seq", Kind::Gauge, "Sequence number of the partner's last witnessed audit checkpoint.");
+        for (id, m) in &self.partners {
+            let _ = writeln!(out, "xks_partner_checkpoint_seq{{partner=\"{id}\"}} {}", m.checkpoint_seq.load(Ordering::Relaxed));
+        }
+        header(
+            out,
+            "xks_partner_checkpoint_timestamp_seconds",
+            Kind::Gauge,
+            "When the partner signed its last witnessed audit checkpoint (Unix time; 0: none witnessed).",
+        );
+        for (id, m) in &self.partners {
+            let _ =
+                writeln!(out, "xks_partner_checkpoint_timestamp_seconds{{partner=\"{id}\"}} {}", m.checkpoint_time.load(Ordering::Relaxed));
+        }
+        header(out, "xks_partner_witness_failures_total", Kind::Counter, "Partner audit checkpoints not witnessed, by failure.");
+        for (id, m) in &self.partners {
+            for f in WITNESS_FAILURES {
+                let _ = writeln!(
+                    out,
+                    "xks_partner_witness_failures_total{{partner=\"{id}\",failure=\"{}\"}} {}",
+                    f.as_str(),
+                    m.witness_failures(f)
+                );
             }
         }
     }

@@ -26,6 +26,7 @@ use crate::keyring::Keyring;
 use crate::metrics::Metrics;
 use crate::partners::Pool;
 use crate::stores::Reloadable;
+use crate::witness::Witness;
 use xks_config::proxy::{Config, FrontConfig, FrontMode, Limits};
 use xks_service::BuildInfo;
 
@@ -158,10 +159,12 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
     let addr = listener.local_addr().map_err(io("listener address"))?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     health.spawn(shutdown_rx.clone());
+    let witness =
+        Witness::new(&cfg.witness, &cfg.partners, app.0.pool.partners(), metrics.clone()).map_err(|e| StartError::Config(e.to_string()))?;
     let mode = if acceptor.is_some() { "TLS (HTTP/1.1, HTTP/2)" } else { "plain HTTP (behind a TLS-terminating platform)" };
     tracing::info!(%addr, mode, mtls = cfg.front.client_ca.is_some(), "XKS API listening");
 
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<_> = witness.spawn(shutdown_rx.clone()).into_iter().collect();
     let handshake_timeout = Duration::from_millis(cfg.front.handshake_timeout_ms);
     tasks.push(tokio::spawn(accept_loop(listener, acceptor, app.clone(), connections, handshake_timeout, shutdown_rx.clone())));
 

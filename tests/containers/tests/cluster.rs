@@ -360,6 +360,28 @@ async fn kill_switch_byzantine_partner_and_restart_of_everything() {
     }
     let secrets: Vec<&[u8]> = sealed.iter().map(|(p, _)| p.as_bytes()).collect();
     assert_logs_hold_none_of(&cluster, &secrets).await;
+
+    // The checkpoints the proxy witnessed from share-2 across these restarts, and share-2's
+    // own (its shutdown checkpoint last), verify under its key, and its audit log reproduces
+    // every one of them (docs/oversight.md, "Checkpoints").
+    cluster.stop(SHARE_2).await;
+    let witness = cluster.state.join("proxy/witness/share-2.checkpoints.jsonl");
+    let held = std::fs::read_to_string(&witness).unwrap_or_default();
+    assert!(held.lines().count() >= 2, "the proxy witnessed share-2's start checkpoints: {held:?}");
+    let out = Command::new(bin_dir().join("xksctl"))
+        .args(["audit", "verify"])
+        .arg(cluster.state.join("share-2/audit"))
+        .arg("--checkpoints")
+        .arg(&witness)
+        .arg("--checkpoints")
+        .arg(cluster.state.join("share-2/audit/checkpoints.jsonl"))
+        .arg("--checkpoint-key")
+        .arg(cluster.state.join("keys/checkpoint-2.pub"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("\"checkpoints\"") && report.contains("\"findings\": []"), "{report}");
 }
 
 /// A WAN-like link to share-2 (the reference deployment: Paris ↔ Geneva,

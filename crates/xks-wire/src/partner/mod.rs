@@ -30,6 +30,9 @@ pub const HEALTH_PATH: &str = "/v1/health";
 pub const SELF_TEST_PATH: &str = "/v1/self-test";
 /// `GET`: Prometheus metrics.
 pub const METRICS_PATH: &str = "/metrics";
+/// The latest signed audit checkpoint (GET; `xks_audit::Checkpoint` as JSON),
+/// which the proxy fetches and keeps as the partner's witness.
+pub const CHECKPOINT_PATH: &str = "/v1/audit/checkpoint";
 /// The version of [`PartialRequest`] this crate speaks.
 pub const VERSION: u32 = 1;
 /// Longest request id.

@@ -1,9 +1,16 @@
 //! `xksctl audit verify`: offline verification of a share service's audit
-//! log; `xksctl audit reconcile`: the partners' audit logs joined with AWS
-//! CloudTrail (docs/oversight.md).
+//! log, alone or against signed checkpoints; `xksctl audit reconcile`: the
+//! partners' audit logs joined with AWS CloudTrail; `xksctl audit
+//! checkpoint-key`: a share service's checkpoint signing key, sealed to its
+//! holder (docs/oversight.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use xks_audit::{Checkpoint, CheckpointKey, CheckpointSigner};
+use xks_sops::{Format, SealOptions};
+
+use crate::{files, sealing};
 
 mod cloudtrail;
 pub mod reconcile;
@@ -11,11 +18,21 @@ pub mod reconcile;
 /// `xksctl audit …`
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Verify the hash chain of audit files and print a summary (JSON).
+    /// Verify the hash chain of audit files and print a summary (JSON); with
+    /// --checkpoints, also against signed checkpoints.
     ///
-    /// Exit code 0: intact; 1: broken (the summary names the first broken record); 2: unreadable.
+    /// Checkpoints (the proxy's witness archive, the service's own
+    /// checkpoints.jsonl) must verify under --checkpoint-key, and the log
+    /// must reproduce each one's head at its sequence: a log cut short, a
+    /// history rewritten, a checkpoint signed by another key or altered, and
+    /// two signed heads for one sequence are each named.
     ///
-    /// Example: xksctl audit verify /var/lib/share-service/audit --head 3f7742c2…
+    /// Exit code 0: intact; 1: broken or a checkpoint finding (the summary
+    /// names them); 2: unreadable.
+    ///
+    /// Examples:
+    ///   xksctl audit verify /var/lib/share-service/audit --head 3f7742c2…
+    ///   xksctl audit verify ./share-2/audit --checkpoints ./witness/share-2.checkpoints.jsonl --checkpoint-key public/checkpoint-2.pub
     Verify {
         /// An audit directory (all audit-NNNNNN.jsonl files in order) or files in order.
         #[arg(required = true)]
@@ -24,6 +41,29 @@ pub enum Command {
         /// detects records removed from the end.
         #[arg(long)]
         head: Option<String>,
+        /// Checkpoint files (one JSON checkpoint per line); repeatable.
+        #[arg(long = "checkpoints", requires = "checkpoint_key")]
+        checkpoints: Vec<PathBuf>,
+        /// The service's checkpoint verifying key (PEM `PUBLIC KEY`).
+        #[arg(long, requires = "checkpoints")]
+        checkpoint_key: Option<PathBuf>,
+    },
+    /// Make a share service's checkpoint signing key: Ed25519, the private
+    /// key sealed (sops, age) to the holder's recipients, the public key in
+    /// the clear for the proxy's witness and for auditors.
+    ///
+    /// Writes <out>/checkpoint.key.sops and <out>/checkpoint.pub (never
+    /// overwritten). Point the share service's audit.checkpoint_key at the
+    /// first and the proxy's partner checkpoint_key at the second.
+    ///
+    /// Example: xksctl audit checkpoint-key --to age1… --to age1… -o holder-2/
+    CheckpointKey {
+        /// age recipients of the holder (its runtime identity and its offline ones).
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// Output directory.
+        #[arg(long, short)]
+        out: PathBuf,
     },
     /// Join partner audit logs with AWS CloudTrail on the KMS request id.
     ///
@@ -62,13 +102,18 @@ pub enum Command {
         /// Print the report as JSON instead of a summary.
         #[arg(long)]
         json: bool,
+        /// Also write the findings as Prometheus metrics to this file (replaced
+        /// atomically), for node-exporter's textfile collector: the
+        /// `oversight` alerts of monitoring/prometheus/alerts.yml read it.
+        #[arg(long)]
+        metrics_file: Option<PathBuf>,
     },
 }
 
 /// Runs an audit subcommand.
 pub fn run(cmd: &Command) -> ExitCode {
     match cmd {
-        Command::Reconcile { audit_logs, cloudtrail, key_store_ids, health_key_path, window_seconds, max_listed, json } => {
+        Command::Reconcile { audit_logs, cloudtrail, key_store_ids, health_key_path, window_seconds, max_listed, json, metrics_file } => {
             let opts = reconcile::Options {
                 audit_logs: audit_logs.clone(),
                 cloudtrail: cloudtrail.clone(),
@@ -84,6 +129,13 @@ pub fn run(cmd: &Command) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if let Some(path) = metrics_file {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                if let Err(e) = files::replace(path, report.prometheus(now).as_bytes()) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
             if *json {
                 match serde_json::to_string_pretty(&report) {
                     Ok(s) => println!("{s}"),
@@ -97,7 +149,17 @@ pub fn run(cmd: &Command) -> ExitCode {
             }
             ExitCode::from(report.exit_code())
         }
-        Command::Verify { paths, head } => {
+        Command::CheckpointKey { to, out } => match checkpoint_key(to, out) {
+            Ok(id) => {
+                eprintln!("checkpoint key {id}: {}/checkpoint.key.sops (sealed), {}/checkpoint.pub", out.display(), out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Verify { paths, head, checkpoints, checkpoint_key } => {
             let mut files = Vec::new();
             for p in paths {
                 if p.is_dir() {
@@ -116,7 +178,18 @@ pub fn run(cmd: &Command) -> ExitCode {
                 eprintln!("error: no audit files found");
                 return ExitCode::from(2);
             }
-            let report = match xks_audit::verify_files(&files, head.as_deref()) {
+            let anchors = match checkpoint_key.as_deref().map(|k| read_anchors(checkpoints, k)).transpose() {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let verified = match &anchors {
+                Some((all, key)) => xks_audit::verify_files_with_checkpoints(&files, head.as_deref(), all, key),
+                None => xks_audit::verify_files(&files, head.as_deref()),
+            };
+            let report = match verified {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -130,15 +203,44 @@ pub fn run(cmd: &Command) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            if let Some(c) = &report.checkpoints {
+                eprintln!("checkpoints: {} given, {} signed by {}, {} reproduced by the log", c.given, c.signed, c.key_id, c.matched);
+                for f in &c.findings {
+                    eprintln!("CHECKPOINT {:?} at record {}: {}", f.kind, f.seq, f.detail);
+                }
+            }
             if report.is_intact() {
                 eprintln!("intact: {} records, head {}", report.records, report.head);
                 ExitCode::SUCCESS
             } else {
-                eprintln!("BROKEN: {:?}", report.broken);
+                if let Some(b) = &report.broken {
+                    eprintln!("BROKEN: {b:?}");
+                }
                 ExitCode::from(1)
             }
         }
     }
+}
+
+/// The checkpoints of every file, and the pinned key.
+fn read_anchors(files: &[PathBuf], key: &Path) -> Result<(Vec<Checkpoint>, CheckpointKey), String> {
+    let key = CheckpointKey::read(key).map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    for f in files {
+        all.extend(xks_audit::read_checkpoints(f).map_err(|e| format!("{}: {e}", f.display()))?);
+    }
+    Ok((all, key))
+}
+
+/// `xksctl audit checkpoint-key`: returns the key id.
+fn checkpoint_key(to: &[String], out: &Path) -> Result<String, String> {
+    let recipients = sealing::parse_recipients(to)?;
+    let (private, public) = CheckpointSigner::generate().map_err(|e| e.to_string())?;
+    let sealed = xks_sops::seal(&private, Format::Binary, &recipients, &SealOptions::default()).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    files::create(&out.join("checkpoint.key.sops"), sealed.as_bytes())?;
+    files::create(&out.join("checkpoint.pub"), public.to_pem().as_bytes())?;
+    Ok(public.id().to_owned())
 }
 
 /// The human summary of a reconciliation.

@@ -94,11 +94,13 @@ pub struct Listed<T> {
     pub listed: Vec<T>,
 }
 
-impl<T> Listed<T> {
-    fn new() -> Self {
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
         Self { count: 0, listed: Vec::new() }
     }
+}
 
+impl<T> Listed<T> {
     fn push(&mut self, item: T, max: usize) {
         self.count += 1;
         if self.listed.len() < max {
@@ -134,7 +136,7 @@ pub struct Skew {
 }
 
 /// The findings.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Findings {
     /// Partials released for no KMS request: uses of a key outside KMS.
@@ -177,12 +179,52 @@ pub struct Report {
 }
 
 impl Report {
+    /// Malformed records on both sides.
+    fn malformed(&self) -> u64 {
+        self.cloudtrail.malformed + self.audit_logs.iter().map(|l| l.malformed).sum::<u64>()
+    }
+
+    /// The findings as a Prometheus text file (node-exporter's textfile
+    /// collector), finished at `now` (Unix seconds). The names are those the
+    /// `oversight` alerts use (monitoring/prometheus/alerts.yml).
+    pub fn prometheus(&self, now: i64) -> String {
+        use std::fmt::Write as _;
+        let f = &self.findings;
+        let failed: u64 = f.failed_kms_requests_without_partial.values().sum();
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        gauge(
+            "xks_reconcile_findings",
+            "Findings of the last xksctl audit reconcile, by kind (docs/oversight.md).",
+            &[
+                ("{finding=\"partial_without_kms_request\"}", f.partials_without_kms_request.count),
+                ("{finding=\"refused_without_kms_request\"}", f.refused_without_kms_request.count),
+                ("{finding=\"kms_request_without_partial\"}", f.kms_requests_without_partial.count),
+                ("{finding=\"failed_kms_request_without_partial\"}", failed),
+            ],
+        );
+        gauge("xks_reconcile_matched_requests", "KMS requests answered by a partner's partial.", &[("", self.matched)]);
+        gauge("xks_reconcile_malformed_records", "Records that could not be read (counted and skipped).", &[("", self.malformed())]);
+        gauge("xks_reconcile_exit_code", "The exit code of the last run (0: nothing to report).", &[("", u64::from(self.exit_code()))]);
+        let _ = writeln!(
+            out,
+            "# HELP xks_reconcile_last_run_timestamp_seconds When the last xksctl audit reconcile finished (Unix time).\n\
+             # TYPE xks_reconcile_last_run_timestamp_seconds gauge\nxks_reconcile_last_run_timestamp_seconds {now}"
+        );
+        out
+    }
+
     /// The exit code: 1 a partial without a KMS request (key use outside KMS),
     /// 3 a KMS request without a partial (audit gap), 4 malformed records
     /// only, 0 nothing to report.
     pub fn exit_code(&self) -> u8 {
         let f = &self.findings;
-        let malformed = self.cloudtrail.malformed + self.audit_logs.iter().map(|l| l.malformed).sum::<u64>();
+        let malformed = self.malformed();
         if f.partials_without_kms_request.count > 0 {
             1
         } else if f.kms_requests_without_partial.count > 0 {
@@ -218,11 +260,21 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             join.kms(k);
         }
     }
-    join.finish();
-    let mut report = join.report;
-    report.cloudtrail = kms.counts;
-    report.audit_logs = partners.counts;
-    Ok(report)
+    Ok(join.finish(kms.counts, partners.counts))
+}
+
+/// What the join counts and finds, before the inputs' own counts join it in the [`Report`].
+#[derive(Default)]
+struct Tally {
+    from: Option<String>,
+    to: Option<String>,
+    matched: u64,
+    further_partials: u64,
+    findings: Findings,
+    per_xks_key: BTreeMap<String, u64>,
+    per_principal: BTreeMap<String, u64>,
+    per_key_path: BTreeMap<String, u64>,
+    skew: Skew,
 }
 
 /// The windowed join on the request id.
@@ -239,29 +291,11 @@ struct Join<'a> {
     /// The latest time seen: what is older than it by the window is settled.
     now_ms: i64,
     since_prune: usize,
-    report: Report,
+    tally: Tally,
 }
 
 impl<'a> Join<'a> {
     fn new(opts: &'a Options) -> Self {
-        let report = Report {
-            from: None,
-            to: None,
-            cloudtrail: cloudtrail::Counts::default(),
-            audit_logs: Vec::new(),
-            matched: 0,
-            further_partials: 0,
-            findings: Findings {
-                partials_without_kms_request: Listed::new(),
-                refused_without_kms_request: Listed::new(),
-                kms_requests_without_partial: Listed::new(),
-                failed_kms_requests_without_partial: BTreeMap::new(),
-            },
-            per_xks_key: BTreeMap::new(),
-            per_principal: BTreeMap::new(),
-            per_key_path: BTreeMap::new(),
-            skew: Skew::default(),
-        };
         Self {
             opts,
             partials: HashMap::new(),
@@ -270,7 +304,7 @@ impl<'a> Join<'a> {
             hasher: std::collections::hash_map::RandomState::new(),
             now_ms: i64::MIN,
             since_prune: 0,
-            report,
+            tally: Tally::default(),
         }
     }
 
@@ -282,10 +316,10 @@ impl<'a> Join<'a> {
 
     fn advance(&mut self, time_ms: i64) {
         self.now_ms = self.now_ms.max(time_ms);
-        if self.report.from.is_none() {
-            self.report.from = Some(format_time_ms(time_ms));
+        if self.tally.from.is_none() {
+            self.tally.from = Some(format_time_ms(time_ms));
         }
-        self.report.to = Some(format_time_ms(self.now_ms));
+        self.tally.to = Some(format_time_ms(self.now_ms));
         self.since_prune += 1;
         if self.since_prune >= 4096 {
             self.since_prune = 0;
@@ -295,11 +329,11 @@ impl<'a> Join<'a> {
 
     fn partial(&mut self, p: Partial) {
         self.advance(p.time_ms);
-        *self.report.per_key_path.entry(p.key_path.clone()).or_default() += 1;
+        *self.tally.per_key_path.entry(p.key_path.clone()).or_default() += 1;
         if let Some(k) = self.requests.remove(&p.request_id) {
             self.matched(&k, p.time_ms);
         } else if self.matched.contains_key(&self.matched_key(&p.request_id)) {
-            self.report.further_partials += 1;
+            self.tally.further_partials += 1;
         } else {
             self.partials.entry(p.request_id.clone()).or_default().push(p);
         }
@@ -307,12 +341,12 @@ impl<'a> Join<'a> {
 
     fn kms(&mut self, k: KmsRequest) {
         self.advance(k.time_ms);
-        *self.report.per_xks_key.entry(k.xks_key_id.clone()).or_default() += 1;
-        *self.report.per_principal.entry(k.principal.clone()).or_default() += 1;
+        *self.tally.per_xks_key.entry(k.xks_key_id.clone()).or_default() += 1;
+        *self.tally.per_principal.entry(k.principal.clone()).or_default() += 1;
         let id = RequestId::for_kms_request(&k.request_id).as_str().to_owned();
         let k = KmsRequest { request_id: id, ..k };
         if let Some(ps) = self.partials.remove(&k.request_id) {
-            self.report.further_partials += ps.len().saturating_sub(1) as u64;
+            self.tally.further_partials += ps.len().saturating_sub(1) as u64;
             let first = ps.iter().map(|p| p.time_ms).min().unwrap_or(k.time_ms);
             self.matched(&k, first);
         } else if !self.matched.contains_key(&self.matched_key(&k.request_id)) {
@@ -321,9 +355,9 @@ impl<'a> Join<'a> {
     }
 
     fn matched(&mut self, k: &KmsRequest, partial_ms: i64) {
-        self.report.matched += 1;
+        self.tally.matched += 1;
         let skew = partial_ms - k.time_ms;
-        let s = &mut self.report.skew;
+        let s = &mut self.tally.skew;
         s.min_ms = Some(s.min_ms.map_or(skew, |m| m.min(skew)));
         s.max_ms = Some(s.max_ms.map_or(skew, |m| m.max(skew)));
         let key = self.matched_key(&k.request_id);
@@ -352,7 +386,7 @@ impl<'a> Join<'a> {
                 audit_log: self.opts.audit_logs.get(p.log).map(|l| l.display().to_string()).unwrap_or_default(),
                 outcome: p.outcome,
             };
-            let f = &mut self.report.findings;
+            let f = &mut self.tally.findings;
             if finding.outcome == "ok" {
                 f.partials_without_kms_request.push(finding, max);
             } else {
@@ -369,7 +403,7 @@ impl<'a> Join<'a> {
         });
         unanswered.sort_by_key(|k| k.time_ms);
         for k in unanswered {
-            let f = &mut self.report.findings;
+            let f = &mut self.tally.findings;
             match k.error_code {
                 Some(code) => *f.failed_kms_requests_without_partial.entry(code).or_default() += 1,
                 None => f.kms_requests_without_partial.push(
@@ -387,8 +421,23 @@ impl<'a> Join<'a> {
         self.matched.retain(|_, t| *t >= before);
     }
 
-    fn finish(&mut self) {
+    /// Settles everything left and assembles the report.
+    fn finish(mut self, cloudtrail: cloudtrail::Counts, audit_logs: Vec<LogCounts>) -> Report {
         self.settle(i64::MAX);
+        let t = self.tally;
+        Report {
+            from: t.from,
+            to: t.to,
+            cloudtrail,
+            audit_logs,
+            matched: t.matched,
+            further_partials: t.further_partials,
+            findings: t.findings,
+            per_xks_key: t.per_xks_key,
+            per_principal: t.per_principal,
+            per_key_path: t.per_key_path,
+            skew: t.skew,
+        }
     }
 }
 

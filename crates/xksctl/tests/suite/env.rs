@@ -123,7 +123,7 @@ fn check_environment(env: &Path, people: &People, scratch: &Path) {
             .filter(|f| f.to_string_lossy().contains(".sops") && !f.ends_with("runtime.agekey.sops"))
             .collect();
         sealed.sort();
-        assert_eq!(sealed.len(), if h == 1 { 3 } else { 2 }, "{sealed:?}");
+        assert_eq!(sealed.len(), 3, "{sealed:?}");
         for f in &sealed {
             assert!(opens(f, &runtime[h - 1]), "{} for holder {h}'s runtime identity", f.display());
             for (i, other) in runtime.iter().enumerate() {
@@ -229,7 +229,7 @@ fn sops_rules_name_each_holders_recipients_only(env: &Path) {
         assert_eq!(got, want, "{rel}");
         checked += 1;
     }
-    assert_eq!(checked, 12, "three runtime identities, seven holder files, the CA key, the AWS credential");
+    assert_eq!(checked, 14, "three runtime identities, nine holder files, the CA key, the AWS credential");
 }
 
 /// The regexes `xksctl env new` writes: `(^|/)<env>/<dir>/[<file>]`, with `\.`

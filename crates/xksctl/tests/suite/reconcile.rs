@@ -168,9 +168,27 @@ fn gaps_malformed_records_and_unreadable_input_have_their_exit_codes() {
     let lines = dir.join("lines.jsonl");
     let rows = ["r1", "r2", "r3"].map(|id| kms_record("Encrypt", id, "k", None).to_string()).join("\n");
     std::fs::write(&lines, rows).unwrap();
-    let (code, report) = reconcile(&["--audit", &audit, "--cloudtrail", &lines.display().to_string()]);
+    let prom = dir.join("textfile/reconcile.prom");
+    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    let (code, report) =
+        reconcile(&["--audit", &audit, "--cloudtrail", &lines.display().to_string(), "--metrics-file", &prom.display().to_string()]);
     assert_eq!(code, 3, "{report:#}");
     assert_eq!(report["findings"]["kmsRequestsWithoutPartial"]["listed"][0]["requestId"], "r3");
+    // The textfile the oversight alerts read: every xks_reconcile_ name they use is in it.
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(metrics.contains("xks_reconcile_findings{finding=\"kms_request_without_partial\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("xks_reconcile_findings{finding=\"partial_without_kms_request\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("xks_reconcile_exit_code 3\n"), "{metrics}");
+    let alerts = include_str!("../../../../monitoring/prometheus/alerts.yml");
+    let used: std::collections::BTreeSet<&str> =
+        alerts.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("xks_reconcile_")).collect();
+    assert!(used.len() >= 2, "{used:?}");
+    for name in used {
+        assert!(
+            metrics.contains(&format!("\n# TYPE {name} gauge\n")),
+            "alerts.yml uses {name}, which reconcile does not write:\n{metrics}"
+        );
+    }
     // A record without its request id is counted, not fatal; nothing else to report: exit 4.
     let mut broken = kms_record("Encrypt", "r9", "k", None);
     broken.as_object_mut().unwrap().remove("requestID");

@@ -164,11 +164,37 @@ impl PartnerClient {
     /// # Errors
     /// [`ClientError`] on transport failures.
     pub async fn post(&self, path: &str, body: Bytes, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
-        let mut sender = self.sender().await?;
         let req = Request::post(format!("https://{}{path}", self.authority))
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(|e| ClientError::Http(e.to_string()))?;
+        self.send(req, limit).await
+    }
+
+    /// GETs `path` over a connection of its own, opened for this request and
+    /// closed after, and returns the status and body (at most `limit` bytes of
+    /// it). For the witness: it never takes, waits for or re-opens one of the
+    /// connections the partials use.
+    ///
+    /// # Errors
+    /// [`ClientError`] on transport failures.
+    pub async fn get_alone(&self, path: &str, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
+        let req = Request::get(format!("https://{}{path}", self.authority))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let sender = self.connect().await?;
+        Self::send_on(sender, req, limit).await
+    }
+
+    async fn send(&self, req: Request<Full<Bytes>>, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
+        Self::send_on(self.sender().await?, req, limit).await
+    }
+
+    async fn send_on(
+        mut sender: SendRequest<Full<Bytes>>,
+        req: Request<Full<Bytes>>,
+        limit: usize,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         sender.ready().await.map_err(|e| ClientError::Http(e.to_string()))?;
         let resp = sender.send_request(req).await.map_err(|e| ClientError::Http(e.to_string()))?;
         let status = resp.status();

@@ -9,3 +9,4 @@ mod interop;
 mod monitoring;
 mod partners;
 mod spec;
+mod witness;

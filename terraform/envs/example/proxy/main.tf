@@ -14,8 +14,13 @@ locals {
   # The proxy's bundle: holder 1's sealed files and configuration (all but its runtime
   # identity, which comes as age_identity), and the public files its configuration names.
   own_files = [for f in fileset("${local.secrets}/holder-1", "*") : f if f != "runtime.agekey.sops"]
-  # Every key set (all public): during a refresh or a rotation the services load two.
-  public_files = concat(tolist(fileset("${local.secrets}/public", "keyset-*.json")), ["ca.crt", "proxy-client.crt"])
+  # Every key set (all public): during a refresh or a rotation the services load two. The share
+  # services' checkpoint verifying keys: the proxy witnesses their signed audit checkpoints.
+  public_files = concat(
+    tolist(fileset("${local.secrets}/public", "keyset-*.json")),
+    tolist(fileset("${local.secrets}/public", "checkpoint-*.pub")),
+    ["ca.crt", "proxy-client.crt"],
+  )
 }
 
 module "proxy" {

@@ -350,6 +350,8 @@ fn proxy_bundle(state: &Path) -> String {
         "proxy/tls/client.key.sops",
         "keys/keyset-g1-e0.json",
         "keys/share-1-g1-e0.sops.json",
+        "keys/checkpoint-2.pub",
+        "keys/checkpoint-3.pub",
         "pki/ca.crt",
     ] {
         bundle.insert(file, std::fs::read_to_string(state.join(file)).unwrap()).unwrap();
