@@ -108,7 +108,7 @@ impl Witness {
             let key = CheckpointKey::read(key_file).map_err(|source| WitnessError::Key { partner: p.id.clone(), source })?;
             let archive = cfg.dir.as_ref().map(|d| d.join(format!("{}.checkpoints.jsonl", p.id)));
             let last = match &archive {
-                Some(path) if path.exists() => last_held(path)?,
+                Some(path) if path.exists() => last_held(path, &p.id),
                 _ => None,
             };
             tracing::info!(partner = %p.id, key_id = %key.id(), archive = ?archive, held_seq = last.as_ref().map(|c| c.seq), "witnessing the partner's audit checkpoints");
@@ -229,9 +229,16 @@ fn record(metrics: &Metrics, w: &Watched, o: &Observation) {
     }
 }
 
-/// The last checkpoint of an archive file.
-fn last_held(path: &Path) -> Result<Option<Checkpoint>, WitnessError> {
-    xks_audit::read_checkpoints(path)
-        .map(|all| all.into_iter().max_by_key(|c| c.seq))
-        .map_err(|e| WitnessError::Archive { path: path.display().to_string(), reason: e.to_string() })
+/// The last checkpoint of an archive file. An archive that cannot be read
+/// does not stop the proxy (its requests matter more than the witness's
+/// memory): it is reported, and the witness starts from the partner's next
+/// checkpoint, still appending to the same file.
+fn last_held(path: &Path, partner: &str) -> Option<Checkpoint> {
+    match xks_audit::read_checkpoints(path) {
+        Ok(all) => all.into_iter().max_by_key(|c| c.seq),
+        Err(e) => {
+            tracing::error!(partner, archive = %path.display(), error = %e, "witness archive unreadable: the next checkpoint is not checked against it");
+            None
+        }
+    }
 }

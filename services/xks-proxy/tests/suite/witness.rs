@@ -105,3 +105,25 @@ async fn a_checkpoint_under_another_key_is_refused_not_kept() {
     }
     assert!(held(&archive(&d, "share-2")).is_empty(), "nothing unverified is kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_archive_does_not_stop_the_proxy_and_is_appended_to() {
+    let mut d = Deployment::start("witness-garbled", Options { proxy: with_witness, partners: vec![2], ..Options::default() }).await;
+    let path = archive(&d, "share-2");
+    until(&path, |a| !a.is_empty()).await;
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("not a checkpoint\n");
+    std::fs::write(&path, &text).unwrap();
+    // share-2 restarts (a new start checkpoint), then the proxy, over the garbled archive.
+    d.cluster.stop_share(2).await;
+    d.cluster.start_share(2).await;
+    d.restart_proxy().await;
+    assert_eq!(d.client().encrypt(KEY, b"x", None, false).await.0, 200, "the proxy serves");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::fs::read_to_string(&path).unwrap().lines().count() <= text.lines().count() {
+        assert!(Instant::now() < deadline, "the witness appends after the garbled line");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = std::fs::read_to_string(&path).unwrap().lines().last().unwrap().to_owned();
+    d.layout.checkpoint_key(2).verify(&Checkpoint::from_json(last.as_bytes()).unwrap()).unwrap();
+}
