@@ -25,8 +25,10 @@
   root = ../.;
   # Cargo sources plus what `include_str!`, the tests and the docs read: the
   # vectors (JSON and AWS's SigV4 suite), proptest regressions, nextest's
-  # configuration, and the sealed environments with the example's test-only
-  # identities (crates/xksctl/tests/suite/env.rs opens every file of secrets/example).
+  # configuration, the alerting rules and dashboard (the proxy's and xksctl's
+  # tests check the metric names they use), and the sealed environments with
+  # the example's test-only identities (crates/xksctl/tests/suite/env.rs opens
+  # every file of secrets/example).
   # Nothing else of the tree reaches a build.
   src = lib.fileset.toSource {
     inherit root;
@@ -35,6 +37,7 @@
       ../tests/vectors
       (lib.fileset.fileFilter (file: file.hasExt "proptest-regressions") root)
       ../.config/nextest.toml
+      ../monitoring
       ../secrets
       ../tests/deploy/example-identities
     ];
