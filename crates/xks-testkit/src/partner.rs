@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use xks_threshold::{CombiningSet, HolderId, KeyPath};
-use xks_wire::partner::{PARTIAL_PATH, PARTIALS_PATH, PartialRequest, RequestId, encode_batch};
+use xks_wire::partner::{PARTIAL_PATH, PARTIALS_PATH, POINT_ENCODING_HEADER, PartialRequest, RequestId, encode_batch};
 
 use xks_pki::CertifiedKey;
 
@@ -27,10 +27,26 @@ impl PartnerClient {
     /// # Errors
     /// The transport failure, as text.
     pub async fn request(&mut self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Result<(u16, String), String> {
+        self.request_with(method, path, content_type, &[], body).await
+    }
+
+    /// As [`PartnerClient::request`], with `extra` headers.
+    ///
+    /// # Errors
+    /// The transport failure, as text.
+    pub async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        extra: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, String), String> {
         let mut headers = vec![("host".to_owned(), "localhost".to_owned())];
         if let Some(ct) = content_type {
             headers.push(("content-type".to_owned(), ct.to_owned()));
         }
+        headers.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let (status, bytes) = self.connection.send(method, path, &headers, body).await?;
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
@@ -44,6 +60,17 @@ impl PartnerClient {
     pub async fn partial(&mut self, key_path: &str, set: &[u32], proof: bool) -> (u16, String) {
         let body = request("test-req", key_path, set, proof).to_json().into_bytes();
         self.request("POST", PARTIAL_PATH, Some("application/json"), body).await.expect("an answer")
+    }
+
+    /// As [`PartnerClient::partial`], with [`POINT_ENCODING_HEADER`] set to `encoding`.
+    ///
+    /// # Panics
+    /// As [`PartnerClient::partial`].
+    #[allow(clippy::expect_used)]
+    pub async fn partial_with_encoding(&mut self, key_path: &str, set: &[u32], proof: bool, encoding: &str) -> (u16, String) {
+        let body = request("test-req", key_path, set, proof).to_json().into_bytes();
+        let header = [(POINT_ENCODING_HEADER, encoding)];
+        self.request_with("POST", PARTIAL_PATH, Some("application/json"), &header, body).await.expect("an answer")
     }
 
     /// A batch (`POST /v1/partials`) of one request per `(key path, proof)`,

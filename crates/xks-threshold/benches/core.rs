@@ -8,6 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use xks_threshold::dleq;
+use xks_threshold::encoding::{PointEncoding, decode_point_any, encode_point_as};
 use xks_threshold::group::{mul, mul_base, random_nonzero_scalar};
 use xks_threshold::{AffinePoint, Combiner, CombiningSet, HolderId, HolderKey, KeyPath, ProjectivePoint, dealer};
 
@@ -51,6 +52,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("hash_to_curve", |b| b.iter(|| black_box(&path).to_point().unwrap()));
     g.bench_function("mul_variable_base", |b| b.iter(|| mul(black_box(&p), black_box(&k))));
     g.bench_function("mul_base", |b| b.iter(|| mul_base(black_box(&k))));
+    // Reading a partner's partial: compressed costs a square root (docs/crypto.md §6.4).
+    let compressed = encode_point_as(&p, PointEncoding::Compressed).unwrap();
+    let uncompressed = encode_point_as(&p, PointEncoding::Uncompressed).unwrap();
+    g.bench_function("decode_point_compressed", |b| b.iter(|| decode_point_any(black_box(&compressed)).unwrap()));
+    g.bench_function("decode_point_uncompressed", |b| b.iter(|| decode_point_any(black_box(&uncompressed)).unwrap()));
     let bpt = mul_base(&k);
     let w = mul(&p, &k);
     let proof = dleq::generate_proof(b"bench", &k, &AffinePoint::GENERATOR, &bpt, &[p], &[w], &mut rng).unwrap();

@@ -3,11 +3,18 @@
 //! Points are SEC1 compressed (33 bytes, RFC 9497 `SerializeElement`),
 //! scalars 32 bytes big-endian (RFC 9497 `SerializeScalar`). Decoding is
 //! strict: non-canonical scalars, the identity and off-curve points are refused.
+//!
+//! One exception, for transport only: a partner's partial may travel as the
+//! SEC1 uncompressed point ([`PointEncoding::Uncompressed`]), which its reader
+//! takes without a square root (docs/crypto.md §6.4). Everything that is
+//! hashed, signed or stored uses `SerializeElement`.
 
 use p256::elliptic_curve::group::GroupEncoding;
+use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use p256::elliptic_curve::{Field, PrimeField};
-use p256::{AffinePoint, Scalar};
+use p256::{AffinePoint, EncodedPoint, Scalar};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::{Error, Result};
 
@@ -15,6 +22,18 @@ use crate::{Error, Result};
 pub const POINT_LEN: usize = 33;
 /// Length of a serialized P-256 scalar.
 pub const SCALAR_LEN: usize = 32;
+/// Length of an uncompressed SEC1 P-256 point (`0x04 ‖ x ‖ y`).
+pub const UNCOMPRESSED_POINT_LEN: usize = 65;
+
+/// How a point travels where both forms are allowed (a partner's partial).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PointEncoding {
+    /// `SerializeElement`: 33 bytes; its reader computes a square root.
+    #[default]
+    Compressed,
+    /// SEC1 uncompressed: 65 bytes, read with a curve-equation check only.
+    Uncompressed,
+}
 
 /// RFC 9497 `SerializeElement`: SEC1 compressed. Refuses the identity.
 ///
@@ -45,6 +64,45 @@ pub fn decode_point(bytes: &[u8]) -> Result<AffinePoint> {
     let mut repr = <AffinePoint as GroupEncoding>::Repr::default();
     repr.copy_from_slice(bytes);
     let p: Option<AffinePoint> = AffinePoint::from_bytes(&repr).into();
+    let p = p.ok_or(Error::InvalidPoint)?;
+    if bool::from(p.is_identity()) {
+        return Err(Error::IdentityPoint);
+    }
+    Ok(p)
+}
+
+/// The point in `encoding`, in a buffer zeroized on drop. Refuses the identity.
+///
+/// # Errors
+/// [`Error::IdentityPoint`] for the point at infinity.
+pub fn encode_point_as(p: &AffinePoint, encoding: PointEncoding) -> Result<Zeroizing<Vec<u8>>> {
+    match encoding {
+        PointEncoding::Compressed => Ok(Zeroizing::new(encode_point(p)?.to_vec())),
+        PointEncoding::Uncompressed => {
+            if bool::from(p.is_identity()) {
+                return Err(Error::IdentityPoint);
+            }
+            Ok(Zeroizing::new(p.to_encoded_point(false).as_bytes().to_vec()))
+        }
+    }
+}
+
+/// Reads a point in either form of [`PointEncoding`], as strictly as
+/// [`decode_point`]: uncompressed, exactly `0x04 ‖ x ‖ y` with both
+/// coordinates below p and on the curve; never the identity, never the
+/// hybrid tags `0x06`/`0x07`.
+///
+/// # Errors
+/// [`Error::InvalidPoint`] or [`Error::IdentityPoint`].
+pub fn decode_point_any(bytes: &[u8]) -> Result<AffinePoint> {
+    if bytes.len() != UNCOMPRESSED_POINT_LEN {
+        return decode_point(bytes);
+    }
+    if bytes.first() != Some(&0x04) {
+        return Err(Error::InvalidPoint);
+    }
+    let encoded = EncodedPoint::from_bytes(bytes).map_err(|_| Error::InvalidPoint)?;
+    let p: Option<AffinePoint> = AffinePoint::from_encoded_point(&encoded).into();
     let p = p.ok_or(Error::InvalidPoint)?;
     if bool::from(p.is_identity()) {
         return Err(Error::IdentityPoint);

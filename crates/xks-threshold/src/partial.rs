@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::dleq::{self, Proof};
-use crate::encoding::{decode_point, encode_point, malformed};
+use crate::encoding::{PointEncoding, decode_point, decode_point_any, encode_point, encode_point_as, malformed};
 use crate::group::{mul, mul_base, sum};
 use crate::keypath::{KeyPath, KeyPoint};
 use crate::keyset::KeySet;
@@ -61,7 +61,8 @@ struct PartialWire {
     generation: u32,
     epoch: u32,
     set: CombiningSet,
-    /// `SerializeElement(W_i)`, hex.
+    /// `SerializeElement(W_i)`, hex; or, when the reader asked for it, the
+    /// SEC1 uncompressed point (docs/crypto.md §6.4).
     partial: String,
     /// `SerializeScalar(c) || SerializeScalar(s)`, hex; absent when not requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,7 +120,8 @@ impl Partial {
         Ok(Self { holder, generation, epoch, set, point: decode_point(point)?, proof: proof.map(Proof::from_bytes).transpose()? })
     }
 
-    /// Parses the JSON wire form. Error messages never quote the input.
+    /// Parses the JSON wire form, its point in either [`PointEncoding`].
+    /// Error messages never quote the input.
     ///
     /// # Errors
     /// [`Error::Malformed`], [`Error::UnsupportedVersion`], or point/scalar errors.
@@ -131,23 +133,33 @@ impl Partial {
         }
         let decoded = hex::decode(&w.partial);
         w.partial.zeroize();
-        let point = Zeroizing::new(decoded.map_err(|_| Error::InvalidPoint)?);
+        let point = decode_point_any(&Zeroizing::new(decoded.map_err(|_| Error::InvalidPoint)?))?;
         let proof = w.proof.as_deref().map(hex::decode).transpose().map_err(|_| Error::InvalidScalar)?;
-        Self::from_parts(w.holder, w.generation, w.epoch, w.set, &point, proof.as_deref())
+        let proof = proof.as_deref().map(Proof::from_bytes).transpose()?;
+        Ok(Self { holder: w.holder, generation: w.generation, epoch: w.epoch, set: w.set, point, proof })
     }
 
-    /// The JSON wire form, in a buffer zeroized on drop.
+    /// The JSON wire form, its point as `SerializeElement`, in a buffer
+    /// zeroized on drop.
     ///
     /// # Errors
     /// Never for a partial built by this crate.
     pub fn to_json(&self) -> Result<Zeroizing<String>> {
+        self.to_json_as(PointEncoding::Compressed)
+    }
+
+    /// The JSON wire form with its point in `encoding`, in a buffer zeroized on drop.
+    ///
+    /// # Errors
+    /// Never for a partial built by this crate.
+    pub fn to_json_as(&self, encoding: PointEncoding) -> Result<Zeroizing<String>> {
         let mut w = PartialWire {
             version: FORMAT_VERSION,
             holder: self.holder,
             generation: self.generation,
             epoch: self.epoch,
             set: self.set.clone(),
-            partial: hex::encode(self.point_bytes()?),
+            partial: hex::encode(encode_point_as(&self.point, encoding)?),
             proof: self.proof.map(|p| hex::encode(p.to_bytes())),
         };
         let out = serde_json::to_string(&w).map(Zeroizing::new).map_err(|e| malformed("partial", &e));

@@ -263,7 +263,8 @@ impl App {
         }
         let partial = evaluated?;
         tracing::debug!(%request_id, client = %client.name, "partial released");
-        partial.to_json().map(|j| j.to_string()).map_err(|_| ApiError::internal())
+        let encoding = partner::requested_point_encoding(headers.get(partner::POINT_ENCODING_HEADER).map(|v| v.as_bytes()));
+        partial.to_json_as(encoding).map(|j| j.to_string()).map_err(|_| ApiError::internal())
     }
 
     /// The operator's refusal of this request, if any: the lock covers every

@@ -80,12 +80,8 @@ impl Checkpoints {
             tracing::info!(seq = head.seq, head = %head.hash, reason = reason.as_str(), "audit checkpoint (unsigned: audit.checkpoint_key is not set)");
             return;
         };
-        let stored = signer
-            .sign(head, reason)
-            .map_err(|e| e.to_string())
-            .and_then(|c| Ok((c.to_json().map_err(|e| e.to_string())?, c)))
-            .and_then(|(line, c)| self.append(&line).map(|()| c).map_err(|e| format!("{}: {e}", self.path.display())));
-        match stored {
+        let signed = signer.sign(head, reason).map_err(|e| e.to_string());
+        match signed.and_then(|c| self.store(c)) {
             Ok(c) => {
                 tracing::info!(seq = c.seq, head = %c.head, reason = reason.as_str(), key_id = %c.key_id, "audit checkpoint signed");
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -99,6 +95,13 @@ impl Checkpoints {
                 tracing::error!(error = %e, seq = head.seq, "audit checkpoint not signed or not stored");
             }
         }
+    }
+
+    /// Appends a signed checkpoint to the file; returns it for publishing.
+    fn store(&mut self, checkpoint: Checkpoint) -> Result<Checkpoint, String> {
+        let line = checkpoint.to_json().map_err(|e| e.to_string())?;
+        self.append(&line).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(checkpoint)
     }
 
     fn append(&mut self, line: &str) -> std::io::Result<()> {

@@ -29,7 +29,7 @@ import sys
 # writer it is the audit record): the patterns name callers, never shared
 # primitives such as sha2, memcpy or malloc.
 USER = [
-    ("logging (format the line)", r"tracing_subscriber|tracing_core|\btracing::|LogLine|log_request"),
+    ("logging (format the line)", r"tracing_subscriber|tracing_core|\btracing::|LogLine|log_request|log_writer"),
     ("audit record (encode, hash, group commit)", r"xks_audit"),
     ("SigV4 verification", r"sigv4"),
     ("EC: DLEQ proof", r"xks_threshold::dleq"),
@@ -89,7 +89,7 @@ def classify(frames):
     if frames and "kernel" in frames[0][1]:
         kernel = " ".join(s for s, d in frames if "kernel" in d)
         user = " ".join(s for s, d in frames if "kernel" not in d)
-        if re.search(r"tracing|Stderr", user) and re.search(r"write", kernel):
+        if re.search(r"tracing|Stderr|log_writer", user) and re.search(r"write", kernel):
             return "kernel: pipe and file write (log lines)", False
         for name, p in SYSCALLS:
             if p.search(kernel):

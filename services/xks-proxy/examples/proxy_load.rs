@@ -11,9 +11,17 @@
 //! front, SigV4, JSON, log line and metrics, answered from the proxy's cached
 //! deep-health snapshot. Errors are reported by kind, so an early
 //! `429 ThrottlingException` (which KMS retries) is told apart from a late
-//! failure. Each row also counts the share service's audit commits that took
-//! longer than 100 ms (every request in flight waits through one), and a run
-//! with errors keeps its directory (logs, audit log) for a look afterwards.
+//! failure. Each row also counts the share service's batches and audit group
+//! commits per 1,000 requests, and its audit commits that took longer than
+//! 100 ms (every request in flight waits through one); a run with errors keeps
+//! its directory (logs, audit log) for a look afterwards.
+//!
+//! The services' logs go to `/dev/shm` (`--log-dir DIR`, or `--log-dir run`
+//! for the run's directory). In production the proxy's request lines and the
+//! partner's audit log are on different machines; here, written to the disk
+//! of the audit log, they made its `fdatasync` stall past the proxy's budget
+//! now and then (ext4 commits other files' dirty data with its journal;
+//! docs/benchmarks.md, issue 19).
 //!
 //! ```sh
 //! cargo build --release -p xks-proxy -p share-service -p xksctl --bins --examples
@@ -40,6 +48,9 @@ struct Opts {
     fronts: Vec<String>,
     operations: Vec<String>,
     concurrency: Vec<usize>,
+    /// Where the services' logs go: `/dev/shm` (RAM) where it exists, so the
+    /// proxy's request lines do not share a disk with the partner's audit log.
+    log_dir: Option<PathBuf>,
 }
 
 fn opts() -> Opts {
@@ -49,6 +60,7 @@ fn opts() -> Opts {
         fronts: vec!["plain".into(), "tls".into()],
         operations: vec!["encrypt".into(), "decrypt".into(), "health".into()],
         concurrency: vec![16, 64, 256],
+        log_dir: Some(PathBuf::from("/dev/shm")).filter(|d| d.is_dir()),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for pair in v.chunks(2) {
@@ -60,6 +72,7 @@ fn opts() -> Opts {
             "--fronts" => o.fronts = list(),
             "--operations" => o.operations = list(),
             "--concurrency" => o.concurrency = list().iter().map(|c| c.parse().unwrap()).collect(),
+            "--log-dir" => o.log_dir = Some(PathBuf::from(val)).filter(|_| val != "run"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -173,17 +186,56 @@ fn errors(report: &serde_json::Value) -> String {
     if kinds.is_empty() { total.to_string() } else { format!("{total} ({})", kinds.join("; ")) }
 }
 
-/// The share service's audit commits (write and fdatasync of one group) that
-/// took longer than 100 ms so far: every request in flight waits through one.
-fn slow_audit_commits(layout: &Layout, share: SocketAddr) -> u64 {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let mut client = PartnerClient::new(share, layout.ca_pem(), Some(&layout.proxy_client));
-    let (_, text) = runtime.block_on(client.request("GET", "/metrics", None, Vec::new())).unwrap();
-    let bucket = |le: &str| {
-        let prefix = format!("share_audit_commit_duration_seconds_bucket{{le=\"{le}\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
-    };
-    bucket("+Inf") - bucket("0.1")
+/// The share service's counters that tell how requests travelled and were
+/// committed, read from its metrics.
+#[derive(Clone, Copy, Default)]
+struct ShareCounts {
+    /// Partial requests answered (any outcome).
+    requests: u64,
+    /// `POST /v1/partials` exchanges.
+    batches: u64,
+    /// Audit group commits (one fdatasync each).
+    commits: u64,
+    /// Audit commits that took longer than 100 ms: every request in flight waits through one.
+    slow_commits: u64,
+}
+
+impl ShareCounts {
+    fn read(layout: &Layout, share: SocketAddr) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut client = PartnerClient::new(share, layout.ca_pem(), Some(&layout.proxy_client));
+        let (_, text) = runtime.block_on(client.request("GET", "/metrics", None, Vec::new())).unwrap();
+        let sum = |prefix: &str| -> u64 {
+            text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
+        };
+        Self {
+            requests: sum("share_requests_total{"),
+            batches: sum("share_partial_batches_total"),
+            commits: sum("share_audit_fsync_batches_total"),
+            slow_commits: sum("share_audit_commit_duration_seconds_bucket{le=\"+Inf\"}")
+                - sum("share_audit_commit_duration_seconds_bucket{le=\"0.1\"}"),
+        }
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            requests: self.requests - before.requests,
+            batches: self.batches - before.batches,
+            commits: self.commits - before.commits,
+            slow_commits: self.slow_commits - before.slow_commits,
+        }
+    }
+
+    /// Batches (`POST /v1/partials`) and audit commits per 1,000 partial
+    /// requests, as `120 / 85`: the fewer, the more each exchange and each
+    /// fdatasync is shared.
+    fn batches_and_commits_per_1000(self) -> String {
+        if self.requests == 0 {
+            return "– / –".to_owned();
+        }
+        let per = |n: u64| n as f64 * 1000.0 / self.requests as f64;
+        format!("{:.0} / {:.0}", per(self.batches), per(self.commits))
+    }
 }
 
 /// Sum of `xks_requests_total` from the proxy's metrics endpoint.
@@ -199,24 +251,26 @@ fn main() {
     let o = opts();
     let layout = Layout::new("proxy-load", 5);
     let dir = layout.dir.clone();
-    let (share, addrs) = spawn("share-service", &deployment(&layout), &dir.join("share-2.log"), &["listening (mTLS)"]);
+    let log_dir = o.log_dir.as_ref().map_or_else(|| dir.clone(), |d| d.join(dir.file_name().unwrap()));
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let (share, addrs) = spawn("share-service", &deployment(&layout), &log_dir.join("share-2.log"), &["listening (mTLS)"]);
     let share_addr: SocketAddr = addrs[0].parse().unwrap();
     println!("machine: {} CPUs, load average before: {}", std::thread::available_parallelism().unwrap(), loadavg());
     println!();
     println!(
-        "| front | operation | concurrency | requests/s | p50 ms | p99 ms | p999 ms | errors | CPU µs/request: proxy | share service | load generator | audit commits > 100 ms | load avg (1 min) after |"
+        "| front | operation | concurrency | requests/s | p50 ms | p99 ms | p999 ms | errors | CPU µs/request: proxy | share service | load generator | batches / audit commits per 1,000 requests | audit commits > 100 ms | load avg (1 min) after |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut any_errors = false;
     for front in &o.fronts {
         let tls = front == "tls";
         let config = proxy_config(&layout, if tls { Front::Tls } else { Front::Plain }, share_addr);
         let (proxy, addrs) =
-            spawn("xks-proxy", &config, &dir.join(format!("proxy-{front}.log")), &["XKS API listening", "metrics listening"]);
+            spawn("xks-proxy", &config, &log_dir.join(format!("proxy-{front}.log")), &["XKS API listening", "metrics listening"]);
         let endpoint = format!("{}://{}", if tls { "https" } else { "http" }, addrs[0]);
         for op in &o.operations {
             for &c in &o.concurrency {
-                let slow_before = slow_audit_commits(&layout, share_addr);
+                let share_before = ShareCounts::read(&layout, share_addr);
                 let before = (cpu_seconds(proxy.0.id()), cpu_seconds(share.0.id()), children_cpu_seconds(), proxy_requests(&addrs[1]));
                 let mut cmd = Command::new(bin("xksctl"));
                 cmd.args([
@@ -249,7 +303,7 @@ fn main() {
                 }
                 let out = cmd.output().unwrap();
                 let after = (cpu_seconds(proxy.0.id()), cpu_seconds(share.0.id()), children_cpu_seconds(), proxy_requests(&addrs[1]));
-                let slow = slow_audit_commits(&layout, share_addr) - slow_before;
+                let counts = ShareCounts::read(&layout, share_addr).since(share_before);
                 let report: serde_json::Value = serde_json::from_slice(&out.stdout)
                     .unwrap_or_else(|_| panic!("xksctl bench failed: {}", String::from_utf8_lossy(&out.stderr)));
                 any_errors |= report["errors"].as_u64() != Some(0);
@@ -257,7 +311,7 @@ fn main() {
                 let per = |a: f64, b: f64| (a - b) / n * 1e6;
                 let l = &report["latencyMs"];
                 println!(
-                    "| {front} | {op} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {slow} | {} |",
+                    "| {front} | {op} | {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {} |",
                     report["tps"].as_f64().unwrap(),
                     l["p50"].as_f64().unwrap(),
                     l["p99"].as_f64().unwrap(),
@@ -266,6 +320,8 @@ fn main() {
                     per(after.0, before.0),
                     per(after.1, before.1),
                     per(after.2, before.2),
+                    counts.batches_and_commits_per_1000(),
+                    counts.slow_commits,
                     loadavg().split(' ').next().unwrap(),
                 );
             }
@@ -279,8 +335,9 @@ fn main() {
     println!("share service audit log: {} records, intact: {}", report.records, report.is_intact());
     if any_errors {
         // The logs and the audit log tell where the failed requests were stuck.
-        println!("errors: logs and audit log kept in {}", dir.display());
+        println!("errors: audit log kept in {}, logs in {}", dir.display(), log_dir.display());
     } else {
         let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&log_dir);
     }
 }

@@ -154,13 +154,14 @@ pub async fn start(cfg: Config, build: &BuildInfo) -> Result<Running, StartError
         server_names: cfg.front.server_names.iter().map(|n| n.to_ascii_lowercase()).collect(),
     }));
 
+    // Everything that can refuse the configuration comes before anything is spawned.
+    let witness =
+        Witness::new(&cfg.witness, &cfg.partners, app.0.pool.partners(), metrics.clone()).map_err(|e| StartError::Config(e.to_string()))?;
     let acceptor = front_acceptor(&cfg.front, ids.as_deref())?;
     let listener = TcpListener::bind(cfg.listen).await.map_err(io(format!("bind {}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(io("listener address"))?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     health.spawn(shutdown_rx.clone());
-    let witness =
-        Witness::new(&cfg.witness, &cfg.partners, app.0.pool.partners(), metrics.clone()).map_err(|e| StartError::Config(e.to_string()))?;
     let mode = if acceptor.is_some() { "TLS (HTTP/1.1, HTTP/2)" } else { "plain HTTP (behind a TLS-terminating platform)" };
     tracing::info!(%addr, mode, mtls = cfg.front.client_ca.is_some(), "XKS API listening");
 

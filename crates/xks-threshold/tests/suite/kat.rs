@@ -4,7 +4,7 @@
 
 use crate::common::unhex;
 use serde_json::Value;
-use xks_threshold::encoding::{decode_point, decode_scalar, encode_point, encode_scalar};
+use xks_threshold::encoding::{PointEncoding, decode_point, decode_scalar, encode_point, encode_scalar};
 use xks_threshold::{
     Combiner, CombiningSet, DataKey, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, ProjectivePoint, Share, gcm_aad, suite,
 };
@@ -79,9 +79,13 @@ fn combinations(name: &str, key_set: &KeySet, holders: &[HolderKey], kp_case: &V
             assert_eq!(hex::encode(p.point_bytes().unwrap()), s(&pj["partial"]), "{name}: partial");
             assert_eq!(hex::encode(p.proof().unwrap().to_bytes()), s(&pj["proof"]), "{name}: proof");
             sum += decode_point(&p.point_bytes().unwrap()).unwrap();
-            // The wire form round-trips and the recorded proof verifies.
+            // The wire form round-trips and the recorded proof verifies; so
+            // does the uncompressed transport form (§6.4), with the same commitment.
             let wire = Partial::from_json(&p.to_json().unwrap()).unwrap();
+            let uncompressed = Partial::from_json(&p.to_json_as(PointEncoding::Uncompressed).unwrap()).unwrap();
+            let uncompressed = combiner.verify(&point, uncompressed).unwrap();
             verified.push(combiner.verify(&point, wire).unwrap());
+            assert_eq!(combiner.commitment(&uncompressed).unwrap(), combiner.commitment(verified.last().unwrap()).unwrap());
         }
         assert_eq!(hex::encode(encode_point(&sum.to_affine()).unwrap()), s(&combo["combined"]), "{name}: S");
         let refs: Vec<_> = verified.iter().collect();

@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use xks_threshold::encoding::{decode_nonzero_scalar, decode_point, decode_scalar};
+use xks_threshold::encoding::{
+    PointEncoding, decode_nonzero_scalar, decode_point, decode_point_any, decode_scalar, encode_point, encode_point_as,
+};
 use xks_threshold::{CombiningSet, Error, HolderId, HolderKey, KeyPath, KeySet, Metadata, Partial, Share, dealer};
 
 /// The P-256 group order n, big-endian.
@@ -35,6 +37,44 @@ fn bad_point_encodings_are_refused() {
     let compact = [&[5u8][..], &g[1..]].concat();
     assert_eq!(decode_point(&compact).unwrap_err(), Error::InvalidPoint);
     assert!(decode_point(&g).is_ok());
+}
+
+/// docs/crypto.md §6.4: a partial may travel uncompressed; its reader checks
+/// it as strictly as `SerializeElement` and gets the same point, so the
+/// commitment and the proof (which hash `SerializeElement`) do not change.
+#[test]
+fn a_partial_in_transport_form_is_the_same_partial_and_bad_ones_are_refused() {
+    let g = xks_threshold::AffinePoint::GENERATOR;
+    let unc = encode_point_as(&g, PointEncoding::Uncompressed).unwrap();
+    assert_eq!((unc.len(), unc[0]), (65, 4));
+    assert_eq!(decode_point_any(&unc).unwrap(), g);
+    assert_eq!(decode_point_any(&encode_point(&g).unwrap()).unwrap(), g);
+    assert_eq!(&encode_point_as(&g, PointEncoding::Compressed).unwrap()[..], &encode_point(&g).unwrap()[..]);
+    // Hybrid tags (0x06/0x07), a wrong tag, y flipped (off the curve), x = p,
+    // the all-zero point, one byte short or long.
+    let p_hex = "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff";
+    let with = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = unc.to_vec();
+        f(&mut b);
+        b
+    };
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("hybrid tag 6", with(&|b| b[0] = 6)),
+        ("hybrid tag 7", with(&|b| b[0] = 7)),
+        ("compressed tag on 65 bytes", with(&|b| b[0] = 2)),
+        ("y with one bit flipped", with(&|b| b[64] ^= 1)),
+        ("x = p", with(&|b| b[1..33].copy_from_slice(&hex::decode(p_hex).unwrap()))),
+        ("y = p", with(&|b| b[33..65].copy_from_slice(&hex::decode(p_hex).unwrap()))),
+        ("all zero", with(&|b| b[1..].fill(0))),
+        ("64 bytes", with(&|b| b.truncate(64))),
+        ("66 bytes", with(&|b| b.push(0))),
+    ];
+    for (what, bytes) in bad {
+        assert!(decode_point_any(&bytes).is_err(), "{what} was accepted");
+    }
+    // The compressed form stays as strict as before.
+    assert_eq!(decode_point_any(&[0u8; 33]).unwrap_err(), Error::InvalidPoint);
+    assert_eq!(decode_point_any(&[0u8]).unwrap_err(), Error::InvalidPoint);
 }
 
 #[test]
@@ -154,6 +194,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
         let _ = decode_point(&bytes);
+        let _ = decode_point_any(&bytes);
         let _ = decode_scalar(&bytes);
         let _ = Metadata::parse(&bytes);
         let _ = xks_threshold::dleq::Proof::from_bytes(&bytes);

@@ -20,6 +20,7 @@ pub mod batch;
 
 pub use batch::{MAX_BATCH, PARTIALS_PATH, encode_batch, parse_answers, parse_batch, render_answers};
 
+use xks_threshold::encoding::PointEncoding;
 use xks_threshold::{Combiner, CombiningSet, HolderId, KeyPath, KeyPoint, Partial, PartialCommitment, VerifiedPartial};
 
 /// `POST`: one weighted partial.
@@ -33,6 +34,13 @@ pub const METRICS_PATH: &str = "/metrics";
 /// The latest signed audit checkpoint (GET; `xks_audit::Checkpoint` as JSON),
 /// which the proxy fetches and keeps as the partner's witness.
 pub const CHECKPOINT_PATH: &str = "/v1/audit/checkpoint";
+/// Request header by which a proxy asks for its partials as SEC1 uncompressed
+/// points ([`POINT_ENCODING_UNCOMPRESSED`]), which it reads without a square
+/// root (docs/share-service.md, "The point's form"). A service that predates
+/// it ignores it and answers `SerializeElement`; a proxy reads both.
+pub const POINT_ENCODING_HEADER: &str = "xks-point-encoding";
+/// The value of [`POINT_ENCODING_HEADER`] that asks for uncompressed points.
+pub const POINT_ENCODING_UNCOMPRESSED: &str = "uncompressed";
 /// The version of [`PartialRequest`] this crate speaks.
 pub const VERSION: u32 = 1;
 /// Longest request id.
@@ -158,6 +166,15 @@ impl PartialRequest {
             set: self.set.holders().iter().map(|h| u32::from(h.get())).collect(),
             proof: self.proof,
         }
+    }
+}
+
+/// The form a request's [`POINT_ENCODING_HEADER`] asks for: uncompressed
+/// when it says so, `SerializeElement` otherwise (absent or unknown values).
+pub fn requested_point_encoding(header: Option<&[u8]>) -> PointEncoding {
+    match header {
+        Some(v) if v == POINT_ENCODING_UNCOMPRESSED.as_bytes() => PointEncoding::Uncompressed,
+        _ => PointEncoding::Compressed,
     }
 }
 

@@ -423,6 +423,52 @@ async fn memoized_partials_equal_fresh_ones_and_never_pass_a_lock() {
 /// if it had come alone (its own refusal, its own audit record), in order; a
 /// locked service refuses each request of a readable batch and an unreadable
 /// batch as a whole; malformed batches are refused as a whole.
+/// docs/share-service.md "The point's form": a request with the point-encoding
+/// header `uncompressed` gets its partial as the SEC1 uncompressed point (in a
+/// batch too), the same partial as `SerializeElement`; without the header, or
+/// with another value, it gets `SerializeElement`, as a proxy that predates
+/// the header expects.
+#[tokio::test]
+async fn partials_travel_uncompressed_when_the_proxy_asks() {
+    use xks_wire::partner::{PARTIALS_PATH, POINT_ENCODING_HEADER, encode_batch, parse_answers};
+    let d = Deployment::start("point-encoding", |_| {}).await;
+    let mut c = d.client();
+    let point_hex =
+        |body: &str| -> String { serde_json::from_str::<serde_json::Value>(body).unwrap()["partial"].as_str().unwrap().to_owned() };
+    let (status, compressed) = c.partial("ks1/key-0001", &[1, 2], true).await;
+    assert_eq!(status, 200, "{compressed}");
+    let (status, uncompressed) = c.partial_with_encoding("ks1/key-0001", &[1, 2], true, "uncompressed").await;
+    assert_eq!(status, 200, "{uncompressed}");
+    let (_, other) = c.partial_with_encoding("ks1/key-0001", &[1, 2], false, "hybrid").await;
+    assert_eq!((point_hex(&compressed).len(), point_hex(&other).len()), (66, 66));
+    assert_eq!(point_hex(&uncompressed).len(), 130);
+    assert!(point_hex(&uncompressed).starts_with("04"));
+    let kp = KeyPath::new("ks1/key-0001").unwrap().to_point().unwrap();
+    let combiner = Combiner::new(d.layout().key_set.clone(), set(&[1, 2])).unwrap();
+    let a = combiner.verify(&kp, Partial::from_json(&compressed).unwrap()).unwrap();
+    let b = combiner.verify(&kp, Partial::from_json(&uncompressed).unwrap()).unwrap();
+    assert_eq!(combiner.commitment(&a).unwrap(), combiner.commitment(&b).unwrap(), "one partial, two forms");
+
+    let requests: Vec<_> = ["ks1/a", "ks1/b"]
+        .iter()
+        .map(|p| xks_wire::partner::PartialRequest {
+            request_id: xks_wire::partner::RequestId::new(format!("enc-{p}").replace('/', "-")).unwrap(),
+            key_path: KeyPath::new(*p).unwrap(),
+            generation: 1,
+            epoch: 0,
+            set: set(&[1, 2]),
+            proof: false,
+        })
+        .collect();
+    let header = [(POINT_ENCODING_HEADER, "uncompressed")];
+    let (status, body) =
+        c.request_with("POST", PARTIALS_PATH, Some("application/json"), &header, encode_batch(&requests).into_bytes()).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    for (_, answer) in parse_answers(body.as_bytes(), 2).unwrap() {
+        assert_eq!(point_hex(std::str::from_utf8(answer).unwrap()).len(), 130, "a batch's partials travel uncompressed too");
+    }
+}
+
 #[tokio::test]
 async fn a_batch_answers_each_request_as_if_it_came_alone() {
     use share_service::metrics::Outcome;

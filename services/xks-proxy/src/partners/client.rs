@@ -16,6 +16,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
+use xks_wire::partner;
 
 use super::batch::Batcher;
 
@@ -159,13 +160,16 @@ impl PartnerClient {
     }
 
     /// POSTs a JSON body to `path` and returns the status and body (at most
-    /// `limit` bytes of it).
+    /// `limit` bytes of it). Partials are asked for as uncompressed points,
+    /// which the proxy reads without a square root (an older partner answers
+    /// `SerializeElement`, read as well).
     ///
     /// # Errors
     /// [`ClientError`] on transport failures.
     pub async fn post(&self, path: &str, body: Bytes, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
         let req = Request::post(format!("https://{}{path}", self.authority))
             .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(partner::POINT_ENCODING_HEADER, partner::POINT_ENCODING_UNCOMPRESSED)
             .body(Full::new(body))
             .map_err(|e| ClientError::Http(e.to_string()))?;
         self.send(req, limit).await

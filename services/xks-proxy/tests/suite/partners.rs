@@ -324,7 +324,8 @@ async fn concurrent_requests_travel_in_batches_and_each_is_served() {
     assert!(m.count(share_service::metrics::Outcome::Ok) >= 512, "every Encrypt and Decrypt asked share 2");
 }
 
-/// A share service as it was before batches, in front of a real one at
+/// A share service as it was before batches (and before the point-encoding
+/// header: its partials travel compressed), in front of a real one at
 /// `upstream`: `POST /v1/partials` is an unknown route (404 `not_found`),
 /// every other request is relayed. Returns its address and how many batches
 /// it refused.
@@ -346,17 +347,22 @@ async fn older_partner(d: &Deployment, holder: u32, upstream: std::net::SocketAd
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let refused = Arc::new(AtomicU64::new(0));
-    // One connection upstream, shared (a test needs no more).
-    let relay =
-        Arc::new(tokio::sync::Mutex::new(xks_testkit::PartnerClient::new(upstream, d.layout.ca_pem(), Some(&d.layout.proxy_client))));
+    // A few connections upstream, taken in turn: relayed one at a time over a
+    // single connection, 32 requests in flight queue past the proxy's budget.
+    let relays: Arc<Vec<_>> = Arc::new(
+        (0..8)
+            .map(|_| tokio::sync::Mutex::new(xks_testkit::PartnerClient::new(upstream, d.layout.ca_pem(), Some(&d.layout.proxy_client))))
+            .collect(),
+    );
+    let turn = Arc::new(AtomicU64::new(0));
     let counter = refused.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, counter, relay) = (acceptor.clone(), counter.clone(), relay.clone());
+            let (acceptor, counter, relays, turn) = (acceptor.clone(), counter.clone(), relays.clone(), turn.clone());
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                 let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                    let (relay, counter) = (relay.clone(), counter.clone());
+                    let (relays, turn, counter) = (relays.clone(), turn.clone(), counter.clone());
                     async move {
                         let (method, path) = (req.method().as_str().to_owned(), req.uri().path().to_owned());
                         let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -365,6 +371,7 @@ async fn older_partner(d: &Deployment, holder: u32, upstream: std::net::SocketAd
                             counter.fetch_add(1, Ordering::Relaxed);
                             (404, ErrorBody::render(ErrorCode::NotFound, "no such route"))
                         } else {
+                            let relay = &relays[turn.fetch_add(1, Ordering::Relaxed) as usize % relays.len()];
                             relay.lock().await.request(&method, &path, content_type.as_deref(), body).await.unwrap_or((502, String::new()))
                         };
                         let response = hyper::Response::builder().status(status).header("content-type", "application/json");
