@@ -154,7 +154,8 @@ pub struct PoolConfig {
     pub attempt_timeout_ms: u64,
     /// Start asking the next partner when the current one has not answered after this long.
     pub hedge_after_ms: u64,
-    /// TLS connections kept warm per partner (HTTP/2, multiplexed).
+    /// TLS connections kept warm per partner (HTTP/2, multiplexed), and the
+    /// batch exchanges in flight to it at most (one per connection).
     pub connections_per_partner: usize,
     /// Time allowed for TCP connect + TLS handshake to a partner.
     pub connect_timeout_ms: u64,

@@ -84,6 +84,16 @@ impl TlsConfig {
     }
 }
 
+/// The sealed checkpoint signing key's file name, in a share service's
+/// directory (`xksctl up` and `xksctl env` write it there).
+pub const SEALED_CHECKPOINT_KEY_FILE: &str = "checkpoint.key.sops";
+
+/// The file name of share service `holder`'s checkpoint verifying key, as the
+/// proxy and auditors hold it.
+pub fn checkpoint_public_key_file(holder: u32) -> String {
+    format!("checkpoint-{holder}.pub")
+}
+
 impl AuditConfig {
     /// The log in `dir`, with the default rotation, batch and checkpoint.
     pub fn in_dir(dir: PathBuf) -> Self {

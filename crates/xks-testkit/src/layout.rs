@@ -21,6 +21,7 @@ use rand_core::SeedableRng as _;
 use serde::Serialize;
 use xks_audit::{CheckpointKey, CheckpointSigner};
 use xks_config::key_stores::{KeyConfig, KeyStatus, KeyStoresFile, Usage};
+use xks_config::share::checkpoint_public_key_file;
 use xks_config::{SharesConfig, proxy, share};
 use xks_pki::{Ca, CertifiedKey, Validity};
 use xks_threshold::{KeySet, Share, dealer};
@@ -213,11 +214,6 @@ impl Layout {
 
 /// The holders that run a share service.
 const SHARE_HOLDERS: [u32; 2] = [2, 3];
-
-/// The layout's file of share service `holder`'s checkpoint verifying key.
-fn checkpoint_public_key_file(holder: u32) -> String {
-    format!("checkpoint-{holder}.pub")
-}
 
 /// A share service set up for a load benchmark: no connection, concurrency
 /// or rate bound in the way, and the anomaly rules run (their cost is

@@ -78,12 +78,7 @@ pub fn decode_point(bytes: &[u8]) -> Result<AffinePoint> {
 pub fn encode_point_as(p: &AffinePoint, encoding: PointEncoding) -> Result<Zeroizing<Vec<u8>>> {
     match encoding {
         PointEncoding::Compressed => Ok(Zeroizing::new(encode_point(p)?.to_vec())),
-        PointEncoding::Uncompressed => {
-            if bool::from(p.is_identity()) {
-                return Err(Error::IdentityPoint);
-            }
-            Ok(Zeroizing::new(p.to_encoded_point(false).as_bytes().to_vec()))
-        }
+        PointEncoding::Uncompressed => Ok(Zeroizing::new(to_uncompressed(p).ok_or(Error::IdentityPoint)?.to_vec())),
     }
 }
 
@@ -95,19 +90,29 @@ pub fn encode_point_as(p: &AffinePoint, encoding: PointEncoding) -> Result<Zeroi
 /// # Errors
 /// [`Error::InvalidPoint`] or [`Error::IdentityPoint`].
 pub fn decode_point_any(bytes: &[u8]) -> Result<AffinePoint> {
-    if bytes.len() != UNCOMPRESSED_POINT_LEN {
-        return decode_point(bytes);
+    match <&[u8; UNCOMPRESSED_POINT_LEN]>::try_from(bytes) {
+        Ok(uncompressed) => from_uncompressed(uncompressed).ok_or(Error::InvalidPoint),
+        Err(_) => decode_point(bytes),
     }
-    if bytes.first() != Some(&0x04) {
-        return Err(Error::InvalidPoint);
-    }
-    let encoded = EncodedPoint::from_bytes(bytes).map_err(|_| Error::InvalidPoint)?;
-    let p: Option<AffinePoint> = AffinePoint::from_encoded_point(&encoded).into();
-    let p = p.ok_or(Error::InvalidPoint)?;
+}
+
+/// The SEC1 uncompressed bytes of a point, zeroized on drop (partials and S
+/// pass through here); `None` for the identity, which has no such form.
+pub(crate) fn to_uncompressed(p: &AffinePoint) -> Option<Zeroizing<[u8; UNCOMPRESSED_POINT_LEN]>> {
     if bool::from(p.is_identity()) {
-        return Err(Error::IdentityPoint);
+        return None;
     }
-    Ok(p)
+    p.to_encoded_point(false).as_bytes().try_into().ok().map(Zeroizing::new)
+}
+
+/// Reads exactly `0x04 ‖ x ‖ y`: both coordinates below p and on the curve
+/// (so never the identity); `None` otherwise.
+pub(crate) fn from_uncompressed(bytes: &[u8; UNCOMPRESSED_POINT_LEN]) -> Option<AffinePoint> {
+    if bytes.first() != Some(&0x04) {
+        return None;
+    }
+    let encoded = EncodedPoint::from_bytes(bytes).ok()?;
+    AffinePoint::from_encoded_point(&encoded).into()
 }
 
 /// RFC 9497 `SerializeScalar`: 32 bytes big-endian.

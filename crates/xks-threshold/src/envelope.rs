@@ -187,10 +187,13 @@ impl DataKey {
     /// # Errors
     /// [`Error::TooLong`] for oversized AAD or plaintext.
     pub fn encrypt<R: RngCore + CryptoRng>(&self, plaintext: &[u8], aad: &[u8], rng: &mut R) -> Result<Envelope> {
-        let mut salt = [0u8; SALT_LEN];
-        rng.fill_bytes(&mut salt);
-        let mut iv = [0u8; IV_LEN];
-        rng.fill_bytes(&mut iv);
+        // One draw for both (one system call with the OS generator).
+        let mut fresh = [0u8; SALT_LEN + IV_LEN];
+        rng.fill_bytes(&mut fresh);
+        let (mut salt, mut iv) = ([0u8; SALT_LEN], [0u8; IV_LEN]);
+        let (fresh_salt, fresh_iv) = fresh.split_at(SALT_LEN);
+        salt.copy_from_slice(fresh_salt);
+        iv.copy_from_slice(fresh_iv);
         self.seal(&Metadata::V2 { generation: self.generation(), salt }, iv, plaintext, aad)
     }
 

@@ -24,7 +24,7 @@ use crate::{Error, Result};
 /// [`Error::IdentityPoint`] in the negligible case the hash lands on the identity.
 pub fn hash_to_curve(msg: &[u8], dst: &[u8]) -> Result<AffinePoint> {
     #[cfg(feature = "aws-lc")]
-    if let Some(p) = xks_awslc::hash_to_curve(msg, dst).and_then(|b| fast::from_uncompressed(&b)) {
+    if let Some(p) = xks_awslc::hash_to_curve(msg, dst).and_then(|b| crate::encoding::from_uncompressed(&b)) {
         return Ok(p);
     }
     let p = NistP256::hash_from_bytes::<ExpandMsgXmd<Sha256>>(&[msg], &[dst])
@@ -111,22 +111,10 @@ pub fn sum(points: &[AffinePoint]) -> AffinePoint {
 /// (no field inversion on either side).
 #[cfg(feature = "aws-lc")]
 mod fast {
-    use p256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
-    use p256::{AffinePoint, EncodedPoint, Scalar};
+    use p256::{AffinePoint, Scalar};
     use zeroize::Zeroizing;
 
-    pub(super) fn from_uncompressed(b: &[u8; 65]) -> Option<AffinePoint> {
-        let e = EncodedPoint::from_bytes(b).ok()?;
-        AffinePoint::from_encoded_point(&e).into()
-    }
-
-    /// The point's bytes, zeroized on drop (partials and S pass through here).
-    fn to_uncompressed(p: &AffinePoint) -> Option<Zeroizing<[u8; 65]>> {
-        if bool::from(p.is_identity()) {
-            return None;
-        }
-        p.to_encoded_point(false).as_bytes().try_into().ok().map(Zeroizing::new)
-    }
+    use crate::encoding::{from_uncompressed, to_uncompressed};
 
     fn scalar_bytes(k: &Scalar) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(k.to_bytes().into())

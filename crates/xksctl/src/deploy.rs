@@ -260,7 +260,7 @@ impl State {
     /// Share service `holder`'s checkpoint verifying key, relative to the
     /// proxy's directory (none in a state made before checkpoints were signed).
     fn checkpoint_public_key(&self, holder: u32) -> Option<PathBuf> {
-        let name = checkpoint_public_key_name(holder);
+        let name = share::checkpoint_public_key_file(holder);
         self.dir.join("keys").join(&name).exists().then(|| Path::new("../keys").join(name))
     }
 
@@ -270,7 +270,8 @@ impl State {
     /// The file cannot be written.
     pub fn write_share_config(&self, holder: u32, listen: &str) -> Result<PathBuf, String> {
         // States made before checkpoints were signed have no key: their audit stays unsigned.
-        let checkpoint_key = self.share_dir(holder).join(CHECKPOINT_KEY).exists().then(|| CHECKPOINT_KEY.into());
+        let checkpoint_key =
+            self.share_dir(holder).join(share::SEALED_CHECKPOINT_KEY_FILE).exists().then(|| share::SEALED_CHECKPOINT_KEY_FILE.into());
         let cfg = share::Config {
             secrets: SecretsConfig { age_identity_file: Some(format!("../identities/holder-{holder}.agekey").into()) },
             ..share::Config::new(
@@ -451,14 +452,6 @@ impl KmsConfig {
     }
 }
 
-/// A share service's sealed checkpoint signing key, in its directory.
-const CHECKPOINT_KEY: &str = "checkpoint.key.sops";
-
-/// Share service `holder`'s checkpoint verifying key, in `keys/`.
-fn checkpoint_public_key_name(holder: u32) -> String {
-    format!("checkpoint-{holder}.pub")
-}
-
 /// Makes a whole deployment in `dir` (which must not exist yet).
 fn create(dir: &Path) -> Result<(), String> {
     // One age identity per holder, and one for the CA operator.
@@ -517,8 +510,8 @@ fn create(dir: &Path) -> Result<(), String> {
         let (private, public) = xks_audit::CheckpointSigner::generate().map_err(|e| e.to_string())?;
         let sealed = xks_sops::seal(&private, xks_sops::Format::Binary, &to(holder as usize - 1)?, &xks_sops::SealOptions::default())
             .map_err(|e| e.to_string())?;
-        put(&dir.join(&host), &[(dir.join(&host).join(CHECKPOINT_KEY), sealed)])?;
-        put(&keys, &[(keys.join(checkpoint_public_key_name(holder)), public.to_pem())])?;
+        put(&dir.join(&host), &[(dir.join(&host).join(share::SEALED_CHECKPOINT_KEY_FILE), sealed)])?;
+        put(&keys, &[(keys.join(share::checkpoint_public_key_file(holder)), public.to_pem())])?;
     }
     let proxy = dir.join("proxy");
     issue(true, PROXY_HOST, PROXY_HOST, 0, &proxy.join("tls"), "front")?;

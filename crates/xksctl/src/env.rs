@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use rand_core::OsRng;
 use xks_audit::CheckpointSigner;
+use xks_config::share::{SEALED_CHECKPOINT_KEY_FILE, checkpoint_public_key_file};
 use xks_config::{SecretsConfig, SharesConfig, key_stores, proxy, share};
 use xks_pki::{Ca, Validity};
 use xks_sops::{Format, Identities, Recipient, Rule, SealOptions};
@@ -222,7 +223,7 @@ impl ShareHost {
             address: format!("{}:{}", self.host, self.port),
             server_name: Some(self.host.clone()),
             model: None,
-            checkpoint_key: checkpoint_key.then(|| checkpoint_public_key(self.holder).into()),
+            checkpoint_key: checkpoint_key.then(|| checkpoint_public_key_file(self.holder).into()),
         }
     }
 }
@@ -298,14 +299,6 @@ pub fn run(cmd: &Command) -> Result<(), String> {
     }
 }
 
-/// A share service's sealed checkpoint signing key, in holder-N/.
-const CHECKPOINT_KEY: &str = "checkpoint.key.sops";
-
-/// Share service `holder`'s checkpoint verifying key, in public/.
-fn checkpoint_public_key(holder: u32) -> String {
-    format!("checkpoint-{holder}.pub")
-}
-
 /// `env checkpoint-key`: a new signing key for share service `holder`, sealed
 /// to the holder, and both configurations pointed at it. Returns the key id.
 fn new_checkpoint_key(dir: &Path, holder: u32) -> Result<String, String> {
@@ -314,18 +307,18 @@ fn new_checkpoint_key(dir: &Path, holder: u32) -> Result<String, String> {
     }
     let to = holder_recipients(&read_deployment(dir)?, holder)?;
     let (private, public) = CheckpointSigner::generate().map_err(|e| e.to_string())?;
-    files::replace(&dir.join(format!("holder-{holder}/{CHECKPOINT_KEY}")), seal_binary(&private, &to)?.as_bytes())?;
-    files::replace(&dir.join("public").join(checkpoint_public_key(holder)), public.to_pem().as_bytes())?;
+    files::replace(&dir.join(format!("holder-{holder}/{SEALED_CHECKPOINT_KEY_FILE}")), seal_binary(&private, &to)?.as_bytes())?;
+    files::replace(&dir.join("public").join(checkpoint_public_key_file(holder)), public.to_pem().as_bytes())?;
     edit_config(&dir.join(format!("holder-{holder}/share-service.toml")), |table| {
         let audit = table.get_mut("audit").and_then(toml::Value::as_table_mut).ok_or("no [audit] section")?;
-        audit.insert("checkpoint_key".into(), CHECKPOINT_KEY.into());
+        audit.insert("checkpoint_key".into(), SEALED_CHECKPOINT_KEY_FILE.into());
         Ok(())
     })?;
     edit_config(&dir.join(PROXY_CONFIG), |table| {
         let partners = table.get_mut("partners").and_then(toml::Value::as_array_mut).ok_or("no [[partners]]")?;
         for p in partners.iter_mut().filter_map(toml::Value::as_table_mut) {
             if p.get("holder").and_then(toml::Value::as_integer) == Some(i64::from(holder)) {
-                p.insert("checkpoint_key".into(), checkpoint_public_key(holder).into());
+                p.insert("checkpoint_key".into(), checkpoint_public_key_file(holder).into());
             }
         }
         Ok(())
@@ -381,7 +374,7 @@ fn set_partners(dir: &Path, order: &[u32]) -> Result<(), String> {
             .iter()
             .find(|s| s.holder == *h)
             .ok_or_else(|| format!("share {h} is not in this environment's public/deployment.json"))?;
-        partners.push(s.partner(dir.join("public").join(checkpoint_public_key(s.holder)).is_file()));
+        partners.push(s.partner(dir.join("public").join(checkpoint_public_key_file(s.holder)).is_file()));
     }
     let partners = toml::Value::try_from(&partners).map_err(|e| e.to_string())?;
     edit_config(&dir.join(PROXY_CONFIG), |table| {
@@ -748,8 +741,8 @@ fn environment_files(plan: &Plan) -> Result<(Vec<Output>, RuntimeRecipients), St
     // Each share service's audit checkpoint signing key, sealed to its holder; the public key for the witness.
     for holder in SHARE_HOLDERS {
         let (private, public) = CheckpointSigner::generate().map_err(|e| e.to_string())?;
-        put(format!("holder-{holder}/{CHECKPOINT_KEY}"), seal_binary(&private, &holder_recipients(holder))?);
-        put(format!("public/{}", checkpoint_public_key(holder)), Zeroizing::new(public.to_pem()));
+        put(format!("holder-{holder}/{SEALED_CHECKPOINT_KEY_FILE}"), seal_binary(&private, &holder_recipients(holder))?);
+        put(format!("public/{}", checkpoint_public_key_file(holder)), Zeroizing::new(public.to_pem()));
     }
     let client = ca.issue_client(PROXY_CLIENT_NAME, &[PROXY_CLIENT_NAME], Validity::days(CERT_DAYS)).map_err(|e| e.to_string())?;
     put("public/proxy-client.crt".into(), Zeroizing::new(client.cert_pem.clone()));
@@ -840,7 +833,7 @@ fn share_config(plan: &Plan, holder: u32, key_set: &str, share: &str) -> Result<
             ),
             SharesConfig { key_sets: vec![key_set.into()], share_files: vec![share.into()], holder: Some(holder) },
             share::AuditConfig {
-                checkpoint_key: Some(CHECKPOINT_KEY.into()),
+                checkpoint_key: Some(SEALED_CHECKPOINT_KEY_FILE.into()),
                 ..share::AuditConfig::in_dir(format!("{SHARE_STATE}/audit").into())
             },
             share::AdminConfig {

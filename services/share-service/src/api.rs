@@ -8,15 +8,18 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::to_bytes;
-use axum::extract::{Extension, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Extension, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::Semaphore;
 use xks_audit::{Entry, RecordKind};
+use xks_threshold::encoding::PointEncoding;
 use xks_threshold::{Combiner, CombiningSet, KeyPath};
 use xks_wire::partner::{self, ErrorBody, ErrorCode, PartialRequest};
+use zeroize::Zeroizing;
 
 use crate::anomaly::{Detector, LockScope, Scope};
 use crate::audit::Audit;
@@ -149,6 +152,28 @@ impl FromRequest<App> for PartialBody {
     }
 }
 
+/// What an exchange's headers say, read once for the exchange (a batch's
+/// requests share them).
+#[derive(Clone, Copy)]
+struct ExchangeHeaders {
+    /// The body is declared `application/json`.
+    json: bool,
+    /// The form the caller reads partials in (`xks-point-encoding`).
+    encoding: PointEncoding,
+}
+
+impl<S: Sync> FromRequestParts<S> for ExchangeHeaders {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        Ok(Self {
+            json: headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json")),
+            encoding: partner::requested_point_encoding(headers.get(partner::POINT_ENCODING_HEADER).map(|v| v.as_bytes())),
+        })
+    }
+}
+
 /// The body of `POST /v1/partials`: at most `limits.max_body_bytes` per
 /// request it may carry, parsed strictly as a whole.
 struct BatchBody(Vec<PartialRequest>);
@@ -172,19 +197,20 @@ async fn partials(
     State(app): State<App>,
     Extension(client): Extension<Arc<ClientIdentity>>,
     Extension(Arrived(arrived)): Extension<Arrived>,
-    headers: HeaderMap,
+    headers: ExchangeHeaders,
     body: Result<BatchBody, ApiError>,
 ) -> Response {
     let requests = match body {
         Ok(BatchBody(requests)) => requests,
         // Unreadable as a whole: answered as a single unreadable request is (a lock first).
-        Err(e) => return app.partial(&client, &headers, Err(e), arrived).await.err().unwrap_or_else(ApiError::internal).into_response(),
+        Err(e) => return app.check(&client, headers, Err(e), arrived).await.err().unwrap_or_else(ApiError::internal).into_response(),
     };
     let s = &app.0;
     s.metrics.partial_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let served = futures_util::future::join_all(requests.into_iter().map(|r| app.partial(&client, &headers, Ok(r), arrived))).await;
+    let checked = futures_util::future::join_all(requests.into_iter().map(|r| app.check(&client, headers, Ok(r), arrived))).await;
+    let served = app.release(checked, headers.encoding, &client).await;
     let micros = u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let answers: Vec<(StatusCode, String)> = served
+    let answers: Vec<(StatusCode, Zeroizing<String>)> = served
         .into_iter()
         .map(|result| match result {
             Ok(json) => {
@@ -193,15 +219,13 @@ async fn partials(
             }
             Err(e) => {
                 s.metrics.request(e.outcome, micros);
-                (e.code.status(), ErrorBody::render(e.code, &e.message))
+                (e.code.status(), Zeroizing::new(ErrorBody::render(e.code, &e.message)))
             }
         })
         .collect();
     let rendered = partner::render_answers(answers.iter().map(|(status, body)| (*status, body.as_str())));
     // Our copies of the partials go now; the answer's own goes with the response.
-    for (_, mut body) in answers {
-        zeroize::Zeroize::zeroize(&mut body);
-    }
+    drop(answers);
     let mut response = match rendered {
         Ok(mut json) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], std::mem::take(&mut *json)).into_response(),
         Err(e) => {
@@ -217,26 +241,38 @@ async fn partial(
     State(app): State<App>,
     Extension(client): Extension<Arc<ClientIdentity>>,
     Extension(Arrived(arrived)): Extension<Arrived>,
-    headers: HeaderMap,
+    headers: ExchangeHeaders,
     body: Result<PartialBody, ApiError>,
 ) -> Result<([(header::HeaderName, &'static str); 1], String), ApiError> {
-    let json = app.partial(&client, &headers, body.map(|b| b.0), arrived).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], json))
+    let checked = app.check(&client, headers, body.map(|b| b.0), arrived).await;
+    let mut json = app.release(vec![checked], headers.encoding, &client).await.pop().unwrap_or_else(|| Err(ApiError::internal()))?;
+    // Moved into the response, not copied: no second copy of the partial is left behind.
+    Ok(([(header::CONTENT_TYPE, "application/json")], std::mem::take(&mut *json)))
+}
+
+/// A partial request that passed every check and was evaluated: answered
+/// once its audit record is durable ([`App::release`]).
+struct Admitted<'a> {
+    entry: Entry,
+    evaluated: Result<xks_threshold::Partial, ApiError>,
+    /// Its place among the requests in flight, held until it is answered.
+    _permit: tokio::sync::SemaphorePermit<'a>,
 }
 
 impl App {
-    /// `POST /v1/partial`, in named steps. Refusals come first: a locked
-    /// service, or a denied key path, is answered before the rate, in-flight,
-    /// content-type and parse checks and without waiting for the refusal's
-    /// audit record to be durable (nothing is released), so a refusal is never
-    /// turned into an overload answer that a proxy could fail over on.
-    async fn partial(
+    /// A partial request up to its audit record, in named steps. Refusals
+    /// come first: a locked service, or a denied key path, is answered before
+    /// the rate, in-flight, content-type and parse checks and without waiting
+    /// for the refusal's audit record to be durable (nothing is released), so
+    /// a refusal is never turned into an overload answer that a proxy could
+    /// fail over on.
+    async fn check(
         &self,
         client: &ClientIdentity,
-        headers: &HeaderMap,
+        headers: ExchangeHeaders,
         parsed: Result<PartialRequest, ApiError>,
         start: Instant,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Admitted<'_>, ApiError> {
         let request = parsed.as_ref().ok();
         let key_path = request.map(|r| &r.key_path);
         if let Some(refusal) = self.refusal(key_path).await {
@@ -246,7 +282,7 @@ impl App {
             self.0.audit.record_detached(entry);
             return Err(refusal);
         }
-        let _permit = self.admit(headers)?;
+        let permit = self.admit(headers)?;
         let req = parsed?;
         let evaluated = self.evaluate(&req);
         let mut entry = self.audit_entry(client, Some(&req));
@@ -255,16 +291,50 @@ impl App {
             Ok(_) => "ok".to_owned(),
             Err(e) => e.outcome.as_str().to_owned(),
         };
-        let request_id = entry.request_id.clone().unwrap_or_default();
-        // The record must be durable before a partial (or any other answer) leaves.
-        if let Err(e) = self.0.audit.record(entry).await {
-            tracing::error!(%request_id, error = %e, "audit record not durable: request refused");
-            return Err(ApiError::new(ErrorCode::AuditUnavailable, "audit log unavailable; nothing was released", Outcome::AuditFailed));
+        Ok(Admitted { entry, evaluated, _permit: permit })
+    }
+
+    /// Answers checked requests, in order: the admitted ones' records are
+    /// made durable first, all in one commit (an exchange costs one fsync),
+    /// and only then does a partial (or any other answer of theirs) leave,
+    /// in `encoding`. If the commit fails, none of them is released.
+    async fn release(
+        &self,
+        checked: Vec<Result<Admitted<'_>, ApiError>>,
+        encoding: PointEncoding,
+        client: &ClientIdentity,
+    ) -> Vec<Result<Zeroizing<String>, ApiError>> {
+        let mut entries = Vec::with_capacity(checked.len());
+        let mut request_ids = Vec::with_capacity(checked.len());
+        let evaluated: Vec<_> = checked
+            .into_iter()
+            .map(|c| {
+                c.map(|Admitted { entry, evaluated, _permit }| {
+                    request_ids.push(entry.request_id.clone().unwrap_or_default());
+                    entries.push(entry);
+                    (evaluated, _permit)
+                })
+            })
+            .collect();
+        let durable = self.0.audit.record_all(entries).await;
+        match &durable {
+            Err(e) => tracing::error!(request_ids = ?request_ids, error = %e, "audit records not durable: requests refused"),
+            Ok(()) => tracing::debug!(request_ids = ?request_ids, client = %client.name, "partials released"),
         }
-        let partial = evaluated?;
-        tracing::debug!(%request_id, client = %client.name, "partial released");
-        let encoding = partner::requested_point_encoding(headers.get(partner::POINT_ENCODING_HEADER).map(|v| v.as_bytes()));
-        partial.to_json_as(encoding).map(|j| j.to_string()).map_err(|_| ApiError::internal())
+        evaluated
+            .into_iter()
+            .map(|c| {
+                let (evaluated, _permit) = c?;
+                if durable.is_err() {
+                    return Err(ApiError::new(
+                        ErrorCode::AuditUnavailable,
+                        "audit log unavailable; nothing was released",
+                        Outcome::AuditFailed,
+                    ));
+                }
+                evaluated?.to_json_as(encoding).map_err(|_| ApiError::internal())
+            })
+            .collect()
     }
 
     /// The operator's refusal of this request, if any: the lock covers every
@@ -297,7 +367,7 @@ impl App {
     }
 
     /// The rate, in-flight and content-type bounds, in that order.
-    fn admit(&self, headers: &HeaderMap) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    fn admit(&self, headers: ExchangeHeaders) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
         if !self.0.bucket.take() {
             return Err(ApiError::new(ErrorCode::RateLimited, "request rate above limits.max_requests_per_second", Outcome::RateLimited));
         }
@@ -306,8 +376,7 @@ impl App {
             .in_flight
             .try_acquire()
             .map_err(|_| ApiError::new(ErrorCode::Overloaded, "too many requests in flight", Outcome::Overloaded))?;
-        let json_ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
-        if !json_ct {
+        if !headers.json {
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "Content-Type must be application/json", Outcome::Invalid));
         }
         Ok(permit)

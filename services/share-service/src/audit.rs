@@ -20,14 +20,16 @@ use xks_audit::{AuditWriter, CHECKPOINTS_FILE, Checkpoint, CheckpointSigner, Ent
 
 use crate::metrics::Metrics;
 
+/// Records that are durable together or not at all (an exchange's records
+/// share one commit), and who waits for them.
 struct Job {
-    entry: Entry,
+    entries: Vec<Entry>,
     done: oneshot::Sender<bool>,
 }
 
 /// What the writer thread is asked to do.
 enum Work {
-    /// Append a record (with whatever else is queued).
+    /// Append records (with whatever else is queued).
     Record(Job),
     /// Sign a checkpoint of the current head now (start, shutdown).
     Checkpoint(Reason, oneshot::Sender<()>),
@@ -198,7 +200,7 @@ impl Audit {
             return;
         }
         let (done, _) = oneshot::channel();
-        if let Err(e) = self.tx.try_send(Work::Record(Job { entry, done })) {
+        if let Err(e) = self.tx.try_send(Work::Record(Job { entries: vec![entry], done })) {
             let why = match e {
                 mpsc::TrySendError::Full(_) => "queue full",
                 mpsc::TrySendError::Disconnected(_) => "writer stopped",
@@ -212,11 +214,24 @@ impl Audit {
     /// # Errors
     /// [`AuditUnavailable`]: the caller must not release anything.
     pub async fn record(&self, entry: Entry) -> Result<(), AuditUnavailable> {
+        self.record_all(vec![entry]).await
+    }
+
+    /// Appends records in one commit (with whatever else is queued) and
+    /// waits until they are durable: the records of one exchange, so that a
+    /// batch costs one fsync however its requests are scheduled.
+    ///
+    /// # Errors
+    /// [`AuditUnavailable`]: the caller must release none of them.
+    pub async fn record_all(&self, entries: Vec<Entry>) -> Result<(), AuditUnavailable> {
         if !self.is_healthy() {
             return Err(AuditUnavailable::Failed);
         }
+        if entries.is_empty() {
+            return Ok(());
+        }
         let (done, wait) = oneshot::channel();
-        self.tx.try_send(Work::Record(Job { entry, done })).map_err(|e| match e {
+        self.tx.try_send(Work::Record(Job { entries, done })).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => AuditUnavailable::Busy,
             mpsc::TrySendError::Disconnected(_) => AuditUnavailable::Failed,
         })?;
@@ -266,19 +281,23 @@ impl WriterThread {
         }
     }
 
-    /// Appends `first` and whatever else is queued (up to the batch bound) in
-    /// one fsync; answers each waiting request; checkpoints a closed file.
-    fn commit(&mut self, first: Job) {
-        let mut batch = vec![first];
+    /// Appends `first` and whatever else is queued (up to the batch bound,
+    /// counted in records; a job is never split) in one fsync; answers each
+    /// waiting request; checkpoints a closed file.
+    fn commit(&mut self, mut first: Job) {
+        let mut entries = std::mem::take(&mut first.entries);
+        let mut waiting = vec![first.done];
         let mut deferred = Vec::new();
-        while batch.len() < self.max_batch {
+        while entries.len() < self.max_batch {
             match self.rx.try_recv() {
-                Ok(Work::Record(j)) => batch.push(j),
+                Ok(Work::Record(mut j)) => {
+                    entries.append(&mut j.entries);
+                    waiting.push(j.done);
+                }
                 Ok(Work::Checkpoint(reason, done)) => deferred.push((reason, done)),
                 Err(_) => break,
             }
         }
-        let entries: Vec<Entry> = batch.iter().map(|j| j.entry.clone()).collect();
         let start = Instant::now();
         let ok = match self.writer.append(&entries) {
             Ok(_) => {
@@ -295,8 +314,8 @@ impl WriterThread {
                 false
             }
         };
-        for j in batch {
-            let _ = j.done.send(ok);
+        for done in waiting {
+            let _ = done.send(ok);
         }
         if let Some(closed) = self.writer.take_closed() {
             self.checkpoints.make(&closed, Reason::Rotation);

@@ -200,11 +200,26 @@ struct ShareCounts {
     slow_commits: u64,
 }
 
-impl ShareCounts {
-    fn read(layout: &Layout, share: SocketAddr) -> Self {
+/// Reads the share service's metrics, over one mTLS client for the whole run.
+struct ShareMetrics {
+    runtime: tokio::runtime::Runtime,
+    client: PartnerClient,
+}
+
+impl ShareMetrics {
+    fn new(layout: &Layout, share: SocketAddr) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let mut client = PartnerClient::new(share, layout.ca_pem(), Some(&layout.proxy_client));
-        let (_, text) = runtime.block_on(client.request("GET", "/metrics", None, Vec::new())).unwrap();
+        Self { runtime, client: PartnerClient::new(share, layout.ca_pem(), Some(&layout.proxy_client)) }
+    }
+
+    fn counts(&mut self) -> ShareCounts {
+        let (_, text) = self.runtime.block_on(self.client.request("GET", "/metrics", None, Vec::new())).unwrap();
+        ShareCounts::parse(&text)
+    }
+}
+
+impl ShareCounts {
+    fn parse(text: &str) -> Self {
         let sum = |prefix: &str| -> u64 {
             text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
         };
@@ -255,6 +270,7 @@ fn main() {
     std::fs::create_dir_all(&log_dir).unwrap();
     let (share, addrs) = spawn("share-service", &deployment(&layout), &log_dir.join("share-2.log"), &["listening (mTLS)"]);
     let share_addr: SocketAddr = addrs[0].parse().unwrap();
+    let mut share_metrics = ShareMetrics::new(&layout, share_addr);
     println!("machine: {} CPUs, load average before: {}", std::thread::available_parallelism().unwrap(), loadavg());
     println!();
     println!(
@@ -270,7 +286,7 @@ fn main() {
         let endpoint = format!("{}://{}", if tls { "https" } else { "http" }, addrs[0]);
         for op in &o.operations {
             for &c in &o.concurrency {
-                let share_before = ShareCounts::read(&layout, share_addr);
+                let share_before = share_metrics.counts();
                 let before = (cpu_seconds(proxy.0.id()), cpu_seconds(share.0.id()), children_cpu_seconds(), proxy_requests(&addrs[1]));
                 let mut cmd = Command::new(bin("xksctl"));
                 cmd.args([
@@ -303,7 +319,7 @@ fn main() {
                 }
                 let out = cmd.output().unwrap();
                 let after = (cpu_seconds(proxy.0.id()), cpu_seconds(share.0.id()), children_cpu_seconds(), proxy_requests(&addrs[1]));
-                let counts = ShareCounts::read(&layout, share_addr).since(share_before);
+                let counts = share_metrics.counts().since(share_before);
                 let report: serde_json::Value = serde_json::from_slice(&out.stdout)
                     .unwrap_or_else(|_| panic!("xksctl bench failed: {}", String::from_utf8_lossy(&out.stderr)));
                 any_errors |= report["errors"].as_u64() != Some(0);

@@ -48,8 +48,8 @@ struct Watched {
 /// What a fetched checkpoint turned out to be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Observation {
-    /// New, valid and consistent: kept.
-    New(Checkpoint),
+    /// New, valid and consistent: kept, with the JSON line the archive holds.
+    New(Checkpoint, String),
     /// The one held already.
     Unchanged,
     /// Not fetched, or not a valid checkpoint of the pinned key.
@@ -178,7 +178,11 @@ impl Watched {
             )),
             _ => None,
         };
-        if let Err(e) = self.keep(&checkpoint) {
+        let line = match checkpoint.to_json() {
+            Ok(line) => line,
+            Err(e) => return Observation::Failed(WitnessFailure::Archive, e.to_string()),
+        };
+        if let Err(e) = self.keep(&line) {
             return Observation::Failed(WitnessFailure::Archive, e);
         }
         self.seen = Some(checkpoint.clone());
@@ -186,15 +190,14 @@ impl Watched {
             Some(why) => Observation::Inconsistent(checkpoint, why),
             None => {
                 self.last = Some(checkpoint.clone());
-                Observation::New(checkpoint)
+                Observation::New(checkpoint, line)
             }
         }
     }
 
-    /// Appends to the archive (fsync), if there is one.
-    fn keep(&self, c: &Checkpoint) -> Result<(), String> {
+    /// Appends a checkpoint's JSON line to the archive (fsync), if there is one.
+    fn keep(&self, line: &str) -> Result<(), String> {
         let Some(path) = &self.archive else { return Ok(()) };
-        let line = c.to_json().map_err(|e| e.to_string())?;
         let append = || -> std::io::Result<()> {
             let mut file = OpenOptions::new().create(true).append(true).open(path)?;
             file.write_all(format!("{line}\n").as_bytes())?;
@@ -209,9 +212,8 @@ fn record(metrics: &Metrics, w: &Watched, o: &Observation) {
     let partner = w.partner.id.as_str();
     let Some(m) = metrics.partner(partner) else { return };
     match o {
-        Observation::New(c) => {
+        Observation::New(c, json) => {
             // The whole signed checkpoint (public): the log is a copy of the archive.
-            let json = c.to_json().unwrap_or_default();
             tracing::info!(partner, seq = c.seq, head = %c.head, signed = %c.time, reason = c.reason.as_str(), checkpoint = %json, "partner audit checkpoint witnessed");
             m.checkpoint_seq.store(c.seq, Ordering::Relaxed);
             let signed = OffsetDateTime::parse(&c.time, &Rfc3339).map_or(0, OffsetDateTime::unix_timestamp);

@@ -509,10 +509,19 @@ async fn a_batch_answers_each_request_as_if_it_came_alone() {
     ] {
         assert_eq!(status, 400, "{what}");
     }
+    // Issue 19: the records of one exchange are made durable together, in one commit.
+    let value = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let commits = || value(&m.render(false, 0, 0, 0, true), "share_audit_fsync_batches_total");
+    let before = commits();
     let full: Vec<(&str, bool)> = vec![("ks1/a", false); MAX_BATCH];
     let (status, body) = c.batch(&full, &[1, 2]).await;
     assert_eq!(status, 200);
     assert!(parse_answers(body.as_bytes(), MAX_BATCH).unwrap().iter().all(|(s, _)| s.as_u16() == 200));
+    assert_eq!(commits() - before, 1, "{MAX_BATCH} requests of one batch, one audit commit");
 
     // Every request of every batch is in the verified audit log.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -525,13 +534,8 @@ async fn a_batch_answers_each_request_as_if_it_came_alone() {
     let text = m.render(false, 0, 0, 0, true);
     assert!(text.contains("share_partial_batches_total 3"), "two readable batches and the full one");
     // Every group commit is timed: the histogram counts as many as the fsync counter.
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{name} in {text}"))
-    };
-    let commits = value("share_audit_fsync_batches_total");
+    let commits = value(&text, "share_audit_fsync_batches_total");
     assert!(commits > 0);
-    assert_eq!(value("share_audit_commit_duration_seconds_count"), commits);
-    assert_eq!(value("share_audit_commit_duration_seconds_bucket{le=\"+Inf\"}"), commits);
+    assert_eq!(value(&text, "share_audit_commit_duration_seconds_count"), commits);
+    assert_eq!(value(&text, "share_audit_commit_duration_seconds_bucket{le=\"+Inf\"}"), commits);
 }

@@ -5,10 +5,14 @@
 //! first lets every other task that is ready run (`yield_now`): the requests
 //! they make meanwhile join its batch. Then it sends what has gathered as one
 //! `POST /v1/partials` (one request goes alone, as `POST /v1/partial`), and
-//! hands each request its own answer. Nothing waits for a timer, so a lone
-//! request is sent at once and batches grow only with load. The collector is
-//! a task of its own, so a request that gives up (its race was won elsewhere,
-//! its budget ran out) never strands the others of its batch.
+//! hands each request its own answer. At most one exchange per connection
+//! kept warm is in flight: requests that arrive while all are out gather for
+//! the collector whose exchange comes back first, so under load each exchange
+//! (and the partner's fsync behind it) serves more requests. Nothing waits
+//! for a timer, so a lone request is sent at once and batches grow only with
+//! load. The collector is a task of its own, so a request that gives up (its
+//! race was won elsewhere, its budget ran out) never strands the others of
+//! its batch, and is not sent if it gave up before its batch left.
 //!
 //! A partner that predates batches answers a batch `404 not_found`: its
 //! requests are then sent one by one, and batches are tried again after
@@ -52,10 +56,11 @@ struct Gathering {
     waiting: Vec<Waiting>,
     /// A collector has been started and has not yet taken `waiting`.
     collecting: bool,
+    /// Per connection: an exchange is out on it.
+    busy: Vec<bool>,
 }
 
 /// The batching state of one partner.
-#[derive(Default)]
 pub struct Batcher {
     gathering: Mutex<Gathering>,
     /// Until when this partner is sent single requests only.
@@ -69,18 +74,60 @@ impl std::fmt::Debug for Batcher {
 }
 
 impl Batcher {
+    /// Batching over `connections` connections (at least one), one exchange
+    /// in flight on each at most.
+    pub fn new(connections: usize) -> Self {
+        let gathering = Gathering { busy: vec![false; connections.max(1)], ..Gathering::default() };
+        Self { gathering: Mutex::new(gathering), singles_until: Mutex::default() }
+    }
+
     /// Adds a request; `true` when the caller must start a collector.
     fn join(&self, waiting: Waiting) -> bool {
         let mut g = self.gathering.lock().unwrap_or_else(PoisonError::into_inner);
         g.waiting.push(waiting);
-        !std::mem::replace(&mut g.collecting, true)
+        self.start_collecting(&mut g)
     }
 
-    /// Takes everything gathered; the next request starts a new collector.
-    fn take(&self) -> Vec<Waiting> {
+    /// Whether a new collector starts: none is gathering yet, and a
+    /// connection is free.
+    fn start_collecting(&self, g: &mut Gathering) -> bool {
+        if g.collecting || g.waiting.is_empty() || g.busy.iter().all(|b| *b) {
+            return false;
+        }
+        g.collecting = true;
+        true
+    }
+
+    /// Takes what has gathered, without the requests whose callers stopped
+    /// waiting, and the free connection it goes out on (now busy); the next
+    /// request starts a new collector. `None` when nothing is left to send.
+    fn take(&self) -> Option<(usize, Vec<Waiting>)> {
         let mut g = self.gathering.lock().unwrap_or_else(PoisonError::into_inner);
         g.collecting = false;
-        std::mem::take(&mut g.waiting)
+        let taken: Vec<Waiting> = std::mem::take(&mut g.waiting).into_iter().filter(|w| !w.reply.is_closed()).collect();
+        if taken.is_empty() {
+            return None;
+        }
+        let connection = g.busy.iter().position(|b| !*b).unwrap_or(0);
+        if let Some(busy) = g.busy.get_mut(connection) {
+            *busy = true;
+        }
+        Some((connection, taken))
+    }
+
+    /// The exchange on `connection` ended (answered, failed or abandoned).
+    fn exchange_ended(&self, connection: usize) {
+        let mut g = self.gathering.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(busy) = g.busy.get_mut(connection) {
+            *busy = false;
+        }
+    }
+
+    /// `true` when requests are waiting for a collector and the caller must
+    /// be it.
+    fn claim(&self) -> bool {
+        let mut g = self.gathering.lock().unwrap_or_else(PoisonError::into_inner);
+        self.start_collecting(&mut g)
     }
 
     fn singles_only(&self) -> bool {
@@ -116,27 +163,47 @@ impl PartnerClient {
     }
 }
 
-/// The collector: gathers, then sends in batches of at most [`MAX_BATCH`].
-async fn collect(client: Arc<PartnerClient>) {
-    tokio::task::yield_now().await;
-    let mut waiting = client.batcher().take();
-    while waiting.len() > MAX_BATCH {
-        let rest = waiting.split_off(MAX_BATCH);
-        tokio::spawn(send(client.clone(), std::mem::replace(&mut waiting, rest)));
+/// An exchange in flight on a connection, which it frees when dropped,
+/// however it ended.
+struct InFlight(Arc<PartnerClient>, usize);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.batcher().exchange_ended(self.1);
     }
-    send(client, waiting).await;
 }
 
-/// Sends one batch and hands out the answers. The exchange is abandoned when
-/// the last of its requests stops waiting.
-async fn send(client: Arc<PartnerClient>, batch: Vec<Waiting>) {
+/// The collector: gathers, then sends in batches of at most [`MAX_BATCH`];
+/// when its exchange has ended, it sends what gathered meanwhile (unless a
+/// new collector has taken that over).
+async fn collect(client: Arc<PartnerClient>) {
+    loop {
+        tokio::task::yield_now().await;
+        let Some((connection, mut waiting)) = client.batcher().take() else { return };
+        let in_flight = InFlight(client.clone(), connection);
+        while waiting.len() > MAX_BATCH {
+            let rest = waiting.split_off(MAX_BATCH);
+            tokio::spawn(send(client.clone(), None, std::mem::replace(&mut waiting, rest)));
+        }
+        send(client.clone(), Some(connection), waiting).await;
+        drop(in_flight);
+        if !client.batcher().claim() {
+            return;
+        }
+    }
+}
+
+/// Sends one batch (over `connection`, or the next in turn) and hands out the
+/// answers. The exchange is abandoned when the last of its requests stops
+/// waiting.
+async fn send(client: Arc<PartnerClient>, connection: Option<usize>, batch: Vec<Waiting>) {
     if batch.len() <= 1 || client.batcher().singles_only() {
         send_singles(client, batch).await;
         return;
     }
     let deadline = batch.iter().map(|w| w.deadline).max().unwrap_or_else(tokio::time::Instant::now);
     let body = Bytes::from(partner::encode_batch(batch.iter().map(|w| &w.request)));
-    let exchange = client.post(partner::PARTIALS_PATH, body, client::MAX_RESPONSE.saturating_mul(batch.len()));
+    let exchange = client.post(connection, partner::PARTIALS_PATH, body, client::MAX_RESPONSE.saturating_mul(batch.len()));
     let answered = tokio::time::timeout_at(deadline, exchange).await.unwrap_or(Err(ClientError::TimedOut));
     match answered {
         Err(e) => batch.into_iter().for_each(|w| w.answer(Err(e.clone()))),
@@ -172,7 +239,7 @@ async fn send_singles(client: Arc<PartnerClient>, mut batch: Vec<Waiting>) {
 }
 
 async fn send_single(client: Arc<PartnerClient>, waiting: Waiting) {
-    let exchange = client.post(partner::PARTIAL_PATH, Bytes::from(waiting.request.to_json()), client::MAX_RESPONSE);
+    let exchange = client.post(None, partner::PARTIAL_PATH, Bytes::from(waiting.request.to_json()), client::MAX_RESPONSE);
     let answer = tokio::time::timeout_at(waiting.deadline, exchange).await.unwrap_or(Err(ClientError::TimedOut));
     waiting.answer(answer);
 }
@@ -181,4 +248,77 @@ async fn send_single(client: Arc<PartnerClient>, waiting: Waiting) {
 /// that a key set is.
 fn is_unknown_route(body: &[u8]) -> bool {
     serde_json::from_slice::<ErrorBody>(body).is_ok_and(|b| ErrorCode::from_wire(&b.error) == Some(ErrorCode::NotFound))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use xks_threshold::{CombiningSet, HolderId, KeyPath};
+    use xks_wire::partner::RequestId;
+
+    use super::*;
+
+    fn waiting() -> (Waiting, oneshot::Receiver<Answer>) {
+        let set = CombiningSet::new([1, 2].map(|h| HolderId::new(h).unwrap())).unwrap();
+        let request = PartialRequest {
+            request_id: RequestId::new("r").unwrap(),
+            key_path: KeyPath::new("ks/a").unwrap(),
+            generation: 1,
+            epoch: 0,
+            set,
+            proof: false,
+        };
+        let (reply, answer) = oneshot::channel();
+        (Waiting { request, deadline: tokio::time::Instant::now(), reply }, answer)
+    }
+
+    /// Issue 19, docs/xks-proxy.md "Batches": at most one exchange per
+    /// connection is in flight; requests that arrive meanwhile gather, and the
+    /// collector whose exchange ends sends them, without those whose callers
+    /// stopped waiting.
+    #[test]
+    fn exchanges_in_flight_are_bounded_and_the_rest_gather() {
+        let b = Batcher::new(1);
+        let (first, _a) = waiting();
+        assert!(b.join(first), "the first request starts a collector");
+        let (second, _b) = waiting();
+        assert!(!b.join(second), "one collector gathers");
+        assert_eq!(b.take().map(|(c, w)| (c, w.len())), Some((0, 2)));
+        let (third, _c) = waiting();
+        assert!(!b.join(third), "the one exchange allowed is out: the request waits for it");
+        let (fourth, gave_up) = waiting();
+        assert!(!b.join(fourth));
+        drop(gave_up);
+        assert!(!b.claim(), "nothing may leave while the exchange is out");
+        b.exchange_ended(0);
+        assert!(b.claim(), "the ended exchange's collector sends what gathered");
+        assert!(!b.claim(), "one collector at a time");
+        assert_eq!(b.take().map(|(c, w)| (c, w.len())), Some((0, 1)), "a request whose caller stopped waiting is not sent");
+        b.exchange_ended(0);
+        assert!(!b.claim(), "nothing waits");
+    }
+
+    /// Two connections: an exchange on each, never two on one, so a
+    /// connection that stalls holds up only its own exchange.
+    #[test]
+    fn each_connection_carries_one_exchange() {
+        let b = Batcher::new(2);
+        let (first, _a) = waiting();
+        assert!(b.join(first));
+        assert_eq!(b.take().map(|(c, _)| c), Some(0));
+        let (second, _b) = waiting();
+        assert!(b.join(second), "the second connection is free");
+        assert_eq!(b.take().map(|(c, _)| c), Some(1));
+        let (third, _c) = waiting();
+        assert!(!b.join(third), "both are out");
+        b.exchange_ended(1);
+        assert!(b.claim());
+        assert_eq!(b.take().map(|(c, _)| c), Some(1), "the next exchange goes out on the connection that is free");
+        let (gave_up, r) = waiting();
+        drop(r);
+        assert!(!b.join(gave_up), "both are out again");
+        b.exchange_ended(0);
+        assert!(b.claim());
+        assert_eq!(b.take().map(|(c, _)| c), None, "nothing left that anyone waits for");
+    }
 }

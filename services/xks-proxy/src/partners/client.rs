@@ -94,7 +94,7 @@ impl PartnerClient {
             slots: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             connect_timeout,
-            batcher: Batcher::default(),
+            batcher: Batcher::new(connections.max(1)),
         })
     }
 
@@ -125,8 +125,10 @@ impl PartnerClient {
         Ok(sender)
     }
 
-    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+    /// The sender of connection `i` (reconnected if it closed), or of the
+    /// next connection in turn.
+    async fn sender(&self, connection: Option<usize>) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+        let i = connection.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed)) % self.slots.len();
         let Some(slot) = self.slots.get(i) else { return Err(ClientError::Connect("no connection slot".into())) };
         let mut slot = slot.lock().await;
         if let Some(s) = slot.as_ref()
@@ -143,8 +145,8 @@ impl PartnerClient {
     /// Opens every connection now (start-up and after failures), so requests
     /// find them warm. Errors are returned for logging only.
     pub async fn warm_up(&self) -> Result<(), ClientError> {
-        for _ in 0..self.slots.len() {
-            self.sender().await?;
+        for i in 0..self.slots.len() {
+            self.sender(Some(i)).await?;
         }
         Ok(())
     }
@@ -159,20 +161,21 @@ impl PartnerClient {
         &self.batcher
     }
 
-    /// POSTs a JSON body to `path` and returns the status and body (at most
-    /// `limit` bytes of it). Partials are asked for as uncompressed points,
-    /// which the proxy reads without a square root (an older partner answers
+    /// POSTs a JSON body to `path` over connection `connection` (or the next
+    /// in turn) and returns the status and body (at most `limit` bytes of
+    /// it). Partials are asked for as uncompressed points, which the proxy
+    /// reads without a square root (an older partner answers
     /// `SerializeElement`, read as well).
     ///
     /// # Errors
     /// [`ClientError`] on transport failures.
-    pub async fn post(&self, path: &str, body: Bytes, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
+    pub async fn post(&self, connection: Option<usize>, path: &str, body: Bytes, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
         let req = Request::post(format!("https://{}{path}", self.authority))
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(partner::POINT_ENCODING_HEADER, partner::POINT_ENCODING_UNCOMPRESSED)
             .body(Full::new(body))
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        self.send(req, limit).await
+        Self::send_on(self.sender(connection).await?, req, limit).await
     }
 
     /// GETs `path` over a connection of its own, opened for this request and
@@ -188,10 +191,6 @@ impl PartnerClient {
             .map_err(|e| ClientError::Http(e.to_string()))?;
         let sender = self.connect().await?;
         Self::send_on(sender, req, limit).await
-    }
-
-    async fn send(&self, req: Request<Full<Bytes>>, limit: usize) -> Result<(StatusCode, Bytes), ClientError> {
-        Self::send_on(self.sender().await?, req, limit).await
     }
 
     async fn send_on(

@@ -17,12 +17,22 @@
 //! 4. while nothing is held or refused, the next candidate also starts when
 //!    the last one launched has not answered after `hedge_after_ms`; the whole
 //!    race is bounded by `budget_ms`.
+//!
+//! The attempts run inside the request's own task (no task is spawned per
+//! attempt, so no wake-up crosses tasks when one ends); each is abortable,
+//! and a panic in one ends that attempt only, as a local failure.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::task::{AbortHandle, JoinError, JoinSet};
+use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable, Aborted};
+use futures_util::stream::FuturesUnordered;
 use xks_threshold::{DataKey, KeyPoint};
 use xks_wire::partner::RequestId;
 
@@ -45,6 +55,9 @@ struct Flight {
     abort: AbortHandle,
 }
 
+/// A launched attempt: ends with its outcome, or `Aborted` once cancelled.
+type Attempt = Abortable<Pin<Box<dyn Future<Output = Outcome> + Send>>>;
+
 /// The state of one request's race.
 pub(super) struct Race {
     pool: Arc<Pool>,
@@ -53,7 +66,7 @@ pub(super) struct Race {
     generation: u32,
     point: KeyPoint,
     request_id: Arc<RequestId>,
-    tasks: JoinSet<Outcome>,
+    attempts: FuturesUnordered<Attempt>,
     in_flight: Vec<Flight>,
     /// Next candidate to launch.
     next: usize,
@@ -79,7 +92,7 @@ impl Race {
             generation,
             point,
             request_id,
-            tasks: JoinSet::new(),
+            attempts: FuturesUnordered::new(),
             in_flight: Vec::new(),
             next: 0,
             last_launch: tokio::time::Instant::now(),
@@ -99,9 +112,9 @@ impl Race {
             let hedge_at = self.last_launch + hedge_after;
             let may_hedge = self.may_launch();
             tokio::select! {
-                joined = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    let Some(joined) = joined else { continue };
-                    if let Some(done) = self.on_joined(joined) {
+                ended = self.attempts.next(), if !self.attempts.is_empty() => {
+                    let Some(ended) = ended else { continue };
+                    if let Some(done) = self.on_ended(ended) {
                         return done;
                     }
                 }
@@ -126,10 +139,14 @@ impl Race {
         self.next += 1;
         let (pool, point, rid, generation) = (self.pool.clone(), self.point.clone(), self.request_id.clone(), self.generation);
         let started = Instant::now();
-        let abort = self.tasks.spawn(async move {
-            let result = pool.attempt(&p, generation, &point, &rid, false, pool.attempt_timeout()).await;
-            Outcome { index, started, result }
+        let attempt = async move { pool.attempt(&p, generation, &point, &rid, false, pool.attempt_timeout()).await };
+        let attempt = AssertUnwindSafe(attempt).catch_unwind().map(move |result| Outcome {
+            index,
+            started,
+            result: result.unwrap_or_else(|_| Err(AttemptError::Local("attempt panicked".into()))),
         });
+        let (abort, registration) = AbortHandle::new_pair();
+        self.attempts.push(Abortable::new(Box::pin(attempt), registration));
         self.in_flight.push(Flight { index, started, abort });
         self.last_launch = tokio::time::Instant::now();
     }
@@ -143,17 +160,10 @@ impl Race {
         self.in_flight.iter().any(|f| self.rank(f.index) < rank)
     }
 
-    /// Handles one finished task; `Some` ends the race.
-    fn on_joined(&mut self, joined: Result<Outcome, JoinError>) -> Option<Result<Derived, PoolError>> {
-        let outcome = match joined {
-            Ok(o) => o,
-            // Aborted by this race: already accounted for.
-            Err(e) if e.is_cancelled() => return None,
-            Err(e) => {
-                let index = self.in_flight.iter().find(|f| f.abort.id() == e.id()).map(|f| f.index)?;
-                Outcome { index, started: Instant::now(), result: Err(AttemptError::Local("attempt task failed".into())) }
-            }
-        };
+    /// Handles one ended attempt; `Some` ends the race.
+    fn on_ended(&mut self, ended: Result<Outcome, Aborted>) -> Option<Result<Derived, PoolError>> {
+        // Aborted by this race: already accounted for.
+        let outcome = ended.ok()?;
         // An attempt this race already abandoned (a refusal cancelled it).
         let pos = self.in_flight.iter().position(|f| f.index == outcome.index)?;
         self.in_flight.remove(pos);
