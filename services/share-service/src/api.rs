@@ -208,7 +208,7 @@ async fn partials(
     let s = &app.0;
     s.metrics.partial_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let checked = futures_util::future::join_all(requests.into_iter().map(|r| app.check(&client, headers, Ok(r), arrived))).await;
-    let served = app.release(checked, headers.encoding, &client).await;
+    let served = app.release(checked, headers, &client).await;
     let micros = u64::try_from(arrived.elapsed().as_micros()).unwrap_or(u64::MAX);
     let answers: Vec<(StatusCode, Zeroizing<String>)> = served
         .into_iter()
@@ -245,7 +245,7 @@ async fn partial(
     body: Result<PartialBody, ApiError>,
 ) -> Result<([(header::HeaderName, &'static str); 1], String), ApiError> {
     let checked = app.check(&client, headers, body.map(|b| b.0), arrived).await;
-    let mut json = app.release(vec![checked], headers.encoding, &client).await.pop().unwrap_or_else(|| Err(ApiError::internal()))?;
+    let mut json = app.release(vec![checked], headers, &client).await.pop().unwrap_or_else(|| Err(ApiError::internal()))?;
     // Moved into the response, not copied: no second copy of the partial is left behind.
     Ok(([(header::CONTENT_TYPE, "application/json")], std::mem::take(&mut *json)))
 }
@@ -297,11 +297,11 @@ impl App {
     /// Answers checked requests, in order: the admitted ones' records are
     /// made durable first, all in one commit (an exchange costs one fsync),
     /// and only then does a partial (or any other answer of theirs) leave,
-    /// in `encoding`. If the commit fails, none of them is released.
+    /// in the form the exchange's headers ask for. If the commit fails, none of them is released.
     async fn release(
         &self,
         checked: Vec<Result<Admitted<'_>, ApiError>>,
-        encoding: PointEncoding,
+        headers: ExchangeHeaders,
         client: &ClientIdentity,
     ) -> Vec<Result<Zeroizing<String>, ApiError>> {
         let mut entries = Vec::with_capacity(checked.len());
@@ -332,7 +332,7 @@ impl App {
                         Outcome::AuditFailed,
                     ));
                 }
-                evaluated?.to_json_as(encoding).map_err(|_| ApiError::internal())
+                evaluated?.to_json_as(headers.encoding).map_err(|_| ApiError::internal())
             })
             .collect()
     }

@@ -94,7 +94,7 @@ impl PartnerClient {
             slots: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             connect_timeout,
-            batcher: Batcher::new(connections.max(1)),
+            batcher: Batcher::new(connections),
         })
     }
 
